@@ -1,0 +1,228 @@
+"""One event model for every decision a policy takes.
+
+Every event is a frozen, slotted dataclass with the common fields ``target``, ``at``
+(clock time), ``attempt``, ``severity``, ``error`` and a stable dotted ``name``. Observers
+are plain callables taking one event. Policies build an event only when an observer
+listens, so an unobserved pipeline pays nothing for them.
+
+>>> e = RetryScheduled(target="kms.sign", at=1.5, attempt=1, delay=0.05)
+>>> e.name, e.delay, e.severity
+('retry.scheduled', 0.05, <Severity.INFO: 'info'>)
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlertRaised",
+    "AttemptFailed",
+    "AttemptStarted",
+    "AttemptSucceeded",
+    "AttemptTimedOut",
+    "BreakerClosed",
+    "BreakerHalfOpened",
+    "BreakerOpened",
+    "BreakerRejected",
+    "BreakerStateChanged",
+    "BudgetExhausted",
+    "BulkheadFull",
+    "Event",
+    "FallbackUsed",
+    "FaultInjected",
+    "LimitHit",
+    "RetryExhausted",
+    "RetryScheduled",
+    "Severity",
+]
+
+
+class Severity(enum.Enum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+    CRITICAL = "critical"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """The common part of every event.
+
+    ``name`` is a class constant (``retry.scheduled``); subclasses add their own fields.
+    """
+
+    name: ClassVar[str] = "event"
+    default_severity: ClassVar[Severity] = Severity.INFO
+
+    target: str
+    at: float
+    attempt: int = 0
+    severity: Severity | None = None
+    error: BaseException | None = None
+
+    def __post_init__(self) -> None:
+        if self.severity is None:
+            object.__setattr__(self, "severity", self.default_severity)
+
+    def fields(self) -> dict[str, Any]:
+        """The event as a flat dict (name first), for logs, journals and reports.
+
+        >>> AttemptStarted(target="t", at=0.0, attempt=1).fields()["name"]
+        'attempt.started'
+        """
+        out: dict[str, Any] = {"name": self.name}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Severity):
+                value = value.value
+            elif isinstance(value, BaseException):
+                value = f"{type(value).__name__}: {value}"
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptStarted(Event):
+    name: ClassVar[str] = "attempt.started"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptSucceeded(Event):
+    name: ClassVar[str] = "attempt.succeeded"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptFailed(Event):
+    """An attempt raised, or returned a result the policy treats as failure."""
+
+    name: ClassVar[str] = "attempt.failed"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    duration: float = 0.0
+    result: Any = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttemptTimedOut(Event):
+    name: ClassVar[str] = "timeout.fired"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    timeout: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryScheduled(Event):
+    """A retry will run after ``delay`` seconds (sent before the sleep)."""
+
+    name: ClassVar[str] = "retry.scheduled"
+    delay: float = 0.0
+    server_directed: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryExhausted(Event):
+    name: ClassVar[str] = "retry.exhausted"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetExhausted(Event):
+    """The next retry would pass the total budget, so it is not taken."""
+
+    name: ClassVar[str] = "budget.exhausted"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    budget: float = 0.0
+    remaining: float = 0.0
+    delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerStateChanged(Event):
+    name: ClassVar[str] = "breaker.state_changed"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    from_state: str = ""
+    to_state: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerOpened(BreakerStateChanged):
+    name: ClassVar[str] = "breaker.opened"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerHalfOpened(BreakerStateChanged):
+    name: ClassVar[str] = "breaker.half_opened"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerClosed(BreakerStateChanged):
+    name: ClassVar[str] = "breaker.closed"
+    default_severity: ClassVar[Severity] = Severity.INFO
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerRejected(Event):
+    """An open breaker refused a call without calling the dependency."""
+
+    name: ClassVar[str] = "breaker.rejected"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    retry_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FallbackUsed(Event):
+    """A fallback answered instead of the primary; ``reason`` says why."""
+
+    name: ClassVar[str] = "fallback.used"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    reason: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BulkheadFull(Event):
+    name: ClassVar[str] = "bulkhead.full"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    in_flight: int = 0
+    queued: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitHit(Event):
+    """A rate limit refused a call; ``retry_after`` says when the next permit comes."""
+
+    name: ClassVar[str] = "ratelimit.hit"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    key: str = ""
+    retry_after: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FaultInjected(Event):
+    """A chaos fault acted on a call at ``target``."""
+
+    name: ClassVar[str] = "fault.injected"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    fault: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertRaised(Event):
+    """A detection rule fired."""
+
+    name: ClassVar[str] = "alert.raised"
+    default_severity: ClassVar[Severity] = Severity.CRITICAL
+    rule: str = ""
+    value: float = 0.0
+    threshold: float = 0.0
+    message: str = ""
