@@ -1,0 +1,24 @@
+"""The ``mitigate`` command: a thin root; each area registers its own sub-commands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="mitigate",
+    help="Failure modes as code: catalogs, policies, and the experiments that prove them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Sub-command groups, one line each (areas own their CLI modules).
+# app.add_typer(catalog_app, name="catalog")
+
+
+@app.callback()
+def _root() -> None:
+    """mitigate: failure modes as code."""
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
