@@ -1,0 +1,54 @@
+"""Shared test helpers: real-server gates.
+
+A backend test calls ``require_postgres()`` (or redis, nats). On a user's machine without
+that server the test is skipped with the reason; in CI (``CI=true``) an absent server fails
+the test instead, so nothing is skipped silently.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+POSTGRES_DSN = os.environ.get("MITIGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("MITIGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+NATS_URL = os.environ.get("MITIGATE_TEST_NATS", "nats://127.0.0.1:4222")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _reachable(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _require(name: str, port: int) -> None:
+    if _reachable(port):
+        return
+    reason = f"{name} is not reachable on 127.0.0.1:{port}"
+    if in_ci():
+        pytest.fail(f"{reason}, and CI=true requires it")
+    pytest.skip(reason)
+
+
+def require_postgres() -> str:
+    """Return the test DSN, or skip (fail under CI) when PostgreSQL is absent."""
+    _require("PostgreSQL", 5432)
+    return POSTGRES_DSN
+
+
+def require_redis() -> str:
+    _require("Redis", 6379)
+    return REDIS_URL
+
+
+def require_nats() -> str:
+    _require("NATS JetStream", 4222)
+    return NATS_URL
