@@ -32,13 +32,13 @@ async def proxy() -> AsyncIterator[FaultProxy]:
     server.close()
 
 
-async def _roundtrip(proxy: FaultProxy, payload: bytes = b"hello", timeout: float = 2.0) -> bytes:
+async def _roundtrip(proxy: FaultProxy, payload: bytes = b"hello", wait: float = 2.0) -> bytes:
     reader, writer = await asyncio.open_connection(*proxy.address)
     try:
         writer.write(payload)
         await writer.drain()
         got = b""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while len(got) < len(payload):
                 chunk = await reader.read(65536)
                 if not chunk:
@@ -144,14 +144,14 @@ async def test_reset_resets_new_connections_until_cleared(proxy: FaultProxy) -> 
 async def test_blackhole_times_out_then_cleared(proxy: FaultProxy) -> None:
     proxy.blackhole()
     with pytest.raises(TimeoutError):
-        await _roundtrip(proxy, timeout=0.2)
+        await _roundtrip(proxy, wait=0.2)
     proxy.clear()
     assert await _roundtrip(proxy) == b"hello"
 
 
 def test_bad_settings_are_config_errors() -> None:
     proxy = FaultProxy("127.0.0.1", 1)
-    with pytest.raises(ConfigError, match="MITIGATE.CONFIG.PROXY"):
+    with pytest.raises(ConfigError, match=r"MITIGATE\.CONFIG\.PROXY"):
         proxy.latency(-1)
     with pytest.raises(ConfigError, match="direction"):
         proxy.blackhole(direction="sideways")  # type: ignore[arg-type]

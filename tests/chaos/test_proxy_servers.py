@@ -75,9 +75,12 @@ async def test_nats_connection_down_and_back_up() -> None:
             allow_reconnect=True,
         )
         got: list[bytes] = []
+        both = asyncio.Event()
 
         async def handler(msg: object) -> None:
             got.append(msg.data)  # type: ignore[attr-defined]
+            if len(got) == 2:
+                both.set()
 
         await nc.subscribe(subject, cb=handler)
         await nc.publish(subject, b"before")
@@ -94,8 +97,7 @@ async def test_nats_connection_down_and_back_up() -> None:
         await nc.publish(subject, b"after")
         await nc.flush(timeout=2)
         async with asyncio.timeout(2):
-            while len(got) < 2:
-                await asyncio.sleep(0.01)
+            await both.wait()
         assert got == [b"before", b"after"]
         await nc.close()
 

@@ -73,7 +73,10 @@ use clear() to remove the limit
             if getattr(self, name) < 0:
                 _bad(f"{name} must be >= 0, got {getattr(self, name)!r}")
         if self.bandwidth is not None and self.bandwidth <= 0:
-            _bad(f"bandwidth must be > 0 bytes/s, got {self.bandwidth!r}", "use clear() to remove the limit")
+            _bad(
+                f"bandwidth must be > 0 bytes/s, got {self.bandwidth!r}",
+                "use clear() to remove the limit",
+            )
         if self.slice_size is not None and self.slice_size < 1:
             _bad(f"slice_size must be >= 1 byte, got {self.slice_size!r}")
         if self.cut_after is not None and self.cut_after < 0:
@@ -219,7 +222,9 @@ class FaultProxy:
         self._links.clear()
         return count
 
-    def latency(self, seconds: float, *, jitter: float = 0.0, direction: Direction = "both") -> None:
+    def latency(
+        self, seconds: float, *, jitter: float = 0.0, direction: Direction = "both"
+    ) -> None:
         """Delay each chunk by ``seconds`` plus a uniform draw in ``[-jitter, +jitter]``."""
         self._set(direction, latency=seconds, jitter=jitter)
 
