@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 __all__ = [
     "AlertRaised",
+    "ArchiveQuarantined",
     "AttemptFailed",
     "AttemptStarted",
     "AttemptSucceeded",
@@ -31,13 +32,20 @@ __all__ = [
     "BreakerStateChanged",
     "BudgetExhausted",
     "BulkheadFull",
+    "DeviceTrustRevoked",
     "Event",
     "FallbackUsed",
     "FaultInjected",
+    "HtmlRejected",
+    "ImporterBlocked",
+    "IpBlocked",
+    "KeyRotated",
     "LimitHit",
     "RetryExhausted",
     "RetryScheduled",
     "Severity",
+    "TamperDetected",
+    "TenantRejected",
 ]
 
 
@@ -226,3 +234,100 @@ class AlertRaised(Event):
     value: float = 0.0
     threshold: float = 0.0
     message: str = ""
+
+
+# -- integrity and guards (issue 7) -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TamperDetected(Event):
+    """Bytes or an envelope failed verification; ``reason`` is the error code.
+
+    ``subject`` names what was checked (a bundle id, a URL path); ``device`` is set when a
+    device reported or ran the check.
+    """
+
+    name: ClassVar[str] = "integrity.tamper_detected"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    subject: str = ""
+    reason: str = ""
+    device: str = ""
+    kid: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceTrustRevoked(Event):
+    """A device crossed the tamper threshold and is no longer trusted (an admin alert)."""
+
+    name: ClassVar[str] = "integrity.device_revoked"
+    default_severity: ClassVar[Severity] = Severity.CRITICAL
+    device: str = ""
+    tampers: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeyRotated(Event):
+    """The signing key changed; ``emergency`` means the previous key was revoked at once."""
+
+    name: ClassVar[str] = "integrity.key_rotated"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    kid: str = ""
+    previous_kid: str = ""
+    emergency: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ArchiveQuarantined(Event):
+    """An uploaded archive failed inspection and was moved to quarantine."""
+
+    name: ClassVar[str] = "guard.archive_quarantined"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    tenant: str = ""
+    archive: str = ""
+    reason: str = ""
+    entry: str = ""
+    sha256: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImporterBlocked(Event):
+    """A tenant's importer is blocked pending security review (a security alert)."""
+
+    name: ClassVar[str] = "guard.importer_blocked"
+    default_severity: ClassVar[Severity] = Severity.CRITICAL
+    tenant: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HtmlRejected(Event):
+    """A write was refused because the sanitiser would have changed the markup."""
+
+    name: ClassVar[str] = "guard.html_rejected"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    field: str = ""
+    offending: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantRejected(Event):
+    """A request was refused because its tenant could not be resolved (fail closed)."""
+
+    name: ClassVar[str] = "guard.tenant_rejected"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    reason: str = ""
+    source: str = ""
+    status: int = 0
+    client: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IpBlocked(Event):
+    """A client address crossed the failure threshold and is blocked for ``duration``."""
+
+    name: ClassVar[str] = "guard.ip_blocked"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    ip: str = ""
+    failures: int = 0
+    window: float = 0.0
+    duration: float = 0.0
