@@ -1,0 +1,369 @@
+"""Detection rules evaluated in process over the event stream, on the clock.
+
+A :class:`Detector` is an observer: attach it to pipelines and it keeps, per rule, a
+windowed count of matching events (``count``, ``rate``, ``ratio``), the last value of a
+gauge (``gauge``) or the time since the last matching event (``age``). When a rule's
+condition holds (for ``sustained`` seconds, if given) it emits one :class:`AlertRaised`;
+the rule fires again only after its condition has cleared. Time-driven rules (``age``,
+``sustained``, and counts that drop as the window slides) are checked by
+:meth:`Detector.evaluate`, which :meth:`Detector.run` calls on an interval.
+
+>>> from mitigate.clock import VirtualClock
+>>> from mitigate.observe.events import AttemptFailed
+>>> from mitigate.observe.observers import Recorder
+>>> clock, alerts = VirtualClock(), Recorder()
+>>> rule = Rule("kms.failing", kind="count", event="attempt.failed", op=">", threshold=2,
+...             window=30.0, target="kms.sign")
+>>> detector = Detector([rule], clock=clock, observers=[alerts])
+>>> for _ in range(3):
+...     detector(AttemptFailed(target="kms.sign", at=clock.now(), attempt=1))
+>>> alerts.values("alert.raised", "rule"), alerts.values("alert.raised", "value")
+(['kms.failing'], [3.0])
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import operator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from mitigate.clock import Clock, default_clock
+from mitigate.errors import ConfigError
+from mitigate.observe.events import AlertRaised, Event, Severity
+from mitigate.observe.observers import Observer, Observers
+
+__all__ = ["Detector", "Rule"]
+
+RuleKind = Literal["count", "rate", "ratio", "gauge", "age"]
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+# Events closer together than window / _RESOLUTION share one counter slot, so memory
+# per rule is bounded however many events arrive (error at most 0.1 % of the window).
+_RESOLUTION = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One evaluable detection rule (durations in seconds).
+
+    ``event`` and ``target`` accept shell patterns (``breaker.*``); ``of`` lists the
+    denominator events of a ``ratio``; a ``gauge`` reads ``metric`` values given to
+    :meth:`Detector.report`, or ``field`` of matching events.
+
+    >>> Rule("x", kind="ratio", event="attempt.failed", op=">", threshold=0.2, window=60)
+    Traceback (most recent call last):
+    ...
+    mitigate.ConfigError: [MITIGATE.CONFIG.RULE] x: a ratio rule needs of (denominator events)
+    """
+
+    id: str
+    kind: RuleKind
+    op: str
+    threshold: float
+    event: str | None = None
+    of: tuple[str, ...] = ()
+    metric: str | None = None
+    field: str | None = None
+    target: str | None = None
+    window: float | None = None
+    sustained: float = 0.0
+    severity: Severity = Severity.WARNING
+    message: str = ""
+    runbook: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = self._problem()
+        if problem:
+            raise ConfigError(self.id, problem, code="MITIGATE.CONFIG.RULE")
+
+    def _problem(self) -> str:
+        if self.op not in _COMPARE:
+            return f"comparator {self.op!r} is not one of > >= < <="
+        if self.kind in ("count", "rate", "ratio", "age") and not self.event:
+            return f"a {self.kind} rule needs event"
+        if self.kind in ("count", "rate", "ratio") and not (self.window and self.window > 0):
+            return f"a {self.kind} rule needs a positive window"
+        if self.kind == "ratio" and not self.of:
+            return "a ratio rule needs of (denominator events)"
+        if self.kind == "gauge" and not (self.metric or (self.event and self.field)):
+            return "a gauge rule needs metric, or event and field"
+        if self.sustained < 0:
+            return "sustained cannot be negative"
+        return ""
+
+
+class _Window:
+    """Event counts over the last ``span`` seconds, in slots of ``span / _RESOLUTION``."""
+
+    __slots__ = ("_slots", "_span", "_step", "total")
+
+    def __init__(self, span: float) -> None:
+        self._span = span
+        self._step = span / _RESOLUTION
+        self._slots: deque[list[float]] = deque()  # [slot start, count]
+        self.total = 0.0
+
+    def add(self, now: float, amount: float = 1.0) -> None:
+        slots = self._slots
+        if slots and now - slots[-1][0] < self._step:
+            slots[-1][1] += amount
+        else:
+            slots.append([now, amount])
+        self.total += amount
+
+    def expire(self, now: float) -> None:
+        # An event at t counts while now - t < span: "5 in 5 min" means inside 5 minutes.
+        slots = self._slots
+        while slots and now - slots[0][0] >= self._span:
+            self.total -= slots.popleft()[1]
+
+
+@dataclass(slots=True)
+class _State:
+    rule: Rule
+    numerator: _Window | None = None
+    denominator: _Window | None = None
+    gauge: float | None = None
+    last_seen: float = 0.0
+    since: float | None = None  # when the condition started to hold
+    firing: bool = False
+    fired: int = 0
+    value: float = 0.0
+    targets: set[str] = field(default_factory=set)
+
+
+class Detector:
+    """Evaluates rules over the events it observes; emits AlertRaised to ``observers``.
+
+    Thread-safe: pipelines on several threads may share one detector.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        clock: Clock | None = None,
+        observers: Iterable[Observer] = (),
+        source: str = "detection",
+    ) -> None:
+        self._clock = clock if clock is not None else default_clock()
+        self.observers = Observers(observers)
+        self._source = source
+        self._lock = threading.Lock()
+        now = self._clock.now()
+        self._states: dict[str, _State] = {}
+        for rule in rules:
+            if rule.id in self._states:
+                raise ConfigError(
+                    rule.id, "two detection rules share this id", code="MITIGATE.CONFIG.RULE"
+                )
+            state = _State(rule, last_seen=now)
+            if rule.kind in ("count", "rate", "ratio"):
+                assert rule.window is not None  # Rule.__post_init__ checked it
+                state.numerator = _Window(rule.window)
+                if rule.kind == "ratio":
+                    state.denominator = _Window(rule.window)
+            self._states[rule.id] = state
+        # Exact event names index straight to their rules; patterns are checked one by one.
+        self._by_event: dict[str, list[tuple[_State, bool]]] = {}
+        self._patterns: list[tuple[str, _State, bool]] = []
+        for state in self._states.values():
+            rule = state.rule
+            names = [(rule.event, True)] if rule.event else []
+            names += [(name, False) for name in rule.of]
+            for name, is_numerator in names:
+                if name is None:
+                    continue
+                if any(ch in name for ch in "*?["):
+                    self._patterns.append((name, state, is_numerator))
+                else:
+                    self._by_event.setdefault(name, []).append((state, is_numerator))
+
+    @property
+    def rules(self) -> list[Rule]:
+        return [state.rule for state in self._states.values()]
+
+    def firing(self) -> list[str]:
+        """Ids of the rules whose alert is currently raised."""
+        with self._lock:
+            return [rid for rid, state in self._states.items() if state.firing]
+
+    def value(self, rule_id: str) -> float:
+        """The rule's current value (count, rate, ratio, gauge or age), as last evaluated."""
+        return self._states[rule_id].value
+
+    def fired(self, rule_id: str) -> int:
+        """How many times the rule has fired."""
+        return self._states[rule_id].fired
+
+    # ------------------------------------------------------------------ inputs
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, AlertRaised):
+            return  # never count alerts (ours come back through shared observers)
+        matches = self._by_event.get(event.name, ())
+        if self._patterns:
+            matches = [
+                *matches,
+                *(
+                    (state, is_num)
+                    for pattern, state, is_num in self._patterns
+                    if fnmatch.fnmatchcase(event.name, pattern)
+                ),
+            ]
+        if not matches:
+            return
+        now = self._clock.now()
+        alerts: list[AlertRaised] = []
+        with self._lock:
+            for state, is_numerator in matches:
+                rule = state.rule
+                if rule.target is not None and not fnmatch.fnmatchcase(event.target, rule.target):
+                    continue
+                state.targets.add(event.target)
+                if rule.kind == "age":
+                    state.last_seen = now
+                elif rule.kind == "gauge":
+                    if rule.field is None:
+                        continue
+                    raw = getattr(event, rule.field, None)
+                    if not isinstance(raw, int | float):
+                        continue
+                    state.gauge = float(raw)
+                elif is_numerator:
+                    assert state.numerator is not None
+                    state.numerator.add(now)
+                else:
+                    assert state.denominator is not None
+                    state.denominator.add(now)
+                alert = self._check(state, now)
+                if alert is not None:
+                    alerts.append(alert)
+        self._send(alerts)
+
+    def report(self, metric: str, value: float, *, target: str | None = None) -> None:
+        """Give gauge rules on ``metric`` a new value (``outbox.lag``, queue depth...).
+
+        >>> from mitigate.clock import VirtualClock
+        >>> from mitigate.observe.observers import Recorder
+        >>> alerts = Recorder()
+        >>> d = Detector([Rule("lag", kind="gauge", metric="outbox_lag_seconds", op=">",
+        ...                    threshold=30.0)], clock=VirtualClock(), observers=[alerts])
+        >>> d.report("outbox_lag_seconds", 12.0); d.report("outbox_lag_seconds", 31.0)
+        >>> alerts.values("alert.raised", "value")
+        [31.0]
+        """
+        now = self._clock.now()
+        alerts: list[AlertRaised] = []
+        with self._lock:
+            for state in self._states.values():
+                rule = state.rule
+                if rule.kind != "gauge" or rule.metric != metric:
+                    continue
+                if rule.target is not None and (
+                    target is None or not fnmatch.fnmatchcase(target, rule.target)
+                ):
+                    continue
+                if target is not None:
+                    state.targets.add(target)
+                state.gauge = float(value)
+                alert = self._check(state, now)
+                if alert is not None:
+                    alerts.append(alert)
+        self._send(alerts)
+
+    def evaluate(self) -> list[AlertRaised]:
+        """Check every rule at the clock's current time; returns (and emits) new alerts.
+
+        Call it on an interval (:meth:`run` does) so that ``age`` rules, ``sustained``
+        conditions and windows that empty out are seen without a new event.
+        """
+        now = self._clock.now()
+        with self._lock:
+            alerts = [a for s in self._states.values() if (a := self._check(s, now)) is not None]
+        self._send(alerts)
+        return alerts
+
+    async def run(self, interval: float) -> None:
+        """Evaluate every ``interval`` seconds on the clock, until cancelled."""
+        if interval <= 0:
+            raise ConfigError(None, "interval must be positive", code="MITIGATE.CONFIG.RULE")
+        while True:
+            await self._clock.asleep(interval)
+            self.evaluate()
+
+    # ------------------------------------------------------------------ core
+
+    def _measure(self, state: _State, now: float) -> float | None:
+        rule = state.rule
+        if rule.kind == "age":
+            return now - state.last_seen
+        if rule.kind == "gauge":
+            return state.gauge
+        assert state.numerator is not None and rule.window is not None
+        state.numerator.expire(now)
+        if rule.kind == "count":
+            return state.numerator.total
+        if rule.kind == "rate":
+            return state.numerator.total / rule.window
+        assert state.denominator is not None
+        state.denominator.expire(now)
+        if state.denominator.total <= 0:
+            return None  # no traffic: a ratio says nothing
+        return state.numerator.total / state.denominator.total
+
+    def _check(self, state: _State, now: float) -> AlertRaised | None:
+        rule = state.rule
+        value = self._measure(state, now)
+        holds = value is not None and _COMPARE[rule.op](value, rule.threshold)
+        if value is not None:
+            state.value = value
+        if not holds:
+            state.since = None
+            state.firing = False
+            return None
+        if state.since is None:
+            state.since = now
+        if state.firing or now - state.since < rule.sustained:
+            return None
+        state.firing = True
+        state.fired += 1
+        assert value is not None
+        target = rule.target or (next(iter(state.targets)) if len(state.targets) == 1 else "")
+        return AlertRaised(
+            target=target or self._source,
+            at=now,
+            severity=rule.severity,
+            rule=rule.id,
+            value=value,
+            threshold=rule.threshold,
+            message=_message(rule, value),
+        )
+
+    def _send(self, alerts: list[AlertRaised]) -> None:
+        if not alerts or not self.observers:
+            return
+        for alert in alerts:
+            self.observers.emit(alert)
+
+
+def _message(rule: Rule, value: float) -> str:
+    what = rule.message or rule.id
+    text = f"{what}: {rule.kind} {value:g} {rule.op} {rule.threshold:g}"
+    if rule.window:
+        text += f" over {rule.window:g}s"
+    if rule.sustained:
+        text += f" for {rule.sustained:g}s"
+    if rule.runbook:
+        text += f". Runbook: {rule.runbook}"
+    return text
