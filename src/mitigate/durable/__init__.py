@@ -1,0 +1,101 @@
+"""Durable state on SQLite (embedded default) or PostgreSQL: the store, migrations, sagas.
+
+``open_store(url)`` picks the implementation from the URL:
+
+* ``sqlite:///path/to/file.db`` or a plain path (``sqlite:///:memory:`` for a throwaway),
+  with ``?durability=normal`` to trade power-cut safety for speed;
+* ``postgresql://user@host/db?schema=name`` (needs the ``postgres`` extra).
+
+>>> import asyncio
+>>> async def main() -> str:
+...     store = await open_store("sqlite:///:memory:")
+...     await store.aclose()
+...     return store.dialect
+>>> asyncio.run(main())
+'sqlite'
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
+
+from mitigate.clock import Clock
+from mitigate.durable.sqlite import SqliteStore
+from mitigate.durable.store import TERMINAL_STATES, Store, Tx, dumps, loads
+from mitigate.errors import ConfigError
+
+if TYPE_CHECKING:
+    from mitigate.durable.postgres import PostgresStore
+
+__all__ = [
+    "TERMINAL_STATES",
+    "PostgresStore",
+    "SqliteStore",
+    "Store",
+    "Tx",
+    "dumps",
+    "loads",
+    "open_store",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # PostgreSQL support is an optional extra: import psycopg only when asked for.
+    if name == "PostgresStore":
+        from mitigate.durable.postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+async def open_store(url: str, *, clock: Clock | None = None, migrate: bool = True) -> Store:
+    """Open (and migrate) the store a URL names.
+
+    >>> import asyncio
+    >>> asyncio.run(open_store("mysql://x"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mitigate.ConfigError: [MITIGATE.CONFIG.STORE] mysql://x: unknown store URL; ...
+    """
+    parts = urlsplit(url)
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    if parts.scheme in ("", "sqlite"):
+        path = parts.path if parts.scheme == "" else (parts.netloc + parts.path)
+        if parts.scheme == "sqlite" and path.startswith("/"):
+            path = path[1:] if path[1:] == ":memory:" else path
+        durability = query.get("durability", "full")
+        if durability not in ("full", "normal"):
+            raise ConfigError(
+                url, "durability must be full or normal", code="MITIGATE.CONFIG.STORE"
+            )
+        return await SqliteStore.open(
+            path,
+            durability="normal" if durability == "normal" else "full",
+            clock=clock,
+            migrate=migrate,
+        )
+    if parts.scheme in ("postgresql", "postgres"):
+        try:
+            from mitigate.durable.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigError(
+                url,
+                "PostgreSQL support is not installed",
+                hint="pip install 'mitigate[postgres]'",
+                code="MITIGATE.CONFIG.STORE",
+            ) from exc
+        schema = query.pop("schema", "mitigate")
+        dsn = url.split("?", 1)[0]
+        rest = "&".join(f"{k}={v}" for k, v in query.items())
+        return await PostgresStore.open(
+            dsn + (f"?{rest}" if rest else ""), schema=schema, clock=clock, migrate=migrate
+        )
+    raise ConfigError(
+        url,
+        "unknown store URL",
+        hint="use sqlite:///path.db or postgresql://user@host/db?schema=name",
+        code="MITIGATE.CONFIG.STORE",
+    )
