@@ -1,0 +1,168 @@
+"""Experiments declared in Python, and the result every experiment ends with.
+
+A service's ``experiments.py`` (next to its ``catalog.yaml``) marks coroutine functions
+with :func:`experiment`; the runner finds them by id. An id that is also an entry of the
+catalog's ``experiments`` takes its title, fault and failure modes from there.
+
+>>> @experiment("shop.fm.1", failure_modes=["shop.fm.1"], title="Gateway down")
+... async def gateway_down(run):
+...     pass
+>>> spec = spec_of(gateway_down)
+>>> spec.id, spec.kind, spec.failure_modes
+('shop.fm.1', 'failure_mode', ('shop.fm.1',))
+
+A module may also give one :func:`workload`: a coroutine doing one unit of the
+service's work, which the catalog's declarative experiments drive while their fault is
+attached (see ``docs/verify.md``).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from mitigate.chaos.probes import Check
+from mitigate.chaos.timeline import Timeline
+
+if TYPE_CHECKING:
+    from mitigate.chaos.run import Run
+
+__all__ = [
+    "ExperimentFn",
+    "ExperimentResult",
+    "ExperimentSpec",
+    "Kind",
+    "Verdict",
+    "WorkloadFn",
+    "experiment",
+    "spec_of",
+    "workload",
+    "workload_of",
+]
+
+Kind = Literal["failure_mode", "chaos"]
+Verdict = Literal["verified", "failed", "error"]
+ExperimentFn = Callable[["Run"], Awaitable[None]]
+WorkloadFn = Callable[["Run", int], Awaitable[None]]
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SPEC_ATTR = "__mitigate_experiment__"
+_WORKLOAD_ATTR = "__mitigate_workload__"
+
+
+@dataclass(frozen=True, slots=True)
+class ExperimentSpec:
+    """What the runner needs to know about an experiment before running it."""
+
+    id: str
+    title: str = ""
+    failure_modes: tuple[str, ...] = ()
+    fault: str = ""
+    """How the fault reads in a report (``outage of payments.charge for 30s``)."""
+    fn: ExperimentFn | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> Kind:
+        return "failure_mode" if self.failure_modes else "chaos"
+
+
+def experiment(
+    id: str,
+    *,
+    title: str = "",
+    failure_modes: Iterable[str] = (),
+    fault: str = "",
+) -> Callable[[F], F]:
+    """Mark a coroutine function ``async def name(run: Run) -> None`` as the experiment
+    ``id``. It passes when it returns with every recorded check passed."""
+
+    def mark(fn: F) -> F:
+        spec = ExperimentSpec(
+            id, title or (fn.__doc__ or "").strip().split("\n")[0], tuple(failure_modes), fault, fn
+        )
+        setattr(fn, _SPEC_ATTR, spec)
+        return fn
+
+    return mark
+
+
+def spec_of(obj: object) -> ExperimentSpec | None:
+    """The spec :func:`experiment` attached to ``obj``, if any."""
+    spec = getattr(obj, _SPEC_ATTR, None)
+    return spec if isinstance(spec, ExperimentSpec) else None
+
+
+def workload(fn: F) -> F:
+    """Mark ``async def name(run: Run, i: int) -> None`` as the service's unit of work."""
+    setattr(fn, _WORKLOAD_ATTR, True)
+    return fn
+
+
+def workload_of(obj: object) -> bool:
+    return getattr(obj, _WORKLOAD_ATTR, False) is True
+
+
+@dataclass(slots=True)
+class ExperimentResult:
+    """The verdict of one experiment and the measurements behind it."""
+
+    service: str
+    id: str
+    title: str
+    kind: Kind
+    verdict: Verdict
+    failure_modes: tuple[str, ...] = ()
+    fault: str = ""
+    reason: str = ""
+    detected_s: float | None = None
+    recovered_s: float | None = None
+    lost: int | None = None
+    duplicated: int | None = None
+    mitigated_by: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    timeline: Timeline | None = None
+    rollbacks: int = 0
+    clock: str = "virtual"
+    mutation: str | None = None
+    """Under ``--mutate``: the policy replaced by a pass-through for this run."""
+
+    def summary(self) -> dict[str, Any]:
+        """The machine-readable row of ``mitigate verify --json``."""
+        return {
+            "service": self.service,
+            "id": self.id,
+            "kind": self.kind,
+            "verdict": self.verdict,
+            "detected_s": self.detected_s,
+            "recovered_s": self.recovered_s,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        out = self.summary()
+        out.update(
+            title=self.title,
+            failure_modes=list(self.failure_modes),
+            fault=self.fault,
+            reason=self.reason,
+            mitigated_by=self.mitigated_by,
+            checks=[
+                {
+                    "name": c.name,
+                    "passed": c.passed,
+                    "phase": c.phase,
+                    "at": c.at,
+                    "detail": c.detail,
+                }
+                for c in self.checks
+            ],
+            timeline=self.timeline.to_json() if self.timeline is not None else None,
+            rollbacks=self.rollbacks,
+            clock=self.clock,
+            mutation=self.mutation,
+        )
+        return out
