@@ -43,6 +43,19 @@ __all__ = [
     "LimitHit",
     "RetryExhausted",
     "RetryScheduled",
+    "SagaAbandoned",
+    "SagaCompensated",
+    "SagaCompensating",
+    "SagaCompensationFailed",
+    "SagaCompleted",
+    "SagaDeadlineExceeded",
+    "SagaEvent",
+    "SagaResumed",
+    "SagaStarted",
+    "SagaStepFailed",
+    "SagaStepStarted",
+    "SagaStepSucceeded",
+    "SagaStuck",
     "Severity",
     "TamperDetected",
     "TenantRejected",
@@ -331,3 +344,123 @@ class IpBlocked(Event):
     failures: int = 0
     window: float = 0.0
     duration: float = 0.0
+
+
+# -- sagas (mitigate.durable) -------------------------------------------------------------
+# ``target`` is the saga's name (``content.publish``); ``saga_id`` the run; ``step`` the
+# step's name; ``phase`` is "action" or "compensation".
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaEvent(Event):
+    """The common part of saga transitions."""
+
+    name: ClassVar[str] = "saga.event"
+    saga_id: str = ""
+    step: str = ""
+    phase: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaStarted(SagaEvent):
+    name: ClassVar[str] = "saga.started"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaStepStarted(SagaEvent):
+    name: ClassVar[str] = "saga.step_started"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaStepSucceeded(SagaEvent):
+    """A step's action or compensation finished and its outcome is recorded."""
+
+    name: ClassVar[str] = "saga.step_succeeded"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaStepFailed(SagaEvent):
+    """A step's action failed after its retries (the saga compensates next)."""
+
+    name: ClassVar[str] = "saga.step_failed"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    duration: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaDeadlineExceeded(SagaEvent):
+    """The saga's deadline passed; the step in flight is interrupted and it compensates."""
+
+    name: ClassVar[str] = "saga.deadline_exceeded"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    deadline: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaCompensating(SagaEvent):
+    """Compensation begins; ``reason`` is step_failed, deadline or operator."""
+
+    name: ClassVar[str] = "saga.compensating"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaCompleted(SagaEvent):
+    name: ClassVar[str] = "saga.completed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaCompensated(SagaEvent):
+    """Every completed step was undone; the saga ended in ``compensated``."""
+
+    name: ClassVar[str] = "saga.compensated"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaResumed(SagaEvent):
+    """A worker took over a saga whose previous owner's lease expired (or was released)."""
+
+    name: ClassVar[str] = "saga.resumed"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    previous_owner: str = ""
+    epoch: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaAbandoned(SagaEvent):
+    """This worker stopped driving a saga: its lease was taken over, or the store failed.
+
+    The saga is not lost: its row still says where it is, and the next claim resumes it.
+    """
+
+    name: ClassVar[str] = "saga.abandoned"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaCompensationFailed(AlertRaised):
+    """A compensation exhausted its retries; the saga is parked in ``compensation_failed``."""
+
+    name: ClassVar[str] = "saga.compensation_failed"
+    default_severity: ClassVar[Severity] = Severity.CRITICAL
+    saga_id: str = ""
+    step: str = ""
+    runbook: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaStuck(AlertRaised):
+    """A saga sat in one step longer than its threshold (``value`` seconds so far)."""
+
+    name: ClassVar[str] = "saga.stuck"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    saga_id: str = ""
+    step: str = ""
+    phase: str = ""
+    runbook: str = ""
