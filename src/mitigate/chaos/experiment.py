@@ -128,6 +128,9 @@ class ExperimentResult:
     clock: str = "virtual"
     mutation: str | None = None
     """Under ``--mutate``: the policy replaced by a pass-through for this run."""
+    traceback: str = ""
+    pipelines: list[str] = field(default_factory=list)
+    """Targets whose pipelines the experiment used."""
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable row of ``mitigate verify --json``."""

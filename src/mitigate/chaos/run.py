@@ -82,7 +82,7 @@ class Run:
         spec: ExperimentSpec,
         *,
         clock: Clock,
-        policy: Callable[[str], Any],
+        policy: Callable[..., Any],
         injector: FaultInjector,
         recorder: Recorder,
         timeline: Timeline,
@@ -107,12 +107,24 @@ class Run:
         self._policy = policy
         self._rollbacks: list[Callable[[], Any]] = []
         self.rollbacks_run = 0
+        self.pipelines: dict[str, Any] = {}
+        """Pipelines built in this run by target (what ``--mutate`` may remove)."""
 
     # -- the service's side ------------------------------------------------------------
     def policy(self, name: str) -> Any:
         """The pipeline for ``name``: the catalog's, with this run's clock, recorder and
         fault injector (a pass-through when the mutation check removed it)."""
         return self._policy(name)
+
+    def pipeline(self, name: str, *strategies: Any) -> Any:
+        """A pipeline built in code for ``name`` from ``strategies`` (outermost first), on
+        this run's clock, recorder and injector; ``--mutate`` may drop its strategies."""
+        return self._policy(name, *strategies)
+
+    @property
+    def observers(self) -> list[Any]:
+        """The run's observers, for code that builds its own pipelines or detectors."""
+        return [self.recorder, self.timeline.observe]
 
     def rollback(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """Register ``fn`` (sync or async) to run when the experiment ends, however it
@@ -209,9 +221,9 @@ class Run:
         self.checks.append(Check(name, bool(condition), self.phase(), self.clock.now(), detail))
         return bool(condition)
 
-    async def steady(self, name: str, check: Check_) -> None:
+    async def steady(self, name: str, check: Check_ | bool) -> None:
         """A steady-state probe: it must hold before any fault, or the experiment stops."""
-        ok = await _evaluate(check)
+        ok = check if isinstance(check, bool) else await _evaluate(check)
         self.checks.append(Check(name, ok, "steady", self.clock.now()))
         if not ok:
             raise SteadyStateError(f"steady state does not hold: {name}")

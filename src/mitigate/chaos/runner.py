@@ -1,0 +1,421 @@
+"""Find a service's experiments and run them, each in a fresh world.
+
+A **suite** is one service folder: its ``catalog.yaml`` (optional) and its experiments
+module, ``experiments.py`` or an ``experiments/`` package (every module in it). Python
+experiments are found by their :func:`~mitigate.chaos.experiment` mark; catalog entries
+without a Python experiment of the same id run declaratively (see
+:mod:`mitigate.chaos.declarative`). Every failure mode of the catalog must be proven by
+at least one experiment, or it is reported unverified.
+
+Each experiment gets its own clock (virtual unless ``real_time``), recorder, fault
+injector and freshly loaded catalog, so runs never leak into each other.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import random as _random
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mitigate.chaos.declarative import make_declarative
+from mitigate.chaos.experiment import (
+    ExperimentResult,
+    ExperimentSpec,
+    WorkloadFn,
+    spec_of,
+    workload_of,
+)
+from mitigate.chaos.injector import FaultInjector
+from mitigate.chaos.probes import ProbeFailedError
+from mitigate.chaos.run import Run
+from mitigate.chaos.timeline import Timeline
+from mitigate.clock import Clock, RealClock, VirtualClock
+from mitigate.errors import ConfigError
+from mitigate.observe.observers import Recorder
+
+__all__ = ["Runner", "Suite", "discover", "load_suite"]
+
+CATALOG_NAMES = ("catalog.yaml", "catalog.yml")
+DEFAULT_ROOTS = ("services", "examples")
+
+
+@dataclass(slots=True)
+class Suite:
+    """One service: its catalog, its experiments and its workload."""
+
+    service: str
+    root: Path
+    catalog_path: Path | None = None
+    experiments: list[ExperimentSpec] = field(default_factory=list)
+    failure_modes: dict[str, str] = field(default_factory=dict)  # id -> title
+    covers: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> experiment ids
+    mitigations: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> targets
+    problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
+    workload: WorkloadFn | None = None
+
+
+def _bad_input(message: str, hint: str = "") -> ConfigError:
+    return ConfigError(None, message, hint=hint or None, code="MITIGATE.CONFIG.VERIFY")
+
+
+def discover(paths: Sequence[str | Path] = (), *, cwd: Path | None = None) -> list[Suite]:
+    """The suites under ``paths``: service folders, catalog files or experiment modules;
+    by default every service in ``services/`` and ``examples/``. Bad input raises
+    :class:`~mitigate.ConfigError` (``MITIGATE.CONFIG.VERIFY``)."""
+    base = cwd or Path.cwd()
+    folders: list[Path] = []
+    if not paths:
+        for name in DEFAULT_ROOTS:
+            root = base / name
+            if root.is_dir():
+                folders.extend(sorted(p for p in root.iterdir() if _is_service(p)))
+        if not folders:
+            raise _bad_input(
+                f"no service found in {', '.join(DEFAULT_ROOTS)}/ under {base}",
+                "pass a service folder or a catalog file",
+            )
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_absolute():
+            path = base / path
+        if not path.exists():
+            raise _bad_input(f"{raw}: no such file or folder")
+        if path.is_file():
+            if path.name in CATALOG_NAMES or path.name == "experiments.py":
+                folders.append(path.parent)
+            else:
+                raise _bad_input(f"{raw}: not a catalog.yaml or experiments.py")
+        elif _is_service(path):
+            folders.append(path)
+        else:
+            found = sorted(p for p in path.iterdir() if _is_service(p))
+            if not found:
+                raise _bad_input(f"{raw}: no catalog.yaml or experiments module here")
+            folders.extend(found)
+    seen: set[Path] = set()
+    unique = [f for f in folders if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
+    return [load_suite(folder) for folder in unique]
+
+
+def _is_service(path: Path) -> bool:
+    if not path.is_dir():
+        return False
+    return any((path / n).is_file() for n in CATALOG_NAMES) or _module_paths(path) != []
+
+
+def _module_paths(folder: Path) -> list[Path]:
+    single = folder / "experiments.py"
+    if single.is_file():
+        return [single]
+    package = folder / "experiments"
+    if package.is_dir():
+        return sorted(p for p in package.glob("*.py") if p.name != "__init__.py")
+    return []
+
+
+def _import(path: Path, service: str) -> ModuleType:
+    name = f"_mitigate_experiments_{service.replace('-', '_')}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise _bad_input(f"{path}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    # The service's own folder is importable, so experiments can import its modules.
+    folder = str(path.parent if path.parent.name != "experiments" else path.parent.parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise _bad_input(f"{path}: importing failed: {type(exc).__name__}: {exc}") from exc
+    return module
+
+
+def load_catalog_model(path: Path) -> Any:
+    """The validated catalog model of ``path`` (bad catalogs are bad input)."""
+    catalog_cls = _catalog_class()
+    try:
+        return catalog_cls.load(path).model
+    except ConfigError:
+        raise
+    except Exception as exc:
+        raise _bad_input(f"{path}: {exc}") from exc
+
+
+def _catalog_class() -> Any:
+    return importlib.import_module("mitigate.catalog").Catalog
+
+
+def load_suite(folder: Path) -> Suite:
+    """Read one service folder into a :class:`Suite`."""
+    catalog_path = next((folder / n for n in CATALOG_NAMES if (folder / n).is_file()), None)
+    model = load_catalog_model(catalog_path) if catalog_path is not None else None
+    service = model.service if model is not None else folder.name
+    suite = Suite(service=service, root=folder, catalog_path=catalog_path)
+    python: dict[str, ExperimentSpec] = {}
+    for path in _module_paths(folder):
+        module = _import(path, service)
+        for value in vars(module).values():
+            spec = spec_of(value)
+            if spec is not None:
+                python[spec.id] = spec
+            elif callable(value) and workload_of(value):
+                suite.workload = value
+    entries = {e.id: e for e in model.experiments} if model is not None else {}
+    for entry_id, entry in entries.items():
+        declared = tuple(entry.failure_modes)
+        if entry_id in python:
+            spec = python.pop(entry_id)
+            suite.experiments.append(
+                ExperimentSpec(
+                    spec.id,
+                    spec.title or entry.title,
+                    spec.failure_modes or declared,
+                    spec.fault or _describe_entry(entry),
+                    spec.fn,
+                )
+            )
+            continue
+        try:
+            fn = make_declarative(entry, service, suite.workload)
+        except ValueError as exc:
+            suite.problems[entry_id] = str(exc)
+            fn = None
+        suite.experiments.append(
+            ExperimentSpec(entry_id, entry.title, declared, _describe_entry(entry), fn)
+        )
+    suite.experiments.extend(python.values())
+    if model is not None:
+        for fm in model.failure_modes:
+            suite.failure_modes[fm.id] = fm.title
+            suite.mitigations[fm.id] = _targets(model, fm.mitigated_by)
+            for exp_id in fm.experiments:
+                suite.covers.setdefault(fm.id, []).append(exp_id)
+    for spec in suite.experiments:
+        for fm_id in spec.failure_modes:
+            ids = suite.covers.setdefault(fm_id, [])
+            if spec.id not in ids:
+                ids.append(spec.id)
+    return suite
+
+
+def _describe_entry(entry: Any) -> str:
+    parts = [entry.fault]
+    if entry.target:
+        parts.append(f"on {entry.target}")
+    if entry.peer:
+        parts.append(f"| {entry.peer}")
+    if entry.rate is not None:
+        parts.append(f"{entry.rate:.0%}")
+    if entry.duration is not None:
+        parts.append(f"for {entry.duration}")
+    return " ".join(str(p) for p in parts)
+
+
+def _targets(model: Any, names: Iterable[str]) -> list[str]:
+    # mitigated_by lists policy targets, or fallback ids whose ``policy`` names a target.
+    fallbacks = {f.id: f.policy for f in model.fallbacks}
+    out: list[str] = []
+    for name in names:
+        target = name if name in model.policies else fallbacks.get(name)
+        if target and target not in out:
+            out.append(target)
+    return out
+
+
+class Runner:
+    """Runs experiments: ``run_suite(suite)`` gives one result per experiment plus one
+    per failure mode no experiment covers.
+
+    ``real_time`` runs on the :class:`~mitigate.RealClock`; ``seed`` feeds every fault's
+    random draws; ``on_result`` is told about each result as it comes (progress bars).
+    """
+
+    def __init__(
+        self,
+        *,
+        real_time: bool = False,
+        seed: int = 0,
+        on_result: Callable[[ExperimentResult], None] | None = None,
+    ) -> None:
+        self.real_time = real_time
+        self.seed = seed
+        self.on_result = on_result
+
+    def run_suite(self, suite: Suite) -> list[ExperimentResult]:
+        results = [self.run_one(suite, spec) for spec in suite.experiments]
+        verified = {r.id for r in results if r.verdict == "verified"}
+        for fm_id, title in suite.failure_modes.items():
+            ids = suite.covers.get(fm_id, [])
+            if ids:
+                continue
+            result = ExperimentResult(
+                service=suite.service,
+                id=fm_id,
+                title=title,
+                kind="failure_mode",
+                verdict="failed",
+                failure_modes=(fm_id,),
+                reason="no experiment proves this failure mode",
+            )
+            results.append(result)
+            self._tell(result)
+        for result in results:
+            missing = [i for i in suite.covers.get(result.id, []) if i not in verified]
+            if missing and result.reason == "":
+                result.reason = f"unproven: {', '.join(missing)}"
+        return results
+
+    def _tell(self, result: ExperimentResult) -> None:
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def run_one(
+        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+    ) -> ExperimentResult:
+        """Run one experiment; with ``passthrough``, those targets' policies are replaced
+        by pass-through pipelines (the mutation check)."""
+        result = asyncio.run(self.arun_one(suite, spec, passthrough=passthrough))
+        self._tell(result)
+        return result
+
+    async def arun_one(
+        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+    ) -> ExperimentResult:
+        clock: Clock = RealClock() if self.real_time else VirtualClock(autojump=True)
+        result = ExperimentResult(
+            service=suite.service,
+            id=spec.id,
+            title=spec.title,
+            kind=spec.kind,
+            verdict="error",
+            failure_modes=spec.failure_modes,
+            fault=spec.fault,
+            clock="real" if self.real_time else "virtual",
+            mutation=", ".join(sorted(passthrough)) or None,
+        )
+        if spec.fn is None:
+            result.reason = suite.problems.get(spec.id, "no way to run this experiment")
+            return result
+        recorder = Recorder()
+        timeline = Timeline(start=clock.now())
+        injector = FaultInjector(
+            clock=clock, random=_random.Random(self.seed).random, party=suite.service
+        )
+        observers = [recorder, timeline.observe]
+        catalog = None
+        if suite.catalog_path is not None:
+            catalog = _catalog_class().load(suite.catalog_path, clock=clock, observers=observers)
+        policy = _PolicySource(catalog, clock, observers, injector, passthrough)
+        run = Run(
+            spec,
+            clock=clock,
+            policy=policy,
+            injector=injector,
+            recorder=recorder,
+            timeline=timeline,
+            catalog=catalog,
+            entry=_entry(catalog, spec.id),
+            service=suite.service,
+        )
+        run.pipelines = policy.built
+        try:
+            await spec.fn(run)
+            failed = [c for c in run.checks if not c.passed]
+            if not run.checks:
+                result.reason = "the experiment checked nothing, so it could not fail"
+            elif failed:
+                result.verdict = "failed"
+                result.reason = "; ".join(
+                    f"{c.name}: {c.detail}" if c.detail else c.name for c in failed
+                )
+            else:
+                result.verdict = "verified"
+        except (ProbeFailedError, AssertionError) as exc:
+            result.verdict = "failed"
+            result.reason = str(exc) or type(exc).__name__
+        except Exception as exc:
+            result.reason = f"{type(exc).__name__}: {exc}"
+            result.traceback = traceback.format_exc()
+        finally:
+            errors = await run.run_rollbacks()
+            timeline.end = clock.now()
+            result.rollbacks = run.rollbacks_run
+            _fill(result, run)
+        if errors:
+            result.verdict = "error"
+            result.reason = (result.reason + "; " if result.reason else "") + (
+                "rollback failed: " + "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+            )
+        return result
+
+
+def _fill(result: ExperimentResult, run: Run) -> None:
+    result.checks = list(run.checks)
+    result.timeline = run.timeline
+    result.detected_s = run.detection_delay()
+    result.recovered_s = run.recovered_s
+    result.mitigated_by = run.mitigated_by()
+    result.pipelines = sorted(run.pipelines)
+    if run.ledger.used:
+        result.lost = run.ledger.lost
+        result.duplicated = run.ledger.duplicated
+
+
+def _entry(catalog: Any, experiment_id: str) -> Any:
+    if catalog is None:
+        return None
+    return next((e for e in catalog.model.experiments if e.id == experiment_id), None)
+
+
+class _PolicySource:
+    """``run.policy(name)``: the catalog's pipeline with the run's injector attached, or a
+    pass-through pipeline (only the injection point) for a mutated target."""
+
+    def __init__(
+        self,
+        catalog: Any,
+        clock: Clock,
+        observers: list[Any],
+        injector: FaultInjector,
+        passthrough: frozenset[str],
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.observers = observers
+        self.injector = injector
+        self.passthrough = passthrough
+        self.built: dict[str, Any] = {}
+
+    def __call__(self, name: str, *strategies: Any) -> Any:
+        if name in self.built:
+            return self.built[name]
+        from mitigate.policy.pipeline import Pipeline
+
+        if name in self.passthrough:
+            pipeline = Pipeline(
+                name, clock=self.clock, observers=self.observers, injector=self.injector
+            )
+        elif strategies or self.catalog is None:
+            pipeline = Pipeline(
+                name,
+                *strategies,
+                clock=self.clock,
+                observers=self.observers,
+                injector=self.injector,
+            )
+        else:
+            pipeline = self.catalog.policy(name)
+            pipeline.attach(self.injector)
+        self.built[name] = pipeline
+        return pipeline
