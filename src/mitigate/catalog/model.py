@@ -428,6 +428,8 @@ class DetectionRule(_Strict):
     """A number in natural units: ratios as fractions (0.2), durations in seconds."""
     window: Duration | None = None
     sustained: Duration | None = None
+    min_count: int | None = Field(default=None, ge=1)
+    """For ``ratio``: judge only once the window holds this many denominator events."""
     severity: RuleSeverity = "warning"
     runbook: str | None = None
     description: str | None = None

@@ -57,7 +57,8 @@ class Rule:
     """One evaluable detection rule (durations in seconds).
 
     ``event`` and ``target`` accept shell patterns (``breaker.*``); ``of`` lists the
-    denominator events of a ``ratio``; a ``gauge`` reads ``metric`` values given to
+    denominator events of a ``ratio``, which is judged only once ``min_count`` of them
+    are in the window; a ``gauge`` reads ``metric`` values given to
     :meth:`Detector.report`, or ``field`` of matching events.
 
     >>> Rule("x", kind="ratio", event="attempt.failed", op=">", threshold=0.2, window=60)
@@ -77,6 +78,7 @@ class Rule:
     target: str | None = None
     window: float | None = None
     sustained: float = 0.0
+    min_count: int = 1
     severity: Severity = Severity.WARNING
     message: str = ""
     runbook: str | None = None
@@ -99,6 +101,8 @@ class Rule:
             return "a gauge rule needs metric, or event and field"
         if self.sustained < 0:
             return "sustained cannot be negative"
+        if self.min_count < 1:
+            return "min_count must be at least 1"
         return ""
 
 
@@ -318,8 +322,8 @@ class Detector:
             return state.numerator.total / rule.window
         assert state.denominator is not None
         state.denominator.expire(now)
-        if state.denominator.total <= 0:
-            return None  # no traffic: a ratio says nothing
+        if state.denominator.total < rule.min_count or state.denominator.total <= 0:
+            return None  # too little traffic: 1 failure in 1 call is not a 100 % error rate
         return state.numerator.total / state.denominator.total
 
     def _check(self, state: _State, now: float) -> AlertRaised | None:
