@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from mitigate.catalog.cli import catalog_app
+from mitigate.chaos.cli import verify
+
 app = typer.Typer(
     name="mitigate",
     help="Failure modes as code: catalogs, policies, and the experiments that prove them.",
@@ -12,7 +15,8 @@ app = typer.Typer(
 )
 
 # Sub-command groups, one line each (areas own their CLI modules).
-# app.add_typer(catalog_app, name="catalog")
+app.add_typer(catalog_app, name="catalog")
+app.command("verify")(verify)
 
 
 @app.callback()
