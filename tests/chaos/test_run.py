@@ -207,7 +207,7 @@ def test_discover_rejects_bad_input(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hi")
     with pytest.raises(ConfigError, match=r"not a catalog\.yaml"):
         discover([tmp_path / "notes.txt"])
-    with pytest.raises(ConfigError, match="no catalog.yaml or experiments module"):
+    with pytest.raises(ConfigError, match=r"no catalog\.yaml or experiments module"):
         discover([tmp_path])
     with pytest.raises(ConfigError, match="no service found"):
         discover([], cwd=tmp_path)
