@@ -1,0 +1,1 @@
+"""ASGI pieces: middleware (tenant, rate limits, error envelope) and routes (keys, objects)."""
