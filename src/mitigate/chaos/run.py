@@ -108,6 +108,8 @@ class Run:
         self._rollbacks: list[Callable[[], Any]] = []
         self.rollbacks_run = 0
         self.pipelines: dict[str, Any] = {}
+        self.context: dict[str, Any] = {}
+        """Scratch space an experiments module keeps per run (the service under test)."""
         """Pipelines built in this run by target (what ``--mutate`` may remove)."""
 
     # -- the service's side ------------------------------------------------------------

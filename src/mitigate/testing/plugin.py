@@ -1,9 +1,13 @@
-"""The pytest plugin: ``virtual_clock``, ``autojump_clock`` and ``recorder`` fixtures."""
+"""The pytest plugin: ``virtual_clock``, ``autojump_clock``, ``recorder`` and
+``fault_injector`` fixtures."""
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from mitigate.chaos.injector import FaultInjector
 from mitigate.clock import VirtualClock
 from mitigate.observe.observers import Recorder
 
@@ -24,3 +28,14 @@ def autojump_clock() -> VirtualClock:
 def recorder() -> Recorder:
     """An in-memory event recorder to pass as an observer and assert on."""
     return Recorder()
+
+
+@pytest.fixture
+def fault_injector() -> FaultInjector:
+    """A fault injector with nothing attached and a seeded random (runs repeat exactly).
+
+    Attach it to a pipeline (``pipeline.attach(fault_injector)``), then add faults:
+    ``fault_injector.add(mitigate.chaos.Failure("kms.sign", times=2))``. A fault's window
+    counts from the first call it sees.
+    """
+    return FaultInjector(random=random.Random(0).random)
