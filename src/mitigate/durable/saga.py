@@ -1,0 +1,219 @@
+"""Sagas defined in code: ordered steps, each with an action, a compensation and a retry policy.
+
+A :class:`Saga` is pure data; a :class:`~mitigate.durable.saga_worker.SagaWorker` runs it
+against a store. Each step's action and compensation receive a :class:`StepContext` and may
+be plain or ``async`` functions. The retry policy is a catalog target name (resolved by the
+worker's ``policies``), an inline ``Retry`` / ``Pipeline`` from :mod:`mitigate.policy`, or
+:class:`Attempts` (a minimal schedule needing nothing else); ``None`` means one attempt.
+
+>>> def build(ctx: StepContext) -> dict[str, str]:
+...     return {"package": f"pkg-{ctx.input['draft']}"}
+>>> def discard(ctx: StepContext) -> None:
+...     print("discard", ctx.result["package"], "key", ctx.idempotency_key)
+>>> publish = Saga(
+...     "content.publish",
+...     [Step("build", build, discard, retry=Attempts(max_retries=3, delays=(0.5, 2.0))),
+...      Step("register", lambda ctx: "cv-1")],
+...     deadline=15 * 60,
+...     stuck_after=5 * 60,
+... )
+>>> [s.name for s in publish.steps], publish.deadline
+(['build', 'register'], 900.0)
+>>> Saga("empty", [])
+Traceback (most recent call last):
+...
+mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] empty: a saga needs at least one step
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mitigate.errors import ConfigError
+
+__all__ = [
+    "Attempts",
+    "Saga",
+    "SagaOutcome",
+    "Step",
+    "StepAction",
+    "StepContext",
+    "StepPolicy",
+]
+
+StepAction = Callable[["StepContext"], Any | Awaitable[Any]]
+# A catalog target name, a mitigate.policy Retry / Pipeline, an Attempts, or None.
+StepPolicy = Any
+
+
+def _seconds(value: float | datetime.timedelta | None, what: str, target: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    if not seconds > 0:
+        raise ConfigError(
+            target,
+            f"{what} must be a positive number of seconds, not {value!r}",
+            code="MITIGATE.CONFIG.SAGA",
+        )
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Attempts:
+    """A minimal retry schedule: ``max_retries`` after the first attempt, waiting
+    ``delays[i]`` before retry ``i + 1`` (the last delay repeats; none means no wait).
+
+    Use it where no catalog or :mod:`mitigate.policy` pipeline is at hand; it retries on
+    ``retry_on`` exceptions only and re-raises the last error when it runs out.
+
+    >>> Attempts(max_retries=2, delays=(0.1,)).delay(2)
+    0.1
+    >>> Attempts(max_retries=-1)
+    Traceback (most recent call last):
+    ...
+    mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] Attempts: max_retries must be >= 0, not -1
+    """
+
+    max_retries: int = 0
+    delays: tuple[float, ...] = ()
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ConfigError(
+                "Attempts",
+                f"max_retries must be >= 0, not {self.max_retries}",
+                code="MITIGATE.CONFIG.SAGA",
+            )
+        if any(d < 0 for d in self.delays):
+            raise ConfigError(
+                "Attempts", f"delays must be >= 0, not {self.delays}", code="MITIGATE.CONFIG.SAGA"
+            )
+
+    def delay(self, retry: int) -> float:
+        """The wait before retry number ``retry`` (1-based)."""
+        if not self.delays:
+            return 0.0
+        return self.delays[min(retry, len(self.delays)) - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One saga step.
+
+    ``action(ctx)`` does the work and returns a JSON-serialisable result (recorded once).
+    ``compensation(ctx)`` undoes it (``ctx.result`` is the recorded result, or ``None`` when
+    the action was interrupted before its result was recorded); it must be safe to run more
+    than once and when there is nothing to undo. ``retry`` and ``compensation_retry`` (default:
+    the same as ``retry``) are the policies. ``key(ctx)`` overrides the idempotency key
+    (default ``"<saga id>:<step name>"``; compensations add ``":undo"``). ``stuck_after``
+    overrides the saga's stuck-step threshold for this step.
+    """
+
+    name: str
+    action: StepAction
+    compensation: StepAction | None = None
+    retry: StepPolicy = None
+    compensation_retry: StepPolicy = None
+    key: Callable[[StepContext], str] | None = None
+    stuck_after: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or ":" in self.name:
+            raise ConfigError(
+                self.name or "step", "a step needs a name without ':'", code="MITIGATE.CONFIG.SAGA"
+            )
+        if not callable(self.action):
+            raise ConfigError(self.name, "action must be callable", code="MITIGATE.CONFIG.SAGA")
+        if self.compensation is not None and not callable(self.compensation):
+            raise ConfigError(
+                self.name, "compensation must be callable or None", code="MITIGATE.CONFIG.SAGA"
+            )
+        object.__setattr__(
+            self, "stuck_after", _seconds(self.stuck_after, "stuck_after", self.name)
+        )
+
+    @property
+    def undo_policy(self) -> StepPolicy:
+        return self.retry if self.compensation_retry is None else self.compensation_retry
+
+
+@dataclass(frozen=True, slots=True)
+class Saga:
+    """A named, ordered list of steps, with an optional deadline and stuck-step threshold.
+
+    ``deadline`` (seconds from start) forces compensation when it passes: the step in flight
+    is interrupted (cancelled at its next ``await``) and everything done so far is undone.
+    ``stuck_after`` (seconds in one step) raises a :class:`~mitigate.SagaStuck` alert once per
+    step. ``runbook`` is named in the alerts.
+    """
+
+    name: str
+    steps: tuple[Step, ...]
+    deadline: float | None = None
+    stuck_after: float | None = None
+    runbook: str | None = None
+    index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        name: str,
+        steps: Iterable[Step],
+        *,
+        deadline: float | datetime.timedelta | None = None,
+        stuck_after: float | datetime.timedelta | None = None,
+        runbook: str | None = None,
+    ) -> None:
+        steps = tuple(steps)
+        if not name:
+            raise ConfigError("saga", "a saga needs a name", code="MITIGATE.CONFIG.SAGA")
+        if not steps:
+            raise ConfigError(name, "a saga needs at least one step", code="MITIGATE.CONFIG.SAGA")
+        names = [s.name for s in steps]
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                name, f"step names must be unique, got {names}", code="MITIGATE.CONFIG.SAGA"
+            )
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "steps", steps)
+        object.__setattr__(self, "deadline", _seconds(deadline, "deadline", name))
+        object.__setattr__(self, "stuck_after", _seconds(stuck_after, "stuck_after", name))
+        object.__setattr__(self, "runbook", runbook)
+        object.__setattr__(self, "index", {n: i for i, n in enumerate(names)})
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a step's action or compensation is given.
+
+    ``results`` holds the recorded results of the earlier steps by name; ``result`` is this
+    step's own recorded result (compensations only); ``epoch`` is the lease epoch of the
+    worker running it (it grows each time a worker claims the saga).
+    """
+
+    saga_id: str
+    saga: str
+    step: str
+    input: Any
+    results: Mapping[str, Any]
+    idempotency_key: str
+    epoch: int
+    result: Any = None
+    compensating: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SagaOutcome:
+    """Where a saga ended (or stands): ``state``, step ``results`` by name, ``error``."""
+
+    id: str
+    name: str
+    state: str
+    results: Mapping[str, Any]
+    error: str | None = None
