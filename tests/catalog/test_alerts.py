@@ -16,25 +16,72 @@ from mitigate.catalog.model import CatalogModel
 RULES = {
     "service": "comms",
     "failure_modes": [
-        {"id": "comms.fm.1", "title": "SMS provider outage", "detection_rules": ["comms.rule.sms"],
-         "runbook": "runbooks/comms/sms.md"},
+        {
+            "id": "comms.fm.1",
+            "title": "SMS provider outage",
+            "detection_rules": ["comms.rule.sms"],
+            "runbook": "runbooks/comms/sms.md",
+        },
     ],
     "detection_rules": [
-        {"id": "comms.rule.sms", "signal": "per-adapter error rate > 20% 5 min", "kind": "ratio",
-         "event": "attempt.failed", "of": ["attempt.started"], "op": ">", "threshold": "20%",
-         "window": 300, "min_count": 20, "severity": "error"},
-        {"id": "comms.rule.rooms", "signal": "virtual_session.failed count > 5 in 5 min",
-         "kind": "count", "event": "virtual_session.failed", "op": ">", "threshold": 5,
-         "window": 300, "target": "video.*"},
-        {"id": "comms.rule.feedback", "signal": "feedback age > 10 min", "kind": "age",
-         "event": "push.feedback", "op": ">", "threshold": 600},
-        {"id": "comms.rule.lag", "signal": "lag > 30 s", "kind": "gauge",
-         "metric": "comms_outbox_lag_seconds", "op": ">", "threshold": 30, "sustained": 120,
-         "labels": {"stream": "events"}},
-        {"id": "comms.rule.dlr", "signal": "DLR callbacks per second", "kind": "rate",
-         "event": "dlr.*", "op": ">", "threshold": 50, "window": 60},
-        {"id": "comms.rule.slow", "signal": "slow attempts", "kind": "gauge",
-         "event": "attempt.failed", "field": "duration", "op": ">", "threshold": 2},
+        {
+            "id": "comms.rule.sms",
+            "signal": "per-adapter error rate > 20% 5 min",
+            "kind": "ratio",
+            "event": "attempt.failed",
+            "of": ["attempt.started"],
+            "op": ">",
+            "threshold": "20%",
+            "window": 300,
+            "min_count": 20,
+            "severity": "error",
+        },
+        {
+            "id": "comms.rule.rooms",
+            "signal": "virtual_session.failed count > 5 in 5 min",
+            "kind": "count",
+            "event": "virtual_session.failed",
+            "op": ">",
+            "threshold": 5,
+            "window": 300,
+            "target": "video.*",
+        },
+        {
+            "id": "comms.rule.feedback",
+            "signal": "feedback age > 10 min",
+            "kind": "age",
+            "event": "push.feedback",
+            "op": ">",
+            "threshold": 600,
+        },
+        {
+            "id": "comms.rule.lag",
+            "signal": "lag > 30 s",
+            "kind": "gauge",
+            "metric": "comms_outbox_lag_seconds",
+            "op": ">",
+            "threshold": 30,
+            "sustained": 120,
+            "labels": {"stream": "events"},
+        },
+        {
+            "id": "comms.rule.dlr",
+            "signal": "DLR callbacks per second",
+            "kind": "rate",
+            "event": "dlr.*",
+            "op": ">",
+            "threshold": 50,
+            "window": 60,
+        },
+        {
+            "id": "comms.rule.slow",
+            "signal": "slow attempts",
+            "kind": "gauge",
+            "event": "attempt.failed",
+            "field": "duration",
+            "op": ">",
+            "threshold": 2,
+        },
         {"id": "comms.rule.liveness", "signal": "relay liveness fails"},
     ],
 }
@@ -49,7 +96,11 @@ def test_one_alert_per_evaluable_rule_with_labels_and_annotations() -> None:
     out = alert_rules(CatalogModel.model_validate(RULES))
     assert [g["name"] for g in out.groups] == ["mitigate-comms"]
     assert [r["alert"] for r in out.groups[0]["rules"]] == [
-        "CommsRuleSms", "CommsRuleRooms", "CommsRuleFeedback", "CommsRuleLag", "CommsRuleDlr",
+        "CommsRuleSms",
+        "CommsRuleRooms",
+        "CommsRuleFeedback",
+        "CommsRuleLag",
+        "CommsRuleDlr",
     ]
     assert out.skipped == [
         ("comms.rule.slow", "gauge read from an event field has no exported metric; give `metric`"),
@@ -88,12 +139,21 @@ def test_expressions() -> None:
 
 def test_prom_durations() -> None:
     assert [prom_duration(s) for s in (0, 1, 30, 60, 300, 5400, 86400, 0.25)] == [
-        "0s", "1s", "30s", "1m", "5m", "1h30m", "1d", "250ms",
+        "0s",
+        "1s",
+        "30s",
+        "1m",
+        "5m",
+        "1h30m",
+        "1d",
+        "250ms",
     ]
 
 
 def promtool() -> str:
-    path = shutil.which("promtool") or ("/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None)
+    path = shutil.which("promtool") or (
+        "/usr/bin/promtool" if Path("/usr/bin/promtool").exists() else None
+    )
     if path is None:
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail("promtool is not installed, and CI=true requires it")
@@ -107,8 +167,9 @@ def test_promtool_accepts_the_rules(tmp_path: Path) -> None:
     rules_file = tmp_path / "rules.yaml"
     rules_file.write_text(out.to_yaml())
     assert yaml.safe_load(rules_file.read_text())["groups"][0]["rules"]
-    check = subprocess.run([tool, "check", "rules", str(rules_file)], capture_output=True, text=True,
-                           timeout=60)
+    check = subprocess.run(
+        [tool, "check", "rules", str(rules_file)], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode == 0, check.stdout + check.stderr
     assert "SUCCESS: 5 rules found" in check.stdout + check.stderr
 
@@ -118,6 +179,7 @@ def test_promtool_rejects_a_broken_file(tmp_path: Path) -> None:
     tool = promtool()
     bad = tmp_path / "bad.yaml"
     bad.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: sum(rate(x[5m]) >\n")
-    check = subprocess.run([tool, "check", "rules", str(bad)], capture_output=True, text=True,
-                           timeout=60)
+    check = subprocess.run(
+        [tool, "check", "rules", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert check.returncode != 0

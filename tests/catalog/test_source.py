@@ -32,7 +32,7 @@ def findings(text: str) -> list[tuple[int | None, str, str, str]]:
 
 def test_each_problem_names_file_line_and_field() -> None:
     got = findings(TEXT)
-    assert (13, "duplicate-key", "failure_modes[1].id") == got[0][:3]
+    assert got[0][:3] == (13, "duplicate-key", "failure_modes[1].id")
     assert "first on line 12" in got[0][3]
     by_field = {field: (line, code, message) for line, code, field, message in got[1:]}
     assert by_field["policies.kms.sign.retry.max"][:2] == (5, "schema")
@@ -40,7 +40,9 @@ def test_each_problem_names_file_line_and_field() -> None:
     assert by_field["policies.kms.sign.retry.backof"][:2] == (6, "unknown-field")
     # one finding for a value that fits neither branch of "number or notation string"
     assert by_field["policies.kms.sign.timeout"] == (
-        7, "schema", "Input should be a valid number, or a valid string",
+        7,
+        "schema",
+        "Input should be a valid number, or a valid string",
     )
     assert by_field["failure_modes[0].bogus"][:2] == (11, "unknown-field")
     assert by_field["failure_modes[1].title"][:2] == (12, "schema")

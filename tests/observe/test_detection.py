@@ -125,8 +125,15 @@ def test_error_ratio_over_a_window(virtual_clock: VirtualClock, recorder: Record
 def test_target_filter_ignores_other_targets(
     virtual_clock: VirtualClock, recorder: Recorder
 ) -> None:
-    rule = Rule("kms", kind="count", event="attempt.failed", op=">", threshold=1, window=60,
-                target="kms.sign")
+    rule = Rule(
+        "kms",
+        kind="count",
+        event="attempt.failed",
+        op=">",
+        threshold=1,
+        window=60,
+        target="kms.sign",
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
     for _ in range(5):
         detector(failed(virtual_clock, target="objects.put"))
@@ -151,8 +158,9 @@ def test_gauge_with_sustained_needs_the_condition_to_hold(
     virtual_clock: VirtualClock, recorder: Recorder
 ) -> None:
     # "theme_outbox_unpublished_rows > 1 000 sustained 10 min"
-    rule = Rule("backlog", kind="gauge", metric="outbox_rows", op=">", threshold=1000,
-                sustained=600)
+    rule = Rule(
+        "backlog", kind="gauge", metric="outbox_rows", op=">", threshold=1000, sustained=600
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
     detector.report("outbox_rows", 1500)
     virtual_clock.advance(300)
@@ -168,8 +176,9 @@ def test_gauge_with_sustained_needs_the_condition_to_hold(
 
 
 def test_gauge_from_an_event_field(virtual_clock: VirtualClock, recorder: Recorder) -> None:
-    rule = Rule("slow", kind="gauge", event="attempt.failed", field="duration", op=">=",
-                threshold=2.0)
+    rule = Rule(
+        "slow", kind="gauge", event="attempt.failed", field="duration", op=">=", threshold=2.0
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
     detector(AttemptFailed(target="a", at=0.0, duration=1.0))
     detector(AttemptFailed(target="a", at=0.0, duration=2.5))
@@ -180,8 +189,14 @@ def test_age_fires_when_an_event_stops_arriving(
     virtual_clock: VirtualClock, recorder: Recorder
 ) -> None:
     # "feedback age > 10 min"
-    rule = Rule("feedback", kind="age", event="push.feedback", op=">", threshold=600,
-                severity=Severity.ERROR)
+    rule = Rule(
+        "feedback",
+        kind="age",
+        event="push.feedback",
+        op=">",
+        threshold=600,
+        severity=Severity.ERROR,
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
 
     class Feedback(Event):
@@ -200,8 +215,15 @@ def test_age_fires_when_an_event_stops_arriving(
 def test_ratio_without_traffic_says_nothing(
     virtual_clock: VirtualClock, recorder: Recorder
 ) -> None:
-    rule = Rule("hit", kind="ratio", event="cache.hit", of=("cache.lookup",), op="<",
-                threshold=0.9, window=60)
+    rule = Rule(
+        "hit",
+        kind="ratio",
+        event="cache.hit",
+        of=("cache.lookup",),
+        op="<",
+        threshold=0.9,
+        window=60,
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
     assert detector.evaluate() == []  # 0 / 0 is not "below 90 %"
 
@@ -220,8 +242,16 @@ def test_alerts_are_not_counted_and_do_not_loop(virtual_clock: VirtualClock) -> 
 def test_message_names_rule_signal_and_runbook(
     virtual_clock: VirtualClock, recorder: Recorder
 ) -> None:
-    rule = Rule("kms.open", kind="count", event="breaker.opened", op=">", threshold=0,
-                window=60, message="KMS breaker opened", runbook="runbooks/kms.md")
+    rule = Rule(
+        "kms.open",
+        kind="count",
+        event="breaker.opened",
+        op=">",
+        threshold=0,
+        window=60,
+        message="KMS breaker opened",
+        runbook="runbooks/kms.md",
+    )
     detector = Detector([rule], clock=virtual_clock, observers=[recorder])
     detector(BreakerOpened(target="kms.sign", at=0.0))
     assert alerts(recorder)[0].message == (

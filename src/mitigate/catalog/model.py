@@ -65,10 +65,7 @@ _NAME_RE = re.compile(_NAME_PATTERN)
 def _notation() -> Any:
     # Imported lazily: the notation parser lives in the policy layer, and the schema must
     # stay importable (and its JSON Schema exportable) without building any policy.
-    try:
-        return importlib.import_module("mitigate.policy.notation")
-    except ImportError:  # the policy layer is being written in parallel
-        return None
+    return importlib.import_module("mitigate.policy.notation")
 
 
 def seconds(value: float | str) -> float:
@@ -79,10 +76,7 @@ def seconds(value: float | str) -> float:
     """
     if isinstance(value, int | float):
         return float(value)
-    notation = _notation()
-    if notation is None:
-        raise RuntimeError("mitigate.policy.notation is not available")
-    return float(notation.parse_duration(value))
+    return float(_notation().parse_duration(value))
 
 
 def _check_duration(value: float | str) -> float | str:
@@ -93,8 +87,7 @@ def _check_duration(value: float | str) -> float | str:
     text = value.strip()
     if not text:
         raise ValueError("empty duration; write e.g. 200ms, 5s, 2m")
-    if _notation() is not None:
-        seconds(text)  # a ConfigError here becomes a located ValueError (_as_value_error)
+    seconds(text)  # a ConfigError here becomes a located ValueError (_as_value_error)
     return text
 
 
@@ -192,7 +185,7 @@ class RetrySpec(_Strict):
             raise ValueError("backoff needs max (retries after the first attempt)")
         if self.schedule is not None and self.base is not None:
             raise ValueError("give either an explicit schedule or an exponential base, not both")
-        if self.backoff is not None and _notation() is not None:
+        if self.backoff is not None:
             self._check_notation()
         return self
 
@@ -231,6 +224,17 @@ class BreakerSpec(_Strict):
     """Sliding window the failures are counted over."""
     reset: Duration | None = None
     """How long the breaker stays open before a probe is let through."""
+    failure_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Also (or instead) trip when this fraction of calls in the window fails."""
+    slow_call_rate: float | None = Field(default=None, gt=0.0, le=1.0)
+    """Trip when this fraction of calls is slower than ``slow_call_duration``."""
+    slow_call_duration: Duration | None = None
+    window_calls: int | None = Field(default=None, ge=1)
+    """Measure rates over the last N calls instead of the time window."""
+    minimum_calls: int | None = Field(default=None, ge=1)
+    """Calls needed in the window before a rate is judged."""
+    half_open_probes: int | None = Field(default=None, ge=1)
+    successes_to_close: int | None = Field(default=None, ge=1)
     source: str | None = None
     description: str | None = None
 
@@ -238,7 +242,7 @@ class BreakerSpec(_Strict):
     def _one_style(self) -> BreakerSpec:
         if self.trip is not None and (self.failures is not None or self.window is not None):
             raise ValueError('write either trip ("10 fail / 30s") or failures + window, not both')
-        if self.trip is not None and _notation() is not None:
+        if self.trip is not None:
             _as_value_error(
                 lambda _: _notation().parse_breaker(
                     trip=self.trip, reset=_text(self.reset if self.reset is not None else 60.0)
@@ -267,7 +271,7 @@ class RateLimitSpec(_Strict):
     rate: float | None = Field(default=None, gt=0)
     per: Duration | None = None
     burst: int | None = Field(default=None, ge=1)
-    algorithm: Literal["gcra", "token_bucket"] | None = None
+    algorithm: Literal["gcra", "token_bucket", "sliding_window"] | None = None
     source: str | None = None
     description: str | None = None
 

@@ -1,0 +1,298 @@
+"""``mitigate catalog ...``: import, render, lint, alerts, schema, show.
+
+Exit codes: 0 ok, 1 findings (lint; import with ``--strict``), 2 bad input (a file that
+cannot be read or is not a valid catalog). Nothing is written when the input is bad.
+``--json`` prints one JSON document on stdout for machines.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from mitigate.catalog.alerts import alert_rules
+from mitigate.catalog.check import check_references
+from mitigate.catalog.findings import CatalogError, Finding
+from mitigate.catalog.lint import CODES, lint_file
+from mitigate.catalog.model import CatalogModel
+from mitigate.catalog.source import read_catalog
+
+__all__ = ["catalog_app"]
+
+OK, FINDINGS, BAD_INPUT = 0, 1, 2
+
+catalog_app = typer.Typer(
+    name="catalog",
+    help="Failure-mode catalogs: import a FAILURE_MODES.md, render it back, lint, "
+    "export alert rules and the JSON Schema.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+OutFile = Annotated[
+    Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+]
+
+
+def _echo_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _write(path: Path | None, text: str) -> None:
+    """Write ``text`` to ``path`` (atomically: a reader never sees half a file), or stdout."""
+    if path is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text if text.endswith("\n") else text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _bad_input(findings: list[Finding], as_json: bool, path: str) -> typer.Exit:
+    if as_json:
+        _echo_json({"file": path, "ok": False, "findings": [f.to_dict() for f in findings]})
+    else:
+        _err.print(f"[bold red]invalid catalog[/] {path}: {len(findings)} problem(s)")
+        for finding in findings:
+            _err.print(f"  {finding}", markup=False)
+    return typer.Exit(BAD_INPUT)
+
+
+def _load_model(path: Path, as_json: bool) -> CatalogModel:
+    """A valid model (schema and references) or exit 2 with every problem listed."""
+    try:
+        doc, model, findings = read_catalog(path)
+    except CatalogError as exc:
+        raise _bad_input(exc.findings, as_json, str(path)) from None
+    if model is not None:
+        findings += check_references(model, doc)
+    errors = [f for f in findings if f.level == "error"]
+    if errors or model is None:
+        raise _bad_input(errors, as_json, str(path))
+    return model
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@catalog_app.command()
+def schema(out: OutFile = None) -> None:
+    """Print the catalog's JSON Schema (for editors and CI validation)."""
+    document = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://mitigate.dev/schema/catalog-1.json",
+        **CatalogModel.model_json_schema(),
+    }
+    _write(out, json.dumps(document, indent=2, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- lint
+
+
+@catalog_app.command()
+def lint(
+    catalogs: Annotated[list[Path], typer.Argument(help="Catalog files (YAML).")],
+    as_json: JsonFlag = False,
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option("--ignore", help="Leave out findings with this code (repeatable)."),
+    ] = None,
+) -> None:
+    """Report problems and gaps: exit 0 clean, 1 findings, 2 unreadable file."""
+    unknown = sorted(set(ignore or ()) - set(CODES))
+    if unknown:
+        _err.print(f"unknown code(s) for --ignore: {', '.join(unknown)}; known: {', '.join(CODES)}")
+        raise typer.Exit(BAD_INPUT)
+    report: list[dict[str, Any]] = []
+    worst = OK
+    for path in catalogs:
+        findings = lint_file(path, ignore=ignore or ())
+        unreadable = any(f.code in ("io", "yaml") for f in findings)
+        worst = max(worst, BAD_INPUT if unreadable else FINDINGS if findings else OK)
+        report.append({"file": str(path), "findings": [f.to_dict() for f in findings]})
+        if not as_json:
+            _print_findings(str(path), findings)
+    if as_json:
+        _echo_json({"ok": worst == OK, "files": report})
+    raise typer.Exit(worst)
+
+
+def _print_findings(path: str, findings: list[Finding]) -> None:
+    if not findings:
+        _out.print(f"[green]ok[/] {path}")
+        return
+    for finding in findings:
+        colour = "red" if finding.level == "error" else "yellow"
+        field = f"{finding.field}: " if finding.field else ""
+        _out.print(
+            f"{finding.where}: [{colour}]{finding.level}[/] [bold]{finding.code}[/] "
+            f"{_escape(field + finding.message)}"
+        )
+    errors = sum(1 for f in findings if f.level == "error")
+    _out.print(f"{path}: {errors} error(s), {len(findings) - errors} warning(s)")
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@catalog_app.command()
+def alerts(
+    catalog: Annotated[Path, typer.Argument(help="Catalog file (YAML).")],
+    out: OutFile = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Print Prometheus alerting rules for the catalog's detection rules."""
+    model = _load_model(catalog, as_json)
+    rules = alert_rules(model)
+    if as_json:
+        _echo_json(rules.to_dict())
+        return
+    _write(out, rules.to_yaml())
+    for rule_id, reason in rules.skipped:
+        _err.print(f"skipped {rule_id}: {reason}", markup=False)
+
+
+# --------------------------------------------------------------------------- show
+
+
+@catalog_app.command()
+def show(
+    catalog: Annotated[Path, typer.Argument(help="Catalog file (YAML).")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Summarise a catalog: policies, failure modes and how each is covered."""
+    model = _load_model(catalog, as_json)
+    if as_json:
+        _echo_json(model.model_dump(mode="json", exclude_none=True, exclude_defaults=True))
+        return
+    title = model.title or model.service
+    _out.print(f"[bold]{_escape(title)}[/] ({model.service})")
+    policies = Table("target", "retry", "breaker", "timeout", "fallback", title="Policies")
+    for target, spec in sorted(model.policies.items()):
+        retry = ""
+        if spec.retry is not None:
+            r = spec.retry
+            retry = (
+                f"max {r.max}; {r.backoff}"
+                if r.backoff is not None
+                else f"max {r.retries}; {r.schedule or f'exp {r.base}–{r.cap}'}"
+            )
+            if r.budget is not None:
+                retry += f"; budget {r.budget}"
+        breaker = ""
+        if spec.breaker is not None:
+            b = spec.breaker
+            breaker = b.trip or f"{b.failures} / {b.window}"
+            if b.reset is not None:
+                breaker += f"; reset {b.reset}"
+        policies.add_row(
+            target, retry, breaker, str(spec.timeout or ""), spec.fallback or "", end_section=False
+        )
+    _out.print(policies)
+    modes = Table(
+        "id", "title", "detect", "mitigate", "runbook", "experiments", title="Failure modes"
+    )
+    exercised: dict[str, list[str]] = {}
+    for experiment in model.experiments:
+        for mode_id in experiment.failure_modes:
+            exercised.setdefault(mode_id, []).append(experiment.id)
+    for mode in model.failure_modes:
+        experiments = sorted({*mode.experiments, *exercised.get(mode.id, [])})
+        modes.add_row(
+            mode.id,
+            mode.title,
+            _mark(bool(mode.detection_rules)),
+            _mark(bool(mode.mitigated_by)),
+            _mark(bool(mode.runbook)),
+            ", ".join(experiments) or _mark(False),
+        )
+    _out.print(modes)
+    _out.print(
+        f"{len(model.detection_rules)} detection rules, {len(model.fallbacks)} fallbacks, "
+        f"{len(model.experiments)} experiments, {len(model.runbooks)} runbooks"
+    )
+
+
+def _mark(ok: bool) -> str:
+    return "[green]yes[/]" if ok else "[red]no[/]"
+
+
+# --------------------------------------------------------------------------- import / render
+
+
+@catalog_app.command("import")
+def import_(
+    document: Annotated[Path, typer.Argument(help="A FAILURE_MODES markdown document.")],
+    out: OutFile = None,
+    as_json: JsonFlag = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when some lines could not be mapped.")
+    ] = False,
+) -> None:
+    """Draft a catalog from a FAILURE_MODES document; lists what it could not map."""
+    from mitigate.catalog.markdown import import_markdown
+
+    try:
+        text = document.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _err.print(f"cannot read {document}: {exc}", markup=False)
+        raise typer.Exit(BAD_INPUT) from None
+    result = import_markdown(text)
+    unmapped = [{"line": line, "text": content} for line, content in result.unmapped]
+    data = result.catalog.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    if as_json:
+        _echo_json({"catalog": data, "unmapped": unmapped})
+    else:
+        _write(out, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+        for item in unmapped:
+            _err.print(f"{document}:{item['line']}: not mapped: {item['text']}", markup=False)
+    if strict and unmapped:
+        raise typer.Exit(FINDINGS)
+
+
+@catalog_app.command()
+def render(
+    catalog: Annotated[Path, typer.Argument(help="Catalog file (YAML).")],
+    out: OutFile = None,
+    runbooks: Annotated[
+        Path | None, typer.Option("--runbooks", help="Also write the runbook index here.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Render the catalog as a FAILURE_MODES.md (and, with --runbooks, a runbook index)."""
+    from mitigate.catalog.markdown import render_markdown, render_runbook_index
+
+    model = _load_model(catalog, as_json)
+    document = render_markdown(model)
+    index = render_runbook_index(model)
+    if as_json:
+        _echo_json({"failure_modes_md": document, "runbook_index_md": index})
+        return
+    _write(out, document)
+    if runbooks is not None:
+        _write(runbooks, index)

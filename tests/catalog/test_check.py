@@ -1,0 +1,100 @@
+"""Unique ids and references that resolve, located by line."""
+
+from __future__ import annotations
+
+from mitigate.catalog.check import check_references
+from mitigate.catalog.source import read_yaml, validate
+
+TEXT = """\
+service: content
+policies:
+  kms.sign:
+    retry: {id: content.retry.1, max_retries: 1, schedule: [0.1]}
+    fallback: content.fallback.9
+fallbacks:
+  - id: content.fallback.1
+    primary: build now
+    fallback: queue it
+    policy: kms.sing
+detection_rules:
+  - id: content.rule.open
+    signal: breaker opened
+failure_modes:
+  - id: content.fm.1
+    title: Build fails
+    detection_rules: [content.rule.open, content.rule.opne]
+    mitigated_by: [kms.sign, content.retry.1, content.fallback.1, objects.put]
+    experiments: [content.chaos.1]
+  - id: content.retry.1
+    title: Clashes with a policy part id
+experiments:
+  - id: content.chaos.2
+    title: KMS down
+    fault: outage
+    failure_modes: [content.fm.1, content.fm.2]
+"""
+
+
+def test_duplicates_and_unknown_references_with_lines() -> None:
+    doc = read_yaml(TEXT, "content.yaml")
+    model, schema = validate(doc)
+    assert schema == [] and model is not None
+    found = [(f.line, f.code, f.field, f.message) for f in check_references(model, doc)]
+    assert found == [
+        (
+            20,
+            "duplicate-id",
+            "failure_modes[1].id",
+            "id 'content.retry.1' is already used by a policy part at policies.kms.sign.retry.id",
+        ),
+        (
+            5,
+            "unknown-ref",
+            "policies.kms.sign.fallback",
+            "no fallback 'content.fallback.9'; did you mean 'content.fallback.1'?",
+        ),
+        (
+            10,
+            "unknown-ref",
+            "fallbacks[0].policy",
+            "no policy 'kms.sing'; did you mean 'kms.sign'?",
+        ),
+        (
+            17,
+            "unknown-ref",
+            "failure_modes[0].detection_rules[1]",
+            "no detection rule 'content.rule.opne'; did you mean 'content.rule.open'?",
+        ),
+        (
+            18,
+            "unknown-ref",
+            "failure_modes[0].mitigated_by[3]",
+            "no policy or fallback 'objects.put'",
+        ),
+        (
+            19,
+            "unknown-ref",
+            "failure_modes[0].experiments[0]",
+            "no experiment 'content.chaos.1'; did you mean 'content.chaos.2'?",
+        ),
+        (
+            26,
+            "unknown-ref",
+            "experiments[0].failure_modes[1]",
+            "no failure mode 'content.fm.2'; did you mean 'content.fm.1', 'content.retry.1'?",
+        ),
+    ]
+    assert all(
+        f.file == "content.yaml" and f.level == "error" for f in check_references(model, doc)
+    )
+
+
+def test_a_consistent_catalog_has_no_findings() -> None:
+    doc = read_yaml(
+        "service: s\n"
+        "policies:\n  a.b: {fallback: s.fallback.1}\n"
+        "fallbacks:\n  - {id: s.fallback.1, primary: p, fallback: f, policy: a.b}\n"
+        "failure_modes:\n  - {id: s.fm.1, title: t, mitigated_by: [a.b, s.fallback.1]}\n"
+    )
+    model, _ = validate(doc)
+    assert model is not None and check_references(model, doc) == []
