@@ -32,15 +32,23 @@ __all__ = [
     "BreakerStateChanged",
     "BudgetExhausted",
     "BulkheadFull",
+    "DeadLetterReplayed",
+    "DeadLettered",
     "DeviceTrustRevoked",
     "Event",
     "FallbackUsed",
     "FaultInjected",
     "HtmlRejected",
+    "IdempotencyConflict",
+    "IdempotentReplay",
     "ImporterBlocked",
+    "InboxDuplicate",
     "IpBlocked",
     "KeyRotated",
     "LimitHit",
+    "OutboxBacklog",
+    "OutboxPublishFailed",
+    "OutboxPublished",
     "RetryExhausted",
     "RetryScheduled",
     "SagaAbandoned",
@@ -464,3 +472,99 @@ class SagaStuck(AlertRaised):
     step: str = ""
     phase: str = ""
     runbook: str = ""
+
+
+# -- messaging (mitigate.durable outbox/inbox/dlq, mitigate.bus, idempotency) --------------
+# ``target`` is the outbox's, consumer's or store's name (``outbox``, ``catalog.consumer``).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxBacklog(Event):
+    """A sample of the outbox: rows not yet published, the oldest one's age, and the p95
+    publish lag (created -> broker ack) of rows sent in the last lag window. Detection
+    rules read these fields as gauges ("> 1,000 rows for 10 min", "lag p95 > 30 s")."""
+
+    name: ClassVar[str] = "outbox.backlog"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+    backlog: int = 0
+    oldest_age: float = 0.0
+    lag_p95: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPublished(Event):
+    """The relay published ``count`` rows and marked them sent; ``lag_max`` is the longest
+    time one of them waited in the outbox."""
+
+    name: ClassVar[str] = "outbox.published"
+    default_severity: ClassVar[Severity] = Severity.DEBUG
+    count: int = 0
+    lag_max: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxPublishFailed(Event):
+    """A relay round ended with ``pending`` rows unpublished; they stay in the outbox and
+    the relay backs off for ``delay`` seconds."""
+
+    name: ClassVar[str] = "outbox.publish_failed"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    pending: int = 0
+    delay: float = 0.0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLettered(Event):
+    """A message was moved to the DLQ (``source``: ``outbox`` or the consumer's name)."""
+
+    name: ClassVar[str] = "dlq.added"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    source: str = ""
+    msg_id: str = ""
+    reason: str = ""
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeadLetterReplayed(Event):
+    """A DLQ entry was sent again (through the outbox) after a fix."""
+
+    name: ClassVar[str] = "dlq.replayed"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    source: str = ""
+    msg_id: str = ""
+    dlq_id: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxDuplicate(Event):
+    """A delivery the consumer had already handled; ``by`` is ``id`` or ``business_key``."""
+
+    name: ClassVar[str] = "inbox.duplicate"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    msg_id: str = ""
+    by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdempotentReplay(Event):
+    """A repeated request got the stored response; ``tier`` says which store had it."""
+
+    name: ClassVar[str] = "idempotency.replayed"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    key: str = ""
+    tier: str = ""
+    status: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdempotencyConflict(Event):
+    """A request was refused: ``status`` 409 (first still in flight) or 422 (same key,
+    different payload) or 400 (key missing where required)."""
+
+    name: ClassVar[str] = "idempotency.conflict"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    key: str = ""
+    status: int = 0
+    reason: str = ""
