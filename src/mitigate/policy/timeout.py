@@ -1,0 +1,164 @@
+"""Timeout: a deadline per attempt, and in total.
+
+The total budget is one absolute deadline on the clock; each attempt gets the earlier of
+its own timeout and what is left of the budget (deadlines compose by ``min``, as trio's
+nested scopes do). A pipeline also passes its deadline down: code it calls reads it with
+:func:`current_deadline`, and a pipeline nested inside another never runs past the outer
+deadline.
+
+**Async** calls are pre-empted: the attempt is raced against the pipeline's clock (one
+watchdog task per clock and event loop sleeps on ``clock.asleep`` until the earliest
+deadline), so timeouts work in virtual time. :class:`~mitigate.AttemptTimeoutError` is
+raised only when the attempt's own deadline fired, never when the caller cancelled.
+
+**Sync** calls cannot be pre-empted in Python: the deadline is passed down
+(:func:`current_deadline`) and a result that comes back after it is flagged late:
+the attempt counts as timed out (``AttemptTimedOut`` event, ``AttemptTimeoutError``).
+
+>>> Timeout(0.5)
+Timeout(seconds=0.5, total=None)
+>>> Timeout(0.5, total=5.0).total
+5.0
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import weakref
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Final
+
+from mitigate.clock import Clock
+from mitigate.policy._values import Seconds, invalid, optional_seconds
+
+__all__ = ["Timeout", "current_deadline"]
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class Timeout:
+    """``seconds`` per attempt; ``total`` for the whole call (all attempts and waits).
+
+    A :class:`~mitigate.Retry` ``budget`` and a ``total`` here are the same thing; when
+    both are given the earlier deadline wins.
+
+    >>> Timeout()  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mitigate.ConfigError: [MITIGATE.CONFIG.INVALID] Timeout: no deadline given; pass seconds ...
+
+    .. versionadded:: 0.1
+    """
+
+    seconds: float | None
+    total: float | None
+
+    def __init__(self, seconds: Seconds | None = None, *, total: Seconds | None = None) -> None:
+        put = object.__setattr__
+        put(self, "seconds", optional_seconds(seconds, "Timeout", "seconds", positive=True))
+        put(self, "total", optional_seconds(total, "Timeout", "total", positive=True))
+        if self.seconds is None and self.total is None:
+            raise invalid(
+                "Timeout", "no deadline given", "pass seconds (per attempt) and/or total="
+            )
+
+
+_DEADLINE: Final[ContextVar[float | None]] = ContextVar("mitigate_deadline", default=None)
+
+
+def current_deadline() -> float | None:
+    """The innermost pipeline deadline (clock time) the running code works under, if any.
+
+    Code called through a pipeline can pass it on (to a socket timeout, a query
+    timeout, a nested call) instead of guessing its own.
+
+    >>> current_deadline() is None
+    True
+
+    .. versionadded:: 0.1
+    """
+    return _DEADLINE.get()
+
+
+# -- the async watchdog ------------------------------------------------------------------
+#
+# One watchdog per (clock, event loop) keeps the deadlines of running async attempts in
+# a heap and sleeps on the clock until the earliest. Arming costs a list and a heap push
+# (no task, no timer handle per call); disarming clears one slot. A fired entry cancels
+# its task and is marked, so the driver can tell its own deadline from a caller's cancel.
+
+# Entry layout: [deadline, sequence, task or None (disarmed), fired]
+_DEADLINE_AT: Final = 0
+_TASK: Final = 2
+_FIRED: Final = 3
+
+
+class _Watchdog:
+    __slots__ = ("__weakref__", "_clock", "_heap", "_loop", "_seq", "_task", "_wake_at")
+
+    def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
+        self._clock = clock
+        self._loop = loop
+        self._heap: list[list[object]] = []
+        self._seq = itertools.count()
+        self._task: asyncio.Task[None] | None = None
+        self._wake_at = float("inf")
+
+    def arm(self, deadline: float, task: asyncio.Task[object]) -> list[object]:
+        heap = self._heap
+        while heap and heap[0][_TASK] is None:
+            heapq.heappop(heap)
+        entry: list[object] = [deadline, next(self._seq), task, False]
+        heapq.heappush(heap, entry)
+        if deadline < self._wake_at:
+            self._restart(deadline)
+        return entry
+
+    def _restart(self, deadline: float) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._wake_at = deadline
+        self._task = self._loop.create_task(self._run(), name="mitigate-deadlines")
+
+    async def _run(self) -> None:
+        clock = self._clock
+        heap = self._heap
+        try:
+            while True:
+                now = clock.now()
+                while heap and (heap[0][_TASK] is None or heap[0][_DEADLINE_AT] <= now):  # type: ignore[operator]
+                    entry = heapq.heappop(heap)
+                    task = entry[_TASK]
+                    if task is not None:
+                        entry[_TASK] = None
+                        entry[_FIRED] = True
+                        task.cancel()  # type: ignore[attr-defined]
+                if not heap:
+                    break
+                wake_at: float = heap[0][_DEADLINE_AT]  # type: ignore[assignment]
+                self._wake_at = wake_at
+                await clock.asleep(wake_at - now)
+        finally:
+            if self._task is asyncio.current_task():
+                self._task = None
+                self._wake_at = float("inf")
+
+
+_WATCHDOGS: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Watchdog]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _watchdog(clock: Clock, loop: asyncio.AbstractEventLoop) -> _Watchdog:
+    """The watchdog of ``clock`` on ``loop`` (shared by every pipeline on that clock)."""
+    per_clock = _WATCHDOGS.get(loop)
+    if per_clock is None:
+        per_clock = _WATCHDOGS[loop] = {}
+    dog = per_clock.get(id(clock))
+    if dog is None or dog._clock is not clock:
+        dog = per_clock[id(clock)] = _Watchdog(clock, loop)
+    return dog
