@@ -99,7 +99,6 @@ class _Session:
         have = self.have()
         if have == 0:
             return {}
-        self.resumes += 1
         return {"range": f"bytes={have}-", "if-range": self.etag}
 
     def decide(self, response: httpx.Response) -> _Action:
@@ -112,6 +111,8 @@ class _Session:
             if start == 0 and self.have():
                 self.restarts += 1
                 return _Action.RESTART
+            if start:
+                self.resumes += 1
             return _Action.APPEND
         if status == 200:
             length = response.headers.get("content-length")
