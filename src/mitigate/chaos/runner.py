@@ -16,7 +16,6 @@ injector and freshly loaded catalog, so runs never leak into each other.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import importlib.util
 import random as _random
 import sys
@@ -153,7 +152,9 @@ def load_catalog_model(path: Path) -> Any:
 
 
 def _catalog_class() -> Any:
-    return importlib.import_module("mitigate.catalog").Catalog
+    from mitigate.catalog.load import Catalog
+
+    return Catalog
 
 
 def load_suite(folder: Path) -> Suite:

@@ -44,10 +44,10 @@ def results_table(results: Sequence[ExperimentResult]) -> Table:
         "recovered in",
         "verdict",
     ):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", no_wrap=name == "failure mode")
     for r in results:
         style = _STYLE[r.verdict]
-        label = f"{r.id}\n[dim]{r.title}[/dim]" if r.title else r.id
+        label = r.id if r.mutation is None else f"{r.id} (without {r.mutation})"
         table.add_row(
             label,
             r.fault or "-",
