@@ -7,7 +7,8 @@ and a breaker, on the success path, N times. Variants, measured in the same run:
 - pipeline, no injector (the baseline);
 - pipeline after attach(injector) then detach(): must cost the same as the baseline;
 - pipeline with an empty FaultInjector attached (one truth test per call);
-- pipeline with an injector holding a fault for another target (one dict lookup).
+- pipeline with an injector holding a fault for another target (one dict lookup);
+- FaultInjector.decide alone on an empty injector (what the injector itself adds).
 
 Prints a table of ns/call and the ratio to the baseline; --json for machines.
 Run: uv run python bench/chaos.py [--json] [--calls N]
@@ -73,6 +74,8 @@ def main() -> None:
         "pipeline, empty injector attached": _make(FaultInjector()),
         "pipeline, fault on another target": _make(other),
     }
+    empty = FaultInjector()
+    variants["FaultInjector.decide alone, empty"] = lambda: empty.decide("kms.sign", 0.0)
     for fn in variants.values():  # warm up
         _ns_per_call(fn, 1000, 1)
     rows = {name: _ns_per_call(fn, args.calls, args.repeats) for name, fn in variants.items()}
