@@ -5,6 +5,7 @@ The public API, re-exported here; nothing outside mitigate imports private modul
 
 from __future__ import annotations
 
+from mitigate.catalog import Catalog, CatalogError, CatalogModel
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.errors import (
     AttemptTimeoutError,
@@ -60,6 +61,9 @@ __all__ = [
     "BudgetExhaustedError",
     "BulkheadFull",
     "BulkheadFullError",
+    "Catalog",
+    "CatalogError",
+    "CatalogModel",
     "Clock",
     "ConfigError",
     "Event",

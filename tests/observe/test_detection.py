@@ -119,7 +119,31 @@ def test_error_ratio_over_a_window(virtual_clock: VirtualClock, recorder: Record
     detector(failed(virtual_clock))  # 3 of 10
     [alert] = alerts(recorder)
     assert alert.value == pytest.approx(0.3)
-    assert alert.target == "sms.*"
+    assert alert.target == "sms.send"
+
+
+def test_ratio_is_judged_per_target(virtual_clock: VirtualClock, recorder: Recorder) -> None:
+    # a failing primary is not hidden by a healthy backup (Prometheus: sum by (target))
+    rule = Rule(
+        "errors",
+        kind="ratio",
+        event="attempt.failed",
+        of=("attempt.started",),
+        op=">",
+        threshold=0.2,
+        window=300,
+        min_count=5,
+    )
+    detector = Detector([rule], clock=virtual_clock, observers=[recorder])
+    for _ in range(20):
+        detector(started(virtual_clock, target="sms.backup"))
+    for _ in range(5):
+        detector(started(virtual_clock, target="sms.primary"))
+        detector(failed(virtual_clock, target="sms.primary"))
+    [alert] = alerts(recorder)
+    # fires at 4 failures in 5 calls: judged once min_count calls are in the window
+    assert (alert.target, alert.value) == ("sms.primary", 0.8)
+    assert detector.value("errors", "sms.backup") == 0.0
 
 
 def test_target_filter_ignores_other_targets(
@@ -267,7 +291,7 @@ def test_many_events_use_bounded_memory(virtual_clock: VirtualClock) -> None:
         detector(event)
         virtual_clock.advance(0.001)
     assert detector.value("n") == 50_000
-    window = detector._states["n"].numerator
+    window = detector._states["n"].tracks["sms.send"].numerator
     assert window is not None and len(window._slots) <= 1025
 
 

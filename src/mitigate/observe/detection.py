@@ -133,23 +133,46 @@ class _Window:
 
 
 @dataclass(slots=True)
-class _State:
-    rule: Rule
+class _Track:
+    """The running condition of one rule for one target (or for all, key "")."""
+
     numerator: _Window | None = None
     denominator: _Window | None = None
-    gauge: float | None = None
-    last_seen: float = 0.0
     since: float | None = None  # when the condition started to hold
     firing: bool = False
-    fired: int = 0
     value: float = 0.0
+
+
+@dataclass(slots=True)
+class _State:
+    rule: Rule
+    grouped: bool  # count / rate / ratio are judged per target, like "sum by (target)"
+    tracks: dict[str, _Track] = field(default_factory=dict)
+    gauge: float | None = None
+    last_seen: float = 0.0
+    fired: int = 0
     targets: set[str] = field(default_factory=set)
+
+    def track(self, key: str) -> _Track:
+        track = self.tracks.get(key)
+        if track is None:
+            rule = self.rule
+            track = _Track()
+            if rule.window is not None and self.grouped:
+                track.numerator = _Window(rule.window)
+                if rule.kind == "ratio":
+                    track.denominator = _Window(rule.window)
+            self.tracks[key] = track
+        return track
 
 
 class Detector:
     """Evaluates rules over the events it observes; emits AlertRaised to ``observers``.
 
-    Thread-safe: pipelines on several threads may share one detector.
+    ``count``, ``rate`` and ``ratio`` rules are judged per target (an error rate of
+    ``sms.primary`` is not diluted by ``sms.backup``), as the exported Prometheus rules
+    are (``sum by (target)``); ``gauge`` and ``age`` rules are judged once. Thread-safe:
+    pipelines on several threads may share one detector.
     """
 
     def __init__(
@@ -171,12 +194,9 @@ class Detector:
                 raise ConfigError(
                     rule.id, "two detection rules share this id", code="MITIGATE.CONFIG.RULE"
                 )
-            state = _State(rule, last_seen=now)
-            if rule.kind in ("count", "rate", "ratio"):
-                assert rule.window is not None  # Rule.__post_init__ checked it
-                state.numerator = _Window(rule.window)
-                if rule.kind == "ratio":
-                    state.denominator = _Window(rule.window)
+            state = _State(rule, grouped=rule.kind in ("count", "rate", "ratio"), last_seen=now)
+            if not state.grouped:
+                state.track("")
             self._states[rule.id] = state
         # Exact event names index straight to their rules; patterns are checked one by one.
         self._by_event: dict[str, list[tuple[_State, bool]]] = {}
@@ -198,13 +218,21 @@ class Detector:
         return [state.rule for state in self._states.values()]
 
     def firing(self) -> list[str]:
-        """Ids of the rules whose alert is currently raised."""
+        """Ids of the rules whose alert is currently raised (for any target)."""
         with self._lock:
-            return [rid for rid, state in self._states.items() if state.firing]
+            return [
+                rid
+                for rid, state in self._states.items()
+                if any(t.firing for t in state.tracks.values())
+            ]
 
-    def value(self, rule_id: str) -> float:
-        """The rule's current value (count, rate, ratio, gauge or age), as last evaluated."""
-        return self._states[rule_id].value
+    def value(self, rule_id: str, target: str | None = None) -> float:
+        """The rule's value as last evaluated: for ``target``, or the largest over all."""
+        tracks = self._states[rule_id].tracks
+        if target is not None:
+            track = tracks.get(target)
+            return track.value if track is not None else 0.0
+        return max((t.value for t in tracks.values()), default=0.0)
 
     def fired(self, rule_id: str) -> int:
         """How many times the rule has fired."""
@@ -232,9 +260,12 @@ class Detector:
         with self._lock:
             for state, is_numerator in matches:
                 rule = state.rule
-                if rule.target is not None and not fnmatch.fnmatchcase(event.target, rule.target):
+                target = event.target
+                if rule.target is not None and not fnmatch.fnmatchcase(target, rule.target):
                     continue
-                state.targets.add(event.target)
+                state.targets.add(target)
+                key = target if state.grouped else ""
+                track = state.track(key)
                 if rule.kind == "age":
                     state.last_seen = now
                 elif rule.kind == "gauge":
@@ -245,12 +276,12 @@ class Detector:
                         continue
                     state.gauge = float(raw)
                 elif is_numerator:
-                    assert state.numerator is not None
-                    state.numerator.add(now)
+                    assert track.numerator is not None
+                    track.numerator.add(now)
                 else:
-                    assert state.denominator is not None
-                    state.denominator.add(now)
-                alert = self._check(state, now)
+                    assert track.denominator is not None
+                    track.denominator.add(now)
+                alert = self._check(state, key, track, now)
                 if alert is not None:
                     alerts.append(alert)
         self._send(alerts)
@@ -281,7 +312,7 @@ class Detector:
                 if target is not None:
                     state.targets.add(target)
                 state.gauge = float(value)
-                alert = self._check(state, now)
+                alert = self._check(state, "", state.track(""), now)
                 if alert is not None:
                     alerts.append(alert)
         self._send(alerts)
@@ -293,8 +324,15 @@ class Detector:
         conditions and windows that empty out are seen without a new event.
         """
         now = self._clock.now()
+        alerts: list[AlertRaised] = []
         with self._lock:
-            alerts = [a for s in self._states.values() if (a := self._check(s, now)) is not None]
+            for state in self._states.values():
+                for key, track in list(state.tracks.items()):
+                    alert = self._check(state, key, track, now)
+                    if alert is not None:
+                        alerts.append(alert)
+                    elif state.grouped and not track.firing and _idle(track):
+                        del state.tracks[key]  # forget targets that went quiet
         self._send(alerts)
         return alerts
 
@@ -308,42 +346,44 @@ class Detector:
 
     # ------------------------------------------------------------------ core
 
-    def _measure(self, state: _State, now: float) -> float | None:
+    def _measure(self, state: _State, track: _Track, now: float) -> float | None:
         rule = state.rule
         if rule.kind == "age":
             return now - state.last_seen
         if rule.kind == "gauge":
             return state.gauge
-        assert state.numerator is not None and rule.window is not None
-        state.numerator.expire(now)
+        assert track.numerator is not None and rule.window is not None
+        track.numerator.expire(now)
         if rule.kind == "count":
-            return state.numerator.total
+            return track.numerator.total
         if rule.kind == "rate":
-            return state.numerator.total / rule.window
-        assert state.denominator is not None
-        state.denominator.expire(now)
-        if state.denominator.total < rule.min_count or state.denominator.total <= 0:
+            return track.numerator.total / rule.window
+        assert track.denominator is not None
+        track.denominator.expire(now)
+        if track.denominator.total < rule.min_count or track.denominator.total <= 0:
             return None  # too little traffic: 1 failure in 1 call is not a 100 % error rate
-        return state.numerator.total / state.denominator.total
+        return track.numerator.total / track.denominator.total
 
-    def _check(self, state: _State, now: float) -> AlertRaised | None:
+    def _check(self, state: _State, key: str, track: _Track, now: float) -> AlertRaised | None:
         rule = state.rule
-        value = self._measure(state, now)
+        value = self._measure(state, track, now)
         holds = value is not None and _COMPARE[rule.op](value, rule.threshold)
         if value is not None:
-            state.value = value
+            track.value = value
         if not holds:
-            state.since = None
-            state.firing = False
+            track.since = None
+            track.firing = False
             return None
-        if state.since is None:
-            state.since = now
-        if state.firing or now - state.since < rule.sustained:
+        if track.since is None:
+            track.since = now
+        if track.firing or now - track.since < rule.sustained:
             return None
-        state.firing = True
+        track.firing = True
         state.fired += 1
         assert value is not None
-        target = rule.target or (next(iter(state.targets)) if len(state.targets) == 1 else "")
+        target = key or rule.target
+        if not target and len(state.targets) == 1:
+            target = next(iter(state.targets))
         return AlertRaised(
             target=target or self._source,
             at=now,
@@ -359,6 +399,12 @@ class Detector:
             return
         for alert in alerts:
             self.observers.emit(alert)
+
+
+def _idle(track: _Track) -> bool:
+    return (track.numerator is None or track.numerator.total <= 0) and (
+        track.denominator is None or track.denominator.total <= 0
+    )
 
 
 def _message(rule: Rule, value: float) -> str:
