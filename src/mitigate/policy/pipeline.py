@@ -70,7 +70,16 @@ from mitigate.policy.injection import NO_RESULT, FaultDecision, Injector
 from mitigate.policy.keyed import Keyed, _PerKey
 from mitigate.policy.ratelimit import RateLimit, RateLimiter
 from mitigate.policy.retry import Retry
-from mitigate.policy.timeout import _DEADLINE, _FIRED, _TASK, Timeout, _Watchdog, _watchdog
+from mitigate.policy.timeout import (
+    _DEADLINE,
+    _FIRED,
+    _SYNC,
+    _TASK,
+    Timeout,
+    _Watchdog,
+    _watchdog,
+    current_deadline,
+)
 
 __all__ = ["Pipeline", "Strategy"]
 
@@ -372,7 +381,13 @@ class Pipeline:
     # -- the sync driver -------------------------------------------------------------------
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
-        if self._fast and not self._obs._observers and _DEADLINE.get() is None:
+        sync = _SYNC
+        if (
+            self._fast
+            and not self._obs._observers
+            and sync.deadline is None
+            and _DEADLINE.get() is None
+        ):
             brk = self._brk
             gen = 0
             if brk is not None:
@@ -385,19 +400,20 @@ class Pipeline:
                 except Exception as exc:
                     error: Exception = exc
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
-            start = self._now()
+            now = self._now
+            start = now()
             limit = start + self._first_limit
-            token = _DEADLINE.set(limit)
+            sync.deadline = limit
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 error = exc
             else:
-                if self._now() <= limit:
+                if now() <= limit:
                     return result
                 error = self._timed_out(1, start, limit, self._budget_deadline(start), late=True)
             finally:
-                _DEADLINE.reset(token)
+                sync.deadline = None
             return self._resume(fn, args, kwargs, start, brk, gen, error)
         return self._call(fn, args, kwargs)
 
@@ -501,7 +517,10 @@ class Pipeline:
         if obs:
             obs.emit(AttemptStarted(target=self.target, at=t0, attempt=attempt))
         try:
-            token = _DEADLINE.set(limit) if limit is not None else None
+            sync = _SYNC
+            outer = sync.deadline
+            if limit is not None:
+                sync.deadline = limit
             try:
                 injector = self._injector
                 if injector is None:
@@ -509,8 +528,7 @@ class Pipeline:
                 else:
                     result = self._inject(injector, fn, args, kwargs, attempt)
             finally:
-                if token is not None:
-                    _DEADLINE.reset(token)
+                sync.deadline = outer
             t1 = now()
             if limit is not None and t1 > limit:
                 raise self._timed_out(attempt, t0, limit, deadline, late=True)
@@ -585,7 +603,12 @@ class Pipeline:
     # -- the async driver ------------------------------------------------------------------
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` through the pipeline (a coroutine function)."""
-        if self._fast and not self._obs._observers and _DEADLINE.get() is None:
+        if (
+            self._fast
+            and not self._obs._observers
+            and _DEADLINE.get() is None
+            and _SYNC.deadline is None
+        ):
             brk = self._brk
             gen = 0
             if brk is not None:
@@ -600,10 +623,11 @@ class Pipeline:
                 return await self._aresume(fn, args, kwargs, None, brk, gen, error)
             start = self._now()
             limit = start + self._first_limit
-            task = cast("asyncio.Task[Any]", asyncio.current_task())
+            loop = asyncio.get_running_loop()
+            task = cast("asyncio.Task[Any]", asyncio.current_task(loop))
             dog = self._dog
-            if dog is None or dog._loop is not task.get_loop():
-                dog = self._dog = _watchdog(self._clock, task.get_loop())
+            if dog is None or dog._loop is not loop:
+                dog = self._dog = _watchdog(self._clock, loop)
             entry = dog.arm(limit, task)
             token = _DEADLINE.set(limit)
             try:
@@ -723,7 +747,7 @@ class Pipeline:
         obs = self._obs
         if obs:
             obs.emit(AttemptStarted(target=self.target, at=t0, attempt=attempt))
-        entry: list[object] | None = None
+        entry: list[Any] | None = None
         task: asyncio.Task[Any] | None = None
         timed_out: AttemptTimeoutError | None = None
         try:
@@ -774,7 +798,7 @@ class Pipeline:
     async def _aqueue(
         self, bulk: _BulkheadState, deadline: float | None, attempt: int, t0: float
     ) -> None:
-        entry: list[object] | None = None
+        entry: list[Any] | None = None
         task: asyncio.Task[Any] | None = None
         if deadline is not None:
             task = cast("asyncio.Task[Any]", asyncio.current_task())
@@ -852,7 +876,7 @@ class Pipeline:
         """The call's absolute deadline: its own budget, or an outer pipeline's deadline
         when that is earlier. Raises BudgetExhaustedError when it already passed."""
         deadline = self._budget_deadline(start)
-        outer = _DEADLINE.get()
+        outer = current_deadline()
         if outer is not None:
             if outer <= start:
                 error = BudgetExhaustedError(
@@ -957,14 +981,14 @@ class Pipeline:
         t1: float,
         error: Exception,
     ) -> None:
-        if brk is not None:
-            brk.on_error(gen, t1, t1 - t0, error)
         if self._obs:
             self._obs.emit(
                 AttemptFailed(
                     target=self.target, at=t1, attempt=attempt, error=error, duration=t1 - t0
                 )
             )
+        if brk is not None:
+            brk.on_error(gen, t1, t1 - t0, error)
 
     def _succeeded(
         self,
@@ -978,17 +1002,13 @@ class Pipeline:
         """Record a returned value; return whether retry should treat it as a failure."""
         retry_on_result = self._retry_if_result
         bad = retry_on_result is not None and bool(retry_on_result(result))
-        failed = bad
+        broken = False
         if brk is not None:
             predicate = brk.options.failure_if_result
-            if predicate is not None and predicate(result):
-                brk.on_failed_result(gen, t1, t1 - t0)
-                failed = True
-            elif not brk._quiet:
-                brk.on_success(gen, t1, t1 - t0)
+            broken = predicate is not None and bool(predicate(result))
         obs = self._obs
         if obs:
-            if failed:
+            if bad or broken:
                 obs.emit(
                     AttemptFailed(
                         target=self.target, at=t1, attempt=attempt, duration=t1 - t0, result=result
@@ -998,6 +1018,11 @@ class Pipeline:
                 obs.emit(
                     AttemptSucceeded(target=self.target, at=t1, attempt=attempt, duration=t1 - t0)
                 )
+        if brk is not None:
+            if broken:
+                brk.on_failed_result(gen, t1, t1 - t0)
+            elif not brk._quiet:
+                brk.on_success(gen, t1, t1 - t0)
         return bad
 
     def _timed_out(

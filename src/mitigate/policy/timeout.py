@@ -28,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import threading
 import weakref
+from collections import deque
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from mitigate.clock import Clock
 from mitigate.policy._values import Seconds, invalid, optional_seconds
@@ -67,53 +69,77 @@ class Timeout:
             )
 
 
+# Where a pipeline passes its deadline down. Async attempts use a context variable (each
+# task sees its own); sync attempts use a thread-local, which is cheaper, and safe
+# because nothing else runs on a thread while a sync call is in progress.
 _DEADLINE: Final[ContextVar[float | None]] = ContextVar("mitigate_deadline", default=None)
+
+
+class _SyncDeadline(threading.local):
+    deadline: float | None = None
+
+
+_SYNC: Final = _SyncDeadline()
 
 
 def current_deadline() -> float | None:
     """The innermost pipeline deadline (clock time) the running code works under, if any.
 
     Code called through a pipeline can pass it on (to a socket timeout, a query
-    timeout, a nested call) instead of guessing its own.
+    timeout, a nested call) instead of guessing its own; a nested pipeline never runs
+    past it.
 
     >>> current_deadline() is None
     True
+    >>> from mitigate.clock import VirtualClock
+    >>> from mitigate.policy.pipeline import Pipeline
+    >>> Pipeline("t", Timeout(0.5), clock=VirtualClock(10.0)).call(current_deadline)
+    10.5
 
     .. versionadded:: 0.1
     """
-    return _DEADLINE.get()
+    sync = _SYNC.deadline
+    task = _DEADLINE.get()
+    if sync is None:
+        return task
+    return sync if task is None or sync < task else task
 
 
 # -- the async watchdog ------------------------------------------------------------------
 #
-# One watchdog per (clock, event loop) keeps the deadlines of running async attempts in
-# a heap and sleeps on the clock until the earliest. Arming costs a list and a heap push
-# (no task, no timer handle per call); disarming clears one slot. A fired entry cancels
-# its task and is marked, so the driver can tell its own deadline from a caller's cancel.
+# One watchdog per (clock, event loop) keeps the deadlines of running async attempts and
+# sleeps on the clock until the earliest. Arming costs a small list and an append (no
+# task, no timer handle per call); disarming clears one slot. Deadlines mostly arrive in
+# order (same timeout, time moving forward), so they queue in a deque; one that arrives
+# earlier than the last goes to a heap. A fired entry cancels its task and is marked, so
+# the driver can tell its own deadline from a caller's cancellation.
 
-# Entry layout: [deadline, sequence, task or None (disarmed), fired]
-_DEADLINE_AT: Final = 0
-_TASK: Final = 2
-_FIRED: Final = 3
+# Entry layout: [deadline, task or None (disarmed), fired]
+_TASK: Final = 1
+_FIRED: Final = 2
 
 
 class _Watchdog:
-    __slots__ = ("__weakref__", "_clock", "_heap", "_loop", "_seq", "_task", "_wake_at")
+    __slots__ = ("__weakref__", "_clock", "_heap", "_loop", "_queue", "_seq", "_task", "_wake_at")
 
     def __init__(self, clock: Clock, loop: asyncio.AbstractEventLoop) -> None:
         self._clock = clock
         self._loop = loop
-        self._heap: list[list[object]] = []
+        self._queue: deque[list[Any]] = deque()
+        self._heap: list[tuple[float, int, list[Any]]] = []
         self._seq = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._wake_at = float("inf")
 
-    def arm(self, deadline: float, task: asyncio.Task[object]) -> list[object]:
-        heap = self._heap
-        while heap and heap[0][_TASK] is None:
-            heapq.heappop(heap)
-        entry: list[object] = [deadline, next(self._seq), task, False]
-        heapq.heappush(heap, entry)
+    def arm(self, deadline: float, task: asyncio.Task[Any]) -> list[Any]:
+        entry = [deadline, task, False]
+        queue = self._queue
+        while queue and queue[0][1] is None:
+            queue.popleft()
+        if not queue or queue[-1][0] <= deadline:
+            queue.append(entry)
+        else:
+            heapq.heappush(self._heap, (deadline, next(self._seq), entry))
         if deadline < self._wake_at:
             self._restart(deadline)
         return entry
@@ -124,28 +150,41 @@ class _Watchdog:
         self._wake_at = deadline
         self._task = self._loop.create_task(self._run(), name="mitigate-deadlines")
 
+    def _earliest(self, now: float) -> float | None:
+        """Fire every entry due at ``now``; return the next deadline, if any."""
+        queue, heap = self._queue, self._heap
+        while queue and (queue[0][1] is None or queue[0][0] <= now):
+            _fire(queue.popleft())
+        while heap and (heap[0][2][1] is None or heap[0][0] <= now):
+            _fire(heapq.heappop(heap)[2])
+        if queue and heap:
+            return min(queue[0][0], heap[0][0])  # type: ignore[no-any-return]
+        if queue:
+            return queue[0][0]  # type: ignore[no-any-return]
+        return heap[0][0] if heap else None
+
     async def _run(self) -> None:
         clock = self._clock
-        heap = self._heap
         try:
             while True:
                 now = clock.now()
-                while heap and (heap[0][_TASK] is None or heap[0][_DEADLINE_AT] <= now):  # type: ignore[operator]
-                    entry = heapq.heappop(heap)
-                    task = entry[_TASK]
-                    if task is not None:
-                        entry[_TASK] = None
-                        entry[_FIRED] = True
-                        task.cancel()  # type: ignore[attr-defined]
-                if not heap:
+                wake_at = self._earliest(now)
+                if wake_at is None:
                     break
-                wake_at: float = heap[0][_DEADLINE_AT]  # type: ignore[assignment]
                 self._wake_at = wake_at
                 await clock.asleep(wake_at - now)
         finally:
             if self._task is asyncio.current_task():
                 self._task = None
                 self._wake_at = float("inf")
+
+
+def _fire(entry: list[Any]) -> None:
+    task = entry[_TASK]
+    if task is not None:
+        entry[_TASK] = None
+        entry[_FIRED] = True
+        task.cancel()
 
 
 _WATCHDOGS: Final[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Watchdog]]] = (
