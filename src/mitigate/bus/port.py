@@ -28,7 +28,6 @@ __all__ = [
     "HEADER_KEY",
     "HEADER_MSG_ID",
     "HEADER_REPLAY_FOR",
-    "HEADER_SEQ",
     "Bus",
     "ConsumerSpec",
     "Delivery",
@@ -41,7 +40,6 @@ __all__ = [
 # Headers mitigate adds on the wire (NATS headers; columns on the embedded bus).
 HEADER_MSG_ID = "Mitigate-Msg-Id"  # the logical id the inbox de-duplicates on
 HEADER_KEY = "Mitigate-Key"  # the ordering key (aggregate)
-HEADER_SEQ = "Mitigate-Seq"  # position of the message within its key, from the outbox
 HEADER_REPLAY_FOR = "Mitigate-Replay-For"  # a DLQ replay meant for one consumer only
 
 

@@ -1,0 +1,165 @@
+"""The inbox: consumer-side de-duplication, recorded in the handler's own transaction.
+
+At-least-once delivery means repeats: a lost ack, a redelivery after ``ack_wait``, a
+re-sent publish outside the broker's duplicate window, the same business event emitted
+twice under two ids. The inbox records each handled message by id, and optionally by a
+business key (``tenant-1/appointment-42``), in the same transaction as the handler's
+effect: both commit or neither does, so a crash between them cannot lose the effect or
+apply it twice.
+
+>>> import asyncio
+>>> from mitigate.bus.port import Message
+>>> from mitigate.durable.sqlite import SqliteStore
+>>> async def main() -> list[int]:
+...     store = await SqliteStore.open(":memory:")
+...     async with store.transaction() as tx:
+...         await tx.execute("CREATE TABLE sessions (appointment TEXT)")
+...     inbox = Inbox(store, "scheduler", business_key=lambda m: m.headers.get("appointment"))
+...     @inbox.handler
+...     async def book(message: Message, tx) -> None:
+...         await tx.execute("INSERT INTO sessions VALUES (?)", (message.headers["appointment"],))
+...     first = Message("appointments.booked", b"", id="m1", headers={"appointment": "t1/a42"})
+...     again = Message("appointments.booked", b"", id="m2", headers={"appointment": "t1/a42"})
+...     for message in (first, first, again):
+...         await book(message)
+...     rows = await store.fetch("SELECT COUNT(*) FROM sessions")
+...     duplicates = await inbox.duplicates()
+...     await store.aclose()
+...     return [rows[0][0], duplicates]
+>>> asyncio.run(main())
+[1, 2]
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Literal
+
+from mitigate.bus.port import Message
+from mitigate.clock import Clock
+from mitigate.durable.store import Store, Tx
+from mitigate.errors import ConfigError
+from mitigate.observe.events import InboxDuplicate
+from mitigate.observe.observers import Observer, Observers
+
+__all__ = ["Inbox", "InboxHandler"]
+
+InboxHandler = Callable[[Message, Tx], Awaitable[None]]
+Seen = Literal["new", "id", "business_key"]
+
+_INSERT = (
+    "INSERT INTO mitigate_inbox (consumer, msg_id, business_key, subject, handled_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+
+
+class Inbox:
+    """What the consumer ``consumer`` has handled, in the store.
+
+    ``business_key`` derives a key from a message (``None`` for no key); two messages
+    with the same key are one event to this consumer, whatever their ids.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        consumer: str,
+        *,
+        business_key: Callable[[Message], str | None] | None = None,
+        clock: Clock | None = None,
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        if not consumer:
+            raise ConfigError(None, "an inbox needs a consumer name", code="MITIGATE.CONFIG.INBOX")
+        self.store = store
+        self.consumer = consumer
+        self.business_key = business_key
+        self.clock = clock or store.clock
+        self.observers = Observers(observers)
+
+    def __repr__(self) -> str:
+        return f"Inbox({self.consumer!r}, {self.store!r})"
+
+    async def record(self, tx: Tx, message: Message, *, business_key: str | None = None) -> Seen:
+        """Record ``message`` as handled in ``tx``; say whether it is new.
+
+        Returns ``"new"`` (handle it, in this same transaction), or ``"id"`` /
+        ``"business_key"`` for a repeat (skip it; its duplicate count grows in ``tx``).
+        """
+        key = business_key
+        if key is None and self.business_key is not None:
+            key = self.business_key(message)
+        added = await tx.execute(
+            _INSERT, (self.consumer, message.id, key, message.subject, self.clock.wall())
+        )
+        if added:
+            return "new"
+        by: Seen = "id"
+        changed = await tx.execute(
+            "UPDATE mitigate_inbox SET duplicates = duplicates + 1"
+            " WHERE consumer = ? AND msg_id = ?",
+            (self.consumer, message.id),
+        )
+        if not changed and key is not None:
+            by = "business_key"
+            await tx.execute(
+                "UPDATE mitigate_inbox SET duplicates = duplicates + 1"
+                " WHERE consumer = ? AND business_key = ?",
+                (self.consumer, key),
+            )
+        if self.observers:
+            self.observers.emit(
+                InboxDuplicate(target=self.consumer, at=self.clock.now(), msg_id=message.id, by=by)
+            )
+        return by
+
+    def handler(self, fn: InboxHandler) -> Callable[[Message], Awaitable[None]]:
+        """Wrap ``fn(message, tx)`` so it runs once per message, in a store transaction
+        that also records the message. A repeat commits only its duplicate count.
+
+        On SQLite the transaction holds the write lock: do database work in ``fn``, and
+        call other services after it returns (or through the outbox).
+        """
+
+        async def handle(message: Message) -> None:
+            async with self.store.transaction() as tx:
+                if await self.record(tx, message) == "new":
+                    await fn(message, tx)
+
+        handle.__name__ = getattr(fn, "__name__", "handle")
+        handle.__doc__ = fn.__doc__
+        return handle
+
+    async def seen(self, msg_id: str) -> bool:
+        """Whether a message with this id was handled."""
+        rows = await self.store.fetch(
+            "SELECT 1 FROM mitigate_inbox WHERE consumer = ? AND msg_id = ?",
+            (self.consumer, msg_id),
+        )
+        return bool(rows)
+
+    async def handled(self) -> int:
+        """How many distinct messages this consumer handled."""
+        rows = await self.store.fetch(
+            "SELECT COUNT(*) FROM mitigate_inbox WHERE consumer = ?", (self.consumer,)
+        )
+        return int(rows[0][0])
+
+    async def duplicates(self) -> int:
+        """How many repeated deliveries the inbox recognised and dropped."""
+        rows = await self.store.fetch(
+            "SELECT COALESCE(SUM(duplicates), 0) FROM mitigate_inbox WHERE consumer = ?",
+            (self.consumer,),
+        )
+        return int(rows[0][0])
+
+    async def prune(self, older_than: float) -> int:
+        """Forget messages handled more than ``older_than`` seconds ago; keep this longer
+        than any redelivery or replay can take. Returns the number of rows removed."""
+        cutoff = self.clock.wall() - older_than
+        return await self.store.execute(
+            "DELETE FROM mitigate_inbox WHERE consumer = ? AND handled_at < ?",
+            (self.consumer, cutoff),
+        )
