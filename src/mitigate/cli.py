@@ -6,6 +6,7 @@ import typer
 
 from mitigate.catalog.cli import catalog_app
 from mitigate.chaos.cli import verify
+from mitigate.durable.cli import saga_app
 
 app = typer.Typer(
     name="mitigate",
@@ -17,6 +18,7 @@ app = typer.Typer(
 # Sub-command groups, one line each (areas own their CLI modules).
 app.add_typer(catalog_app, name="catalog")
 app.command("verify")(verify)
+app.add_typer(saga_app, name="saga")
 
 
 @app.callback()
