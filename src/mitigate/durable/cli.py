@@ -63,7 +63,7 @@ def parse_age(text: str) -> float:
     >>> parse_age("soon")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.DURATION] 'soon' is not an age; write e.g. 90s, 5m, 2h, 1d
+    mitigate.ConfigError: [MITIGATE.CONFIG.DURATION] 'soon' is not an age; write e.g. ...
     """
     match = _AGE.match(text)
     if not match:
