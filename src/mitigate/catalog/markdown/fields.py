@@ -231,11 +231,12 @@ FAILURE_FIELDS: Mapping[str, tuple[str, ...]] = {
     "accepted_risk": ("accepted risk", "residual risk", "risk acceptance", "known risk"),
     "likelihood": ("likelihood", "probability", "frequency"),
     "owner": ("owner", "owners", "team", "owning team", "responsible"),
-    "notes": ("notes", "note", "comment", "comments", "remarks", "details", "description"),
+    "notes": ("notes", "note", "comment", "comments", "remarks", "description"),
+    "details": ("details", "other details", "more"),
     "experiments": ("experiments", "experiment ids", "chaos experiments"),
-    "rules": ("detection rules", "rules", "rule ids"),
-    "policies": ("policies", "policy", "automatic policies", "policy refs"),
-    "fallbacks": ("fallbacks", "fallback refs"),
+    "rules": ("detection rules", "rules", "rule ids", "alert rules"),
+    "policies": ("mitigated by", "policies", "policy", "automatic policies", "policy refs"),
+    "source": ("source", "provenance", "drafted from"),
 }
 
 # Canonical policy-table column -> phrases (retry, breaker, fallback, timeout tables).

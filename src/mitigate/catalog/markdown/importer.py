@@ -1,0 +1,654 @@
+"""Draft a catalog from a FAILURE_MODES document, and say what could not be mapped.
+
+The document is read in three steps: :mod:`.blocks` recovers its structure,
+:mod:`.sections` groups it under headings, and each section is mapped by what it holds
+(failure-field bullets, a row-per-failure table, a retry or breaker table) and by what
+its title announces. Ids are derived from the document's own numbers
+(``<service>.fm.<section number>``, ``<service>.retry.<row>``), so re-importing an edited
+document keeps them stable. Anything left over is reported with its line number.
+
+A document rendered by :func:`~mitigate.catalog.markdown.render.render_markdown` starts
+with :data:`~mitigate.catalog.markdown.layout.MARKER`; it is read field by field
+(:mod:`.canonical`) so that import(render(catalog)) == catalog.
+
+>>> result = import_markdown('''# Payments
+... ## 1. Failure modes
+... ### 1.1 Card network down
+... - Trigger: the card network times out.
+... - Detection: error rate > 20% over 5 min
+... - Mitigation: retry, then queue the capture.
+... - Runbook: runbooks/card-network.md
+... ## 2. Retries
+... | Call | Max | Backoff | Budget |
+... |---|
+... | Card capture | 3 | 100ms, 400ms, 1s | 3s |
+... ''', service="payments")
+>>> fm = result.catalog.failure_modes[0]
+>>> fm.id, fm.title, fm.runbook, fm.detection_rules
+('payments.fm.1.1', 'Card network down', 'runbooks/card-network.md', ['payments.rule.1.1'])
+>>> result.catalog.policies["card.capture"].retry.backoff
+'100ms, 400ms, 1s'
+>>> result.unmapped
+[]
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ValidationError
+
+from mitigate.catalog.markdown import extras, policies
+from mitigate.catalog.markdown.blocks import Block, Bullet, Paragraph, Table, parse_blocks
+from mitigate.catalog.markdown.experiments import experiment_fields
+from mitigate.catalog.markdown.failures import (
+    STRONG_FIELDS,
+    FailureDraft,
+    draft_from_row,
+    drafts_from_bullets,
+    failure_dict,
+    is_failure_table,
+    raw_label,
+)
+from mitigate.catalog.markdown.fields import (
+    POLICY_FIELDS,
+    match_labels,
+    split_inline_run,
+    split_label,
+)
+from mitigate.catalog.markdown.layout import MARKER, unescape
+from mitigate.catalog.markdown.sections import Section, build_sections, title_kind
+from mitigate.catalog.markdown.text import clean, slug, strip_emphasis, target_name
+from mitigate.catalog.model import (
+    BreakerSpec,
+    BulkheadSpec,
+    CatalogModel,
+    DetectionRule,
+    ErrorBudget,
+    Experiment,
+    FailureMode,
+    FallbackSpec,
+    Principle,
+    RateLimitSpec,
+    RetrySpec,
+    Runbook,
+)
+from mitigate.catalog.signal import parse_signal
+
+__all__ = ["ImportResult", "Unmapped", "import_markdown"]
+
+
+class Unmapped(NamedTuple):
+    """A piece of the document that fits no catalog field: its line and its text."""
+
+    line: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    """The drafted catalog and what the importer could not map."""
+
+    catalog: CatalogModel
+    unmapped: list[Unmapped] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"catalog": ..., "unmapped": [{"line": N, "text": ...}]}`` (the CLI's --json)."""
+        return {
+            "catalog": self.catalog.model_dump(mode="json", exclude_none=True),
+            "unmapped": [{"line": item.line, "text": item.text} for item in self.unmapped],
+        }
+
+
+def import_markdown(
+    text: str, *, service: str | None = None, source: str | None = None
+) -> ImportResult:
+    """Draft a catalog from a failure-mode document.
+
+    ``service`` names the catalog (and prefixes every id); without it the name is read
+    from the document ("content-service" -> ``content``). ``source`` (a file name) is
+    recorded in the catalog and in each item's ``source`` as ``<source>:<line>``.
+    """
+    if text.lstrip().startswith(MARKER):
+        from mitigate.catalog.markdown.canonical import read_canonical
+
+        catalog, unmapped = read_canonical(text, service=service)
+        return ImportResult(catalog, [Unmapped(line, body) for line, body in unmapped])
+    return _Importer(text, service, source).run()
+
+
+_INHERITED = {
+    "retry",
+    "breaker",
+    "fallback",
+    "timeouts",
+    "bulkheads",
+    "rate_limits",
+    "policies",
+    "chaos",
+    "principles",
+    "budget",
+    "runbooks",
+}
+_META = {"service": "service", "owner": "owner", "title": "title", "description": "description"}
+_ADMONITION = re.compile(r"^(:::|!!!|\?\?\?)")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A failure mode waiting for its id (headless ones need their neighbours')."""
+
+    draft: FailureDraft
+    section: Section | None
+    letter: int | None = None
+
+
+class _Importer:
+    def __init__(self, text: str, service: str | None, source: str | None) -> None:
+        self.text = text
+        self.source = source
+        self.blocks = parse_blocks(text)
+        self.root = build_sections(self.blocks)
+        self.service = slug(service) if service else self._service_from_text()
+        self.meta: dict[str, Any] = {}
+        self.unmapped: list[Unmapped] = []
+        self.pending: list[_Pending] = []
+        self.policies: dict[str, dict[str, Any]] = {}
+        self.fallbacks: list[dict[str, Any]] = []
+        self.experiments: list[dict[str, Any]] = []
+        self.principles: list[dict[str, Any]] = []
+        self.index: list[tuple[str, str | None, int]] = []
+        self.index_base: str | None = None
+        self.has_index = False
+        self.budget: dict[str, Any] | None = None
+        self.counts: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _service_from_text(self) -> str:
+        head = "\n".join(self.text.splitlines()[:6])
+        match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", head, re.I)
+        if match is not None:
+            return slug(match[1])
+        match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", head, re.I)
+        return slug(match[1]) if match is not None else "service"
+
+    def _where(self, line: int) -> str:
+        return f"{self.source}:{line}" if self.source else f"line {line}"
+
+    def _next(self, kind: str) -> int:
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        return self.counts[kind]
+
+    def _skip(self, line: int, text: str) -> None:
+        self.unmapped.append(Unmapped(line, clean(text)))
+
+    def _skip_block(self, block: Block) -> None:
+        if isinstance(block, Table):
+            self._skip(block.line, " | ".join(block.header))
+            for row in block.rows:
+                self._skip(row.line, " | ".join(row.cells))
+        else:
+            self._skip(block.line, str(block))
+
+    # ------------------------------------------------------------------ walk
+
+    def run(self) -> ImportResult:
+        self._preamble()
+        for section in self.root.walk():
+            if section is self.root or self._is_title_section(section):
+                continue
+            self._section(section, self._kind(section))
+        return ImportResult(self._build(), sorted(self.unmapped))
+
+    def _is_title_section(self, section: Section) -> bool:
+        first = self.root.children[0] if self.root.children else None
+        return (
+            section is first
+            and section.heading is not None
+            and section.heading.markdown
+            and section.heading.level == 1
+            and section.number is None
+        )
+
+    def _kind(self, section: Section) -> str | None:
+        own = title_kind(section.title)
+        if own is not None:
+            return own
+        parent = section.parent
+        while parent is not None and parent.heading is not None:
+            inherited = title_kind(parent.title)
+            if inherited is not None:
+                return inherited if inherited in _INHERITED else None
+            parent = parent.parent
+        return None
+
+    def _preamble(self) -> None:
+        blocks = list(self.root.blocks)
+        first = self.root.children[0] if self.root.children else None
+        if first is not None and self._is_title_section(first):
+            assert first.heading is not None
+            self.meta["title"] = first.heading.title
+            blocks += first.blocks
+        inside = False
+        for block in blocks:
+            text = str(block)
+            if isinstance(block, Paragraph) and _ADMONITION.match(text):
+                inside = not inside if text.strip() in (":::", "!!!", "???") else True
+                self._skip_block(block)
+                continue
+            if inside or isinstance(block, Table):
+                self._skip_block(block)
+                continue
+            label = raw_label(text)
+            if label is not None and label[0].lower() in _META and label[1]:
+                name = _META[label[0].lower()]
+                if name == "service":
+                    self.service = self.service if self.service != "service" else slug(label[1])
+                else:
+                    self.meta.setdefault(name, label[1])
+                continue
+            if (
+                "title" not in self.meta
+                and isinstance(block, Paragraph)
+                and block.line == self.blocks[0].line
+                and len(text) <= 100
+                and not text.endswith((".", ":"))
+                and text[:1].isalnum()
+            ):
+                self.meta["title"] = text
+                continue
+            if (
+                "description" not in self.meta
+                and isinstance(block, Paragraph)
+                and len(text) >= 40
+                and label is None
+            ):
+                self.meta["description"] = text
+                continue
+            self._skip_block(block)
+
+    def _section(self, section: Section, kind: str | None) -> None:
+        if self._is_failure_section(section):
+            self._failure_section(section)
+            return
+        if kind == "runbooks":
+            self.has_index = True
+        for block in section.blocks:
+            if isinstance(block, Table):
+                self._table(section, block, kind)
+            elif isinstance(block, Bullet):
+                self._item(section, block, kind)
+            else:
+                self._paragraph(section, block, kind)
+        if kind is None and not section.blocks and not section.children:
+            self._skip(section.line, str(section.heading))
+
+    def _is_failure_section(self, section: Section) -> bool:
+        """Two different failure fields make a failure mode; one is enough when a sibling
+        section is clearly one (a short entry among full ones)."""
+        score = _failure_score(section)
+        if score >= 2:
+            return True
+        if score == 1 and section.parent is not None:
+            return any(_failure_score(s) >= 2 for s in section.parent.children if s is not section)
+        return False
+
+    # ------------------------------------------------------------------ failure modes
+
+    def _failure_section(self, section: Section) -> None:
+        heading = section.heading
+        first = FailureDraft(
+            heading.line if heading is not None else section.line,
+            number=heading.number if heading is not None else None,
+            title=strip_emphasis(heading.title) if heading is not None else None,
+        )
+        bullets = [block for block in section.blocks if isinstance(block, Bullet)]
+        drafts, rest = drafts_from_bullets(bullets, first)
+        for line, text in rest:
+            self._skip(line, text)
+        for block in section.blocks:
+            if not isinstance(block, Bullet):
+                self._skip_block(block)
+        for draft in drafts:
+            self.pending.append(_Pending(draft, None))
+
+    def _failure_table(self, section: Section, table: Table) -> None:
+        grouped = self._grouping(section)
+        for index, row in enumerate(table.rows):
+            if not any(cell.strip() for cell in row.cells):
+                continue
+            draft = draft_from_row(table.header, row)
+            if grouped and section.title:
+                draft.category = strip_emphasis(section.title)
+            letter = index if draft.number is None and section.number else None
+            self.pending.append(_Pending(draft, section, letter))
+
+    def _grouping(self, section: Section) -> bool:
+        """Sibling sections that each hold a failure table group failures by category."""
+        if section.parent is None:
+            return False
+        holders = [
+            sibling
+            for sibling in section.parent.children
+            if any(isinstance(b, Table) and is_failure_table(b.header) for b in sibling.blocks)
+        ]
+        return len(holders) >= 2
+
+    # ------------------------------------------------------------------ tables
+
+    def _table(self, section: Section, table: Table, kind: str | None) -> None:
+        policy_columns = [match_labels(cell, POLICY_FIELDS) for cell in table.header]
+        mapped = {names[0] for names in policy_columns if names}
+        table_policy = policies.table_kind(mapped)
+        if kind not in policies.POLICY_KINDS and is_failure_table(table.header):
+            self._failure_table(section, table)
+            return
+        if kind in policies.POLICY_KINDS or table_policy is not None:
+            chosen = table_policy or kind
+            if kind in policies.POLICY_KINDS and kind != "policies" and table_policy != kind:
+                chosen = kind if table_policy is None else table_policy
+            self._policy_table(table, policy_columns, chosen or "policies")
+            return
+        if kind == "chaos":
+            self._experiment_table(table)
+            return
+        if kind == "principles":
+            for row in table.rows:
+                cells = [cell for cell in row.cells if cell.strip()]
+                if cells:
+                    self._principle(row.line, ". ".join(c.rstrip(".") for c in cells[:2]) + ".")
+            return
+        if kind == "runbooks":
+            for row in table.rows:
+                self._index_line(row.line, " ".join(row.cells))
+            return
+        self._skip_block(table)
+
+    def _row(self, header_fields: list[tuple[str, ...]], cells: Iterable[str]) -> dict[str, str]:
+        row: dict[str, str] = {}
+        for names, cell in zip(header_fields, cells, strict=False):
+            if names and cell.strip() and names[0] not in row:
+                row[names[0]] = unescape(cell.strip())
+        return row
+
+    def _policy_table(self, table: Table, columns: list[tuple[str, ...]], kind: str) -> None:
+        for row in table.rows:
+            values = self._row(columns, row.cells)
+            label = (
+                values.get("target") or values.get("primary") or (row.cells[0] if row.cells else "")
+            )
+            self._policy_row(kind, label, values, row.line, " | ".join(row.cells))
+
+    def _policy_row(
+        self, kind: str, label: str, values: dict[str, str], line: int, text: str
+    ) -> None:
+        if not label.strip() or kind == "policies":
+            self._skip(line, text)
+            return
+        if kind == "fallback":
+            number = self._next("fallback")
+            fields = policies.fallback_fields(values)
+            fields.setdefault("id", f"{self.service}.fallback.{number}")
+            fields.setdefault("source", self._where(line))
+            if self._valid(FallbackSpec, fields, line, text):
+                self.fallbacks.append(fields)
+            return
+        target, note = target_name(label)
+        if kind == "timeouts":
+            found = policies.retry_fields({"budget": values.get("timeout", "")})
+            if "budget" not in found:
+                self._skip(line, text)
+                return
+            self._policy(target)["timeout"] = found["budget"]
+            return
+        makers: dict[
+            str, tuple[str, str, Callable[[dict[str, str]], dict[str, Any]], type[BaseModel]]
+        ] = {
+            "retry": ("retry", "retry", policies.retry_fields, RetrySpec),
+            "breaker": ("breaker", "breaker", policies.breaker_fields, BreakerSpec),
+            "bulkheads": ("bulkhead", "bulkhead", policies.bulkhead_fields, BulkheadSpec),
+            "rate_limits": ("rate_limit", "ratelimit", policies.rate_limit_fields, RateLimitSpec),
+        }
+        if kind not in makers:
+            self._skip(line, text)
+            return
+        part, prefix, reader, model = makers[kind]
+        fields = reader(values)
+        number = self._next(prefix)
+        fields.setdefault("id", f"{self.service}.{prefix}.{number}")
+        if note:
+            fields["description"] = "; ".join(filter(None, [note, fields.get("description")]))
+        fields.setdefault("source", self._where(line))
+        if not self._valid(model, fields, line, text):
+            return
+        while part in self._policy(target):
+            target = _bump(target)
+        self._policy(target)[part] = fields
+
+    def _policy(self, target: str) -> dict[str, Any]:
+        return self.policies.setdefault(target, {})
+
+    def _experiment_table(self, table: Table) -> None:
+        for row in table.rows:
+            self._experiment(row.line, " — ".join(cell for cell in row.cells if cell.strip()))
+
+    # ------------------------------------------------------------------ bullets, paragraphs
+
+    def _item(self, section: Section, bullet: Bullet, kind: str | None) -> None:
+        if kind in ("retry", "breaker", "fallback", "timeouts", "bulkheads", "rate_limits"):
+            labelled = split_label(bullet.text, POLICY_FIELDS)
+            if labelled is not None and section.heading is not None and kind != "fallback":
+                # "### KMS" then "- Trip: 10 fail / 30s": one row per subsection
+                self._policy_row(
+                    kind, section.title, {labelled[0]: labelled[1]}, bullet.line, bullet.text
+                )
+                return
+            parsed = policies.parse_policy_bullet(kind, bullet.text)
+            if parsed is None:
+                self._skip(bullet.line, bullet.text)
+                return
+            label, row = parsed
+            self._policy_row(kind, label, row, bullet.line, bullet.text)
+        elif kind == "chaos":
+            for piece in extras.split_glued_items(bullet.text):
+                self._experiment(bullet.line, piece)
+        elif kind == "principles":
+            for piece in extras.split_glued_items(bullet.text):
+                self._principle(bullet.line, piece)
+        elif kind == "budget":
+            self._budget(bullet.line, bullet.text)
+        elif kind == "runbooks":
+            self._index_line(bullet.line, bullet.text)
+        else:
+            self._skip(bullet.line, bullet.text)
+
+    def _paragraph(self, section: Section, block: Block, kind: str | None) -> None:
+        text = str(block)
+        if kind == "budget" and extras.budget_fields(text) is not None:
+            self._budget(block.line, text)
+        elif kind == "runbooks":
+            self._index_line(block.line, text)
+        elif kind == "principles" and len(section.blocks) > 1:
+            self._principle(block.line, text)
+        else:
+            self._skip_block(block)
+
+    def _experiment(self, line: int, text: str) -> None:
+        fields = experiment_fields(text)
+        number = self._next("chaos")
+        fields = {"id": f"{self.service}.chaos.{number}", **fields, "source": self._where(line)}
+        if self._valid(Experiment, fields, line, text):
+            self.experiments.append(fields)
+
+    def _principle(self, line: int, text: str) -> None:
+        number = self._next("principle")
+        fields = {"id": f"{self.service}.principle.{number}", **extras.principle_fields(text)}
+        if self._valid(Principle, fields, line, text):
+            self.principles.append(fields)
+
+    def _budget(self, line: int, text: str) -> None:
+        fields = extras.budget_fields(text)
+        if fields is None or self.budget is not None:
+            self._skip(line, text)
+            return
+        fields = {"id": f"{self.service}.budget.1", **fields, "source": self._where(line)}
+        if self._valid(ErrorBudget, fields, line, text):
+            self.budget = fields
+
+    def _index_line(self, line: int, text: str) -> None:
+        stripped = text.strip().strip("`")
+        if stripped.endswith(("/:", "/")) and "/" in stripped and " " not in stripped:
+            self.index_base = stripped.rstrip(":")
+            return
+        entries = extras.index_entries(text)
+        if not entries:
+            self._skip(line, text)
+            return
+        for path, title in entries:
+            self.index.append((path, title, line))
+
+    def _valid(self, model: type[BaseModel], fields: dict[str, Any], line: int, text: str) -> bool:
+        try:
+            model.model_validate(fields)
+        except ValidationError as error:
+            problem = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+            )
+            self._skip(line, f"{text} [not mapped: {problem}]")
+            return False
+        return True
+
+    # ------------------------------------------------------------------ assembly
+
+    def _failure_ids(self) -> list[str]:
+        numbers = {p.draft.number for p in self.pending if p.draft.number and p.section is None}
+        ids: list[str] = []
+        previous: str | None = None
+        for sequence, pending in enumerate(self.pending, start=1):
+            draft = pending.draft
+            if draft.fields.get("id"):
+                ident = draft.fields["id"][0].strip("` ")
+            elif draft.number:
+                ident = f"{self.service}.fm.{slug(draft.number).replace('-', '.')}"
+            elif pending.letter is not None and pending.section is not None:
+                ident = f"{self.service}.fm.{pending.section.number}{_letter(pending.letter)}"
+            elif draft.headless and previous is not None:
+                parts = previous.split(".")
+                guess = (
+                    ".".join([*parts[:-1], str(int(parts[-1]) + 1)]) if parts[-1].isdigit() else ""
+                )
+                if guess and guess not in numbers:
+                    draft.number = guess
+                    numbers.add(guess)
+                    ident = f"{self.service}.fm.{guess}"
+                else:
+                    ident = f"{self.service}.fm.{previous}b"
+            else:
+                ident = f"{self.service}.fm.{sequence}"
+            previous = draft.number
+            while ident in ids:
+                ident = _bump(ident)
+            ids.append(ident)
+        return ids
+
+    def _build(self) -> CatalogModel:
+        failure_modes: list[dict[str, Any]] = []
+        rules: list[dict[str, Any]] = []
+        for pending, ident in zip(self.pending, self._failure_ids(), strict=True):
+            fields = failure_dict(pending.draft, ident, self._where(pending.draft.line))
+            fields["detection_rules"] = fields.get("detection_rules", [])
+            for rule in self._rules(ident, fields):
+                rules.append(rule)
+                fields["detection_rules"].append(rule["id"])
+            if not fields["detection_rules"]:
+                del fields["detection_rules"]
+            if self._valid(FailureMode, fields, pending.draft.line, fields.get("title", "")):
+                failure_modes.append(fields)
+        data: dict[str, Any] = {
+            "service": self.service,
+            **self.meta,
+            "principles": self.principles,
+            "policies": self.policies,
+            "fallbacks": self.fallbacks,
+            "detection_rules": rules,
+            "failure_modes": failure_modes,
+            "experiments": self.experiments,
+            "runbooks": self._runbooks(failure_modes),
+        }
+        if self.source:
+            data["source"] = self.source
+        if self.budget is not None:
+            data["error_budget"] = self.budget
+        return CatalogModel.model_validate(data)
+
+    def _rules(self, fm_id: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
+        clauses = extras.signal_clauses(fields.get("detection", ""))
+        base = fm_id.replace(".fm.", ".rule.", 1)
+        out = []
+        for index, clause in enumerate(clauses, start=1):
+            rule: dict[str, Any] = {
+                "id": base if len(clauses) == 1 else f"{base}-{index}",
+                "signal": clause,
+            }
+            parsed = {**rule, **parse_signal(clause)}
+            if fields.get("runbook") and "/" in fields["runbook"]:
+                parsed["runbook"] = fields["runbook"]
+            try:
+                DetectionRule.model_validate(parsed)
+                out.append(parsed)
+            except ValidationError:
+                out.append(rule)  # documentation only: lint says it cannot be evaluated
+        return out
+
+    def _runbooks(self, failure_modes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        used = [fm["runbook"] for fm in failure_modes if fm.get("runbook")]
+        by_name = {path.rsplit("/", 1)[-1]: path for path in used}
+        entries: list[dict[str, Any]] = []
+        if self.has_index:
+            for path, title, _line in self.index:
+                if "/" not in path and path in by_name:
+                    path = by_name[path]
+                elif "/" not in path and self.index_base:
+                    path = self.index_base.rstrip("/") + "/" + path
+                entry: dict[str, Any] = {"path": path}
+                if title:
+                    entry["title"] = title
+                if all(e["path"] != path for e in entries):
+                    entries.append(entry)
+            return entries
+        for path in used:
+            if "/" in path and all(e["path"] != path for e in entries):
+                entries.append({"path": path})
+        for entry in entries:
+            Runbook.model_validate(entry)
+        return entries
+
+
+def _failure_score(section: Section) -> int:
+    """How many distinct failure fields the section's own bullets name."""
+    found: set[str] = set()
+    for block in section.blocks:
+        if isinstance(block, Bullet):
+            for piece in split_inline_run(block.text):
+                labelled = split_label(piece)
+                if labelled is not None and labelled[0] in STRONG_FIELDS:
+                    found.add(labelled[0])
+    return len(found)
+
+
+def _letter(index: int) -> str:
+    return string.ascii_lowercase[index] if index < 26 else f"-{index + 1}"
+
+
+def _bump(name: str) -> str:
+    match = re.search(r"-(\d+)$", name)
+    if match is None:
+        return f"{name}-2"
+    return f"{name[: match.start()]}-{int(match[1]) + 1}"
