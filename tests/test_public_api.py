@@ -1,0 +1,87 @@
+"""The public API is exactly this list: a change here is an API change (httpx pins it too)."""
+
+from __future__ import annotations
+
+import mitigate
+
+EXPECTED = [
+    "NO_RESULT",
+    "AlertRaised",
+    "AttemptFailed",
+    "AttemptStarted",
+    "AttemptSucceeded",
+    "AttemptTimedOut",
+    "AttemptTimeoutError",
+    "Breaker",
+    "BreakerClosed",
+    "BreakerControl",
+    "BreakerHalfOpened",
+    "BreakerOpenError",
+    "BreakerOpened",
+    "BreakerRejected",
+    "BreakerStateChanged",
+    "BudgetExhausted",
+    "BudgetExhaustedError",
+    "Bulkhead",
+    "BulkheadFull",
+    "BulkheadFullError",
+    "Catalog",
+    "CatalogError",
+    "CatalogModel",
+    "Clock",
+    "ConfigError",
+    "Event",
+    "Fallback",
+    "FallbackUsed",
+    "FaultDecision",
+    "FaultInjected",
+    "InjectedError",
+    "Injector",
+    "Keyed",
+    "LimitHit",
+    "MitigateError",
+    "Observer",
+    "Observers",
+    "Permit",
+    "Pipeline",
+    "RateLimit",
+    "RateLimitedError",
+    "RateLimiter",
+    "RealClock",
+    "Recorder",
+    "RejectedError",
+    "Retry",
+    "RetryExhausted",
+    "RetryScheduled",
+    "Severity",
+    "StoreError",
+    "Timeout",
+    "VirtualClock",
+    "current_deadline",
+    "format_duration",
+    "parse_breaker",
+    "parse_duration",
+    "parse_retry",
+]
+
+POLICY_NAMES = {
+    "NO_RESULT", "Breaker", "BreakerControl", "Bulkhead", "Fallback", "FaultDecision", "Injector",
+    "Keyed", "Permit", "Pipeline", "RateLimit", "RateLimiter", "Retry", "Timeout",
+    "current_deadline", "format_duration", "parse_breaker", "parse_duration", "parse_retry",
+}  # fmt: skip
+
+
+def test_all_is_pinned() -> None:
+    assert mitigate.__all__ == EXPECTED
+
+
+def test_every_name_exists_and_classes_read_as_mitigate() -> None:
+    for name in mitigate.__all__:
+        obj = getattr(mitigate, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "mitigate", name
+
+
+def test_policy_names_are_exported() -> None:
+    assert POLICY_NAMES <= set(mitigate.__all__)
+    assert repr(mitigate.Retry(1, base=1.0)).startswith("Retry(")
