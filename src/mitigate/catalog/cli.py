@@ -146,7 +146,7 @@ def _print_findings(path: str, findings: list[Finding]) -> None:
         colour = "red" if finding.level == "error" else "yellow"
         field = f"{finding.field}: " if finding.field else ""
         _out.print(
-            f"{finding.where}: [{colour}]{finding.level}[/] [bold]{finding.code}[/] "
+            f"{finding.where}: [{colour}]{finding.level}[/] [bold]{finding.code}[/]: "
             f"{_escape(field + finding.message)}"
         )
     errors = sum(1 for f in findings if f.level == "error")
@@ -192,7 +192,13 @@ def show(
         return
     title = model.title or model.service
     _out.print(f"[bold]{_escape(title)}[/] ({model.service})")
-    policies = Table("target", "retry", "breaker", "timeout", "fallback", title="Policies")
+    policies = Table(title="Policies")
+    # ids are never cut (min_width counts the cell padding); prose columns wrap
+    policies.add_column(
+        "target", no_wrap=True, min_width=max(map(len, model.policies), default=6) + 2
+    )
+    for name in ("retry", "breaker", "timeout", "fallback"):
+        policies.add_column(name, overflow="fold")
     for target, spec in sorted(model.policies.items()):
         retry = ""
         if spec.retry is not None:
@@ -214,9 +220,11 @@ def show(
             target, retry, breaker, str(spec.timeout or ""), spec.fallback or "", end_section=False
         )
     _out.print(policies)
-    modes = Table(
-        "id", "title", "detect", "mitigate", "runbook", "experiments", title="Failure modes"
-    )
+    modes = Table(title="Failure modes")
+    widest = max((len(m.id) for m in model.failure_modes), default=2)
+    modes.add_column("id", no_wrap=True, min_width=widest + 2)
+    for name in ("title", "detect", "mitigate", "runbook", "experiments"):
+        modes.add_column(name, overflow="fold")
     exercised: dict[str, list[str]] = {}
     for experiment in model.experiments:
         for mode_id in experiment.failure_modes:
