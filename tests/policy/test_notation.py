@@ -17,13 +17,13 @@ RETRY_ROWS = [
     ("KMS sign", "3", "50ms, 200ms, 500ms", "1s", None, (0.05, 0.2, 0.5), 1.0),
     ("S3 upload", "5", "exp 100ms–10s", "30s", None, (0.1, 0.2, 0.4, 0.8, 1.6), 30.0),
     ("Asset fetch", "3", "500ms, 2s, 5s", "10s", None, (0.5, 2.0, 5.0), 10.0),
-    ("Publish saga step", "5", "exp cap 30s", "15 min total", "4s", (4.0, 8.0, 16.0, 30.0, 30.0), 900.0),
-    ("Bundle create retry", "5", "exp cap 60s", "10 min", "4s", (4.0, 8.0, 16.0, 32.0, 60.0), 600.0),
+    ("Publish saga step", "5", "exp cap 30s", "15 min total", "4s", (4.0, 8.0, 16.0, 30.0, 30.0), 900.0),  # noqa: E501
+    ("Bundle create retry", "5", "exp cap 60s", "10 min", "4s", (4.0, 8.0, 16.0, 32.0, 60.0), 600.0),  # noqa: E501
     # seed 001 (authoring)
     ("Postgres write", "3", "10ms, 50ms, 200ms", "300ms", None, (0.01, 0.05, 0.2), 0.3),
     ("AI call", "2", "1s", "5s", None, (1.0, 1.0), 5.0),
     ("Media asset check", "3", "200ms, 1s, 3s", "5s", None, (0.2, 1.0, 3.0), 5.0),
-    ("Publish saga step", "5", "exp, cap 30s", "15min (saga timeout)", "4s", (4.0, 8.0, 16.0, 30.0, 30.0), 900.0),
+    ("Publish saga step", "5", "exp, cap 30s", "15min (saga timeout)", "4s", (4.0, 8.0, 16.0, 30.0, 30.0), 900.0),  # noqa: E501
     ("SCORM import step", "3", "5s, 30s, 2m", "10min", None, (5.0, 30.0, 120.0), 600.0),
 ]  # fmt: skip
 
