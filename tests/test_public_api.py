@@ -72,7 +72,13 @@ POLICY_NAMES = {
 
 
 def test_all_is_pinned() -> None:
-    assert mitigate.__all__ == EXPECTED
+    added = sorted(set(mitigate.__all__) - set(EXPECTED))
+    removed = sorted(set(EXPECTED) - set(mitigate.__all__))
+    assert not added and not removed, (
+        f"the public API changed (added {added}, removed {removed}): "
+        "update EXPECTED in tests/test_public_api.py so the diff shows it"
+    )
+    assert mitigate.__all__ == EXPECTED, "keep __all__ sorted (constants, classes, functions)"
 
 
 def test_every_name_exists_and_classes_read_as_mitigate() -> None:
