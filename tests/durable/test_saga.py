@@ -272,3 +272,41 @@ async def test_unknown_saga_names_and_bad_definitions_fail_early(store: Store) -
     with pytest.raises(ConfigError, match="does not know"):
         await worker.execute("y")
     await worker.aclose()
+
+
+async def test_inline_retry_and_catalog_pipelines_from_the_policy_layer(tmp_path: object) -> None:
+    from mitigate.durable.sqlite import SqliteStore
+    from mitigate.policy import Pipeline, Retry
+
+    clock = VirtualClock()
+    store = await SqliteStore.open(f"{tmp_path}/p.db", clock=clock)
+    rec = Recorder()
+    attempts: list[float] = []
+
+    def flaky(ctx: StepContext) -> str:
+        attempts.append(clock.now())
+        if len(attempts) <= 3:
+            raise ConnectionError("S3 rate limited")
+        return "stored"
+
+    put_policy = Pipeline(
+        "objects.put",
+        Retry.from_table(retries="3", backoff="500ms, 2s, 5s"),
+        clock=clock,
+        observers=[rec],
+    )
+    saga = Saga(
+        "t.policy",
+        [
+            Step("put", flaky, retry=Retry.from_table(retries="3", backoff="500ms, 2s, 5s")),
+            Step("sign", lambda ctx: "sig", retry="objects.put"),
+        ],
+    )
+    async with SagaWorker(
+        store, [saga], observers=[rec], policies={"objects.put": put_policy}
+    ) as worker:
+        out = await worker.execute(saga, None)
+    assert out.state == "completed" and out.results == {"put": "stored", "sign": "sig"}
+    assert attempts == [0.0, 0.5, 2.5, 7.5]
+    assert rec.values("retry.scheduled", "delay", target="t.policy.put") == [0.5, 2.0, 5.0]
+    await store.aclose()

@@ -90,7 +90,7 @@ def make_runner(
             code="MITIGATE.CONFIG.SAGA",
         )
     return make_runner(
-        pipeline_type(target, policy, clock=clock, observers=list(observers)),
+        pipeline_type(target, policy, clock=clock, observers=observers),
         target=target,
         clock=clock,
         observers=observers,
