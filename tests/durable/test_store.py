@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -99,3 +100,16 @@ async def test_open_store_reads_sqlite_urls(tmp_path: object) -> None:
     await store.aclose()
     with pytest.raises(ConfigError):
         await open_store("sqlite:///x.db?durability=fast")
+
+
+async def test_sqlite_urls_read_like_sqlalchemy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = await open_store("sqlite:///relative.db")
+    assert store.path == "relative.db"  # type: ignore[attr-defined]
+    await store.aclose()
+    assert (tmp_path / "relative.db").exists()
+    store = await open_store(f"sqlite:///{tmp_path}/absolute.db")
+    assert store.path == f"{tmp_path}/absolute.db"  # type: ignore[attr-defined]
+    await store.aclose()

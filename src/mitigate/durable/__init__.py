@@ -65,7 +65,8 @@ async def open_store(url: str, *, clock: Clock | None = None, migrate: bool = Tr
     if parts.scheme in ("", "sqlite"):
         path = parts.path if parts.scheme == "" else (parts.netloc + parts.path)
         if parts.scheme == "sqlite" and path.startswith("/"):
-            path = path[1:] if path[1:] == ":memory:" else path
+            # As SQLAlchemy reads it: sqlite:///rel.db is relative, sqlite:////abs.db absolute.
+            path = path[1:]
         durability = query.get("durability", "full")
         if durability not in ("full", "normal"):
             raise ConfigError(
