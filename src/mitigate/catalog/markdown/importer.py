@@ -137,6 +137,31 @@ _INHERITED = {
     "runbooks",
 }
 _META = {"service": "service", "owner": "owner", "title": "title", "description": "description"}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_GENERIC = {
+    "failure",
+    "failures",
+    "mode",
+    "modes",
+    "mitigation",
+    "mitigations",
+    "and",
+    "the",
+    "register",
+    "catalog",
+    "catalogue",
+    "risks",
+    "risk",
+    "of",
+    "for",
+    "what",
+    "can",
+    "go",
+    "wrong",
+    "service",
+    "fmea",
+    "analysis",
+}
 _ADMONITION = re.compile(r"^(:::|!!!|\?\?\?)")
 
 
@@ -155,7 +180,7 @@ class _Importer:
         self.source = source
         self.blocks = parse_blocks(text)
         self.root = build_sections(self.blocks)
-        self.service = slug(service) if service else self._service_from_text()
+        self.service = slug(service) if service else ""
         self.meta: dict[str, Any] = {}
         self.unmapped: list[Unmapped] = []
         self.pending: list[_Pending] = []
@@ -177,7 +202,11 @@ class _Importer:
         if match is not None:
             return slug(match[1])
         match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", head, re.I)
-        return slug(match[1]) if match is not None else "service"
+        if match is not None:
+            return slug(match[1])
+        title = re.split(r"\s*(?::|—|–|\s-\s)\s*", self.meta.get("title", ""))[0]
+        words = [w for w in re.findall(r"[a-z0-9]+", title.lower()) if w not in _GENERIC]
+        return "-".join(words) or "service"
 
     def _where(self, line: int) -> str:
         return f"{self.source}:{line}" if self.source else f"line {line}"
@@ -201,6 +230,9 @@ class _Importer:
 
     def run(self) -> ImportResult:
         self._preamble()
+        written = self.meta.pop("service", None)
+        if not self.service:
+            self.service = slug(written.strip("`")) if written else self._service_from_text()
         for section in self.root.walk():
             if section is self.root or self._is_title_section(section):
                 continue
@@ -249,10 +281,7 @@ class _Importer:
             label = raw_label(text)
             if label is not None and label[0].lower() in _META and label[1]:
                 name = _META[label[0].lower()]
-                if name == "service":
-                    self.service = self.service if self.service != "service" else slug(label[1])
-                else:
-                    self.meta.setdefault(name, label[1])
+                self.meta.setdefault(name, label[1])
                 continue
             if (
                 "title" not in self.meta
@@ -395,6 +424,9 @@ class _Importer:
         if kind == "fallback":
             number = self._next("fallback")
             fields = policies.fallback_fields(values)
+            if not fields:
+                self._skip(line, text)
+                return
             fields.setdefault("id", f"{self.service}.fallback.{number}")
             fields.setdefault("source", self._where(line))
             if self._valid(FallbackSpec, fields, line, text):
@@ -533,8 +565,11 @@ class _Importer:
         previous: str | None = None
         for sequence, pending in enumerate(self.pending, start=1):
             draft = pending.draft
-            if draft.fields.get("id"):
-                ident = draft.fields["id"][0].strip("` ")
+            written = draft.fields.get("id", [""])[0].strip("` ")
+            if _NAME.match(written) and "." in written:
+                ident = written  # a qualified id as the document writes it
+            elif written:
+                ident = f"{self.service}.fm.{slug(written)}"  # "P-01" is a row number
             elif draft.number:
                 ident = f"{self.service}.fm.{slug(draft.number).replace('-', '.')}"
             elif pending.letter is not None and pending.section is not None:
@@ -563,14 +598,16 @@ class _Importer:
         rules: list[dict[str, Any]] = []
         for pending, ident in zip(self.pending, self._failure_ids(), strict=True):
             fields = failure_dict(pending.draft, ident, self._where(pending.draft.line))
-            fields["detection_rules"] = fields.get("detection_rules", [])
-            for rule in self._rules(ident, fields):
-                rules.append(rule)
-                fields["detection_rules"].append(rule["id"])
-            if not fields["detection_rules"]:
-                del fields["detection_rules"]
-            if self._valid(FailureMode, fields, pending.draft.line, fields.get("title", "")):
-                failure_modes.append(fields)
+            if not self._valid(FailureMode, fields, pending.draft.line, fields.get("title", "")):
+                continue
+            derived = self._rules(ident, fields)
+            if derived:
+                rules += derived
+                fields["detection_rules"] = [
+                    *fields.get("detection_rules", []),
+                    *(rule["id"] for rule in derived),
+                ]
+            failure_modes.append(fields)
         data: dict[str, Any] = {
             "service": self.service,
             **self.meta,

@@ -46,6 +46,11 @@ _TRIP_WORDS = re.compile(
     rf"(?P<w>\d+(?:\.\d+)?\s*{DURATION_UNITS})(?![A-Za-z])",
     re.I,
 )
+_RATE_TRIP = re.compile(
+    rf"(?P<p>\d+(?:\.\d+)?)\s*%(?:[^0-9]*?(?:over|in|within|/)\s*(?:a\s+|the\s+last\s+)?"
+    rf"(?P<w>\d+(?:\.\d+)?\s*{DURATION_UNITS})(?![A-Za-z]))?",
+    re.I,
+)
 _USER_SEES = re.compile(
     r"^(?P<fallback>.*?)[;,(]\s*(?:the\s+)?(?:\w+\s+)?(?:users?|learners?|customers?|clients?|"
     r"visitors?|patients?|authors?|people)\s+(?:sees?|gets?|is shown|are shown)\s*:?\s*"
@@ -142,15 +147,25 @@ def breaker_fields(row: dict[str, str]) -> dict[str, Any]:
     trip = clean(row.get("trip", ""))
     if not _empty(trip):
         words = _TRIP_WORDS.search(trip)
-        if _SEED_TRIP.match(trip):
+        rate = _RATE_TRIP.search(trip)
+        if rate is not None:
+            out["failure_rate"] = float(rate["p"]) / 100.0
+            if rate["w"]:
+                out["window"] = clean(rate["w"])
+            notes.append(f"trip: {trip}")
+        elif _SEED_TRIP.match(trip):
             out["trip"] = trip
         elif words is not None:
             out["failures"] = int(words["n"])
             out["window"] = clean(words["w"])
             if words.group(0).strip() != trip:
                 notes.append(f"trip: {trip}")
-        elif _int(trip) is not None and not _empty(row.get("window")):
+        elif _int(trip) is not None and (
+            not _empty(row.get("window")) or re.search(r"fail|error|timeout|5xx", trip, re.I)
+        ):
             out["failures"] = _int(trip)
+            if not re.fullmatch(r"\d+", trip):
+                notes.append(f"trip: {trip}")
         else:
             notes.append(f"trip: {trip}")
     if not _empty(row.get("failures")):
@@ -159,6 +174,10 @@ def breaker_fields(row: dict[str, str]) -> dict[str, Any]:
         _duration(row["window"], "window", out, notes)
     if not _empty(row.get("reset")):
         _duration(row["reset"], "reset", out, notes)
+    if not _empty(row.get("minimum_calls")):
+        out["minimum_calls"] = _int(row["minimum_calls"])
+    if not _empty(row.get("half_open_probes")):
+        out["half_open_probes"] = _int(row["half_open_probes"])
     return _finish(out, row, notes)
 
 
@@ -174,6 +193,8 @@ def fallback_fields(row: dict[str, str]) -> dict[str, Any]:
             fallback = split["fallback"].strip()
             out_sees = split["sees"].strip().strip("\"'“”")
             out["user_sees_draft"] = out_sees
+    if not primary or _empty(fallback):
+        return {}  # a fallback needs both sides; the importer reports the row
     out["primary"] = primary
     out["fallback"] = fallback
     if not _empty(row.get("user_sees")):
