@@ -164,3 +164,82 @@ def test_show(tmp_path: Path) -> None:
         "backoff": "50ms, 200ms, 500ms",
         "budget": "1s",
     }
+
+
+# ----------------------------------------------------------------- import / render
+
+DOC = """\
+1. Scenarios
+1.1 Disk full on the ledger host
+- Cause: logs are not rotated.
+- Mitigation: rotate and compress logs.
+- Runbook: runbooks/ledger/disk.md
+
+:::note
+"""
+
+
+def test_import_drafts_a_catalog_and_lists_what_it_could_not_map(tmp_path: Path) -> None:
+    doc = tmp_path / "FAILURE_MODES.md"
+    doc.write_text(DOC)
+    target = tmp_path / "ledger.yaml"
+    code, out, err = run("import", str(doc), "--service", "ledger", "--out", str(target))
+    assert code == 0 and out == ""
+    drafted = yaml.safe_load(target.read_text())
+    assert drafted["service"] == "ledger"
+    [mode] = drafted["failure_modes"]
+    assert (mode["id"], mode["runbook"]) == ("ledger.fm.1.1", "runbooks/ledger/disk.md")
+    assert f"{doc}:7: not mapped: :::note" in err
+    # the draft is a valid catalog
+    assert (
+        run(
+            "lint",
+            "--ignore",
+            "fm-no-experiment",
+            "--ignore",
+            "fm-no-mitigation",
+            "--ignore",
+            "fm-no-detection",
+            "--ignore",
+            "rule-not-evaluable",
+            "--ignore",
+            "runbook-unindexed",
+            str(target),
+        )[0]
+        == 0
+    )
+
+    code, out, _ = run("import", str(doc), "--service", "ledger", "--json")
+    data = json.loads(out)
+    assert data["catalog"]["failure_modes"][0]["title"] == "Disk full on the ledger host"
+    assert data["unmapped"] == [{"line": 7, "text": ":::note"}]
+
+    assert run("import", str(doc), "--service", "ledger", "--strict")[0] == 1
+    assert run("import", str(tmp_path / "missing.md"))[0] == 2
+
+
+def test_render_writes_the_document_and_the_runbook_index(tmp_path: Path) -> None:
+    document, index = tmp_path / "FAILURE_MODES.md", tmp_path / "RUNBOOKS.md"
+    code, _, _ = run("render", str(EXAMPLE), "--out", str(document), "--runbooks", str(index))
+    assert code == 0
+    text = document.read_text()
+    assert "Package build failure" in text and "content.fm.1.10" in text
+    assert "runbooks/content/build-failures.md" in index.read_text()
+    # import(render(c)) == c, through the commands
+    code, out, _ = run("import", str(document), "--json")
+    assert code == 0
+    assert json.loads(out)["unmapped"] == []
+    from mitigate.catalog.model import CatalogModel
+    from mitigate.catalog.source import read_catalog
+
+    _, model, _ = read_catalog(EXAMPLE)
+    assert CatalogModel.model_validate(json.loads(out)["catalog"]) == model
+
+
+def test_render_refuses_a_bad_catalog_and_writes_nothing(tmp_path: Path, bad: Path) -> None:
+    document = tmp_path / "FAILURE_MODES.md"
+    code, out, _ = run(
+        "render", str(bad), "--out", str(document), "--runbooks", str(tmp_path / "idx.md")
+    )
+    assert code == 2 and out == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]

@@ -27,6 +27,7 @@ from mitigate.catalog.findings import CatalogError, Finding
 from mitigate.catalog.lint import CODES, lint_file
 from mitigate.catalog.model import CatalogModel
 from mitigate.catalog.source import read_catalog
+from mitigate.errors import ConfigError
 
 __all__ = ["catalog_app"]
 
@@ -257,6 +258,12 @@ def _mark(ok: bool) -> str:
 def import_(
     document: Annotated[Path, typer.Argument(help="A FAILURE_MODES markdown document.")],
     out: OutFile = None,
+    service: Annotated[
+        str | None,
+        typer.Option(
+            "--service", help="Catalog name (prefixes every id); read from the document by default."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 1 when some lines could not be mapped.")
@@ -270,16 +277,19 @@ def import_(
     except (OSError, UnicodeDecodeError) as exc:
         _err.print(f"cannot read {document}: {exc}", markup=False)
         raise typer.Exit(BAD_INPUT) from None
-    result = import_markdown(text)
-    unmapped = [{"line": line, "text": content} for line, content in result.unmapped]
-    data = result.catalog.model_dump(mode="json", exclude_none=True, exclude_defaults=True)
+    try:
+        result = import_markdown(text, service=service, source=document.name)
+    except ConfigError as exc:  # e.g. no service name found and none given
+        _err.print(str(exc), markup=False)
+        raise typer.Exit(BAD_INPUT) from None
     if as_json:
-        _echo_json({"catalog": data, "unmapped": unmapped})
+        _echo_json(result.to_json())
     else:
+        data = result.catalog.model_dump(mode="json", exclude_none=True)
         _write(out, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
-        for item in unmapped:
-            _err.print(f"{document}:{item['line']}: not mapped: {item['text']}", markup=False)
-    if strict and unmapped:
+        for item in result.unmapped:
+            _err.print(f"{document}:{item.line}: not mapped: {item.text}", markup=False)
+    if strict and result.unmapped:
         raise typer.Exit(FINDINGS)
 
 
