@@ -1,0 +1,218 @@
+"""Timeouts: async pre-emption on the clock, sync late results, budgets, deadlines passed down."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from mitigate import (
+    AttemptTimeoutError,
+    BudgetExhaustedError,
+    ConfigError,
+    Pipeline,
+    Recorder,
+    Retry,
+    Timeout,
+    VirtualClock,
+    current_deadline,
+)
+from mitigate.errors import BUDGET_EXHAUSTED_NOTE
+
+
+def test_options() -> None:
+    assert Timeout(0.5) == Timeout(seconds=0.5)
+    assert Timeout(total=5).total == 5.0
+    with pytest.raises(ConfigError):
+        Timeout()
+    with pytest.raises(ConfigError):
+        Timeout(0)
+
+
+async def test_async_attempt_is_preempted_in_virtual_time() -> None:
+    clock, rec = VirtualClock(), Recorder()
+    policy = Pipeline("ai.call", Timeout(0.5), clock=clock, observers=[rec])
+
+    async def hangs() -> str:
+        await clock.asleep(3600)
+        return "never"
+
+    started = time.perf_counter()
+    with pytest.raises(AttemptTimeoutError) as info:
+        await policy.acall(hangs)
+    assert time.perf_counter() - started < 0.5
+    assert clock.now() == 0.5
+    assert "ran past its 500ms timeout" in str(info.value)
+    assert rec.values("timeout.fired", "timeout") == [0.5]
+
+
+async def test_async_attempt_hanging_on_a_plain_future_is_cut_too() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(2.0), clock=clock)
+    with pytest.raises(AttemptTimeoutError):
+        await policy.acall(asyncio.Event().wait)
+    assert clock.now() == 2.0
+
+
+async def test_fast_calls_are_not_disturbed_and_no_timer_lingers() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(1.0), clock=clock)
+
+    async def quick(n: int) -> int:
+        await clock.asleep(0.1)
+        return n
+
+    assert [await policy.acall(quick, n) for n in range(20)] == list(range(20))
+    await clock.asleep(5)  # a watchdog waking later finds nothing to cancel
+    assert await policy.acall(quick, 7) == 7
+
+
+async def test_caller_cancellation_is_not_a_timeout() -> None:
+    clock = VirtualClock()
+    rec = Recorder()
+    policy = Pipeline("t", Retry(3, schedule=(0.1,)), Timeout(10), clock=clock, observers=[rec])
+
+    async def slow() -> None:
+        await clock.asleep(5)
+
+    task = asyncio.create_task(policy.acall(slow))
+    await clock.aadvance(1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert rec.count("timeout.fired") == 0 and rec.count("retry.scheduled") == 0
+
+
+async def test_a_swallowed_cancellation_still_counts_as_late() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(1), clock=clock)
+
+    async def stubborn() -> str:
+        try:
+            await clock.asleep(5)
+        except asyncio.CancelledError:
+            return "swallowed"
+        return "finished"
+
+    with pytest.raises(AttemptTimeoutError, match="late result"):
+        await policy.acall(stubborn)
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+
+
+def test_sync_call_cannot_be_preempted_but_a_late_result_is_flagged() -> None:
+    clock, rec = VirtualClock(), Recorder()
+    policy = Pipeline("t", Timeout(0.5), clock=clock, observers=[rec])
+
+    def slow() -> str:
+        clock.advance(2.0)
+        return "late"
+
+    with pytest.raises(AttemptTimeoutError, match="cannot be pre-empted"):
+        policy.call(slow)
+    assert rec.count("timeout.fired") == 1
+    assert policy.call(lambda: "quick") == "quick"
+
+
+def test_sync_late_result_on_the_fast_path() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(0.5), clock=clock)  # no observers: the fast path
+
+    def slow() -> str:
+        clock.advance(0.6)
+        return "late"
+
+    with pytest.raises(AttemptTimeoutError):
+        policy.call(slow)
+
+
+def test_deadline_is_passed_down_sync() -> None:
+    clock = VirtualClock(100.0)
+    policy = Pipeline("t", Retry(1, schedule=(1,), budget=10), Timeout(2), clock=clock)
+    assert policy.call(current_deadline) == 102.0
+    assert current_deadline() is None
+    budget_bound = Pipeline("t", Retry(1, schedule=(1,), budget=1.5), Timeout(2), clock=clock)
+    assert budget_bound.call(current_deadline) == 101.5  # min(own timeout, time left)
+
+
+async def test_deadline_is_passed_down_async() -> None:
+    clock = VirtualClock(100.0)
+    policy = Pipeline("t", Timeout(2), clock=clock)
+
+    async def read() -> float | None:
+        return current_deadline()
+
+    assert await policy.acall(read) == 102.0
+    assert current_deadline() is None
+
+
+def test_each_attempt_gets_the_earlier_of_its_timeout_and_the_time_left() -> None:
+    clock, rec = VirtualClock(), Recorder()
+    policy = Pipeline(
+        "t", Retry(5, schedule=(0.1,), budget=2.0), Timeout(0.8), clock=clock, observers=[rec]
+    )
+    seen: list[float | None] = []
+
+    def attempt() -> None:
+        seen.append(current_deadline())
+        clock.advance(0.5)
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        policy.call(attempt)
+    # attempts start at 0, 0.6, 1.2, 1.8: the last two get only until the 2.0 budget
+    assert seen == pytest.approx([0.8, 1.4, 2.0, 2.0])
+
+
+async def test_total_timeout_cuts_a_hanging_attempt_and_marks_it() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("saga.step", Retry(5, base=4, cap=30), Timeout(total=900), clock=clock)
+
+    async def hangs() -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(AttemptTimeoutError) as info:
+        await policy.acall(hangs)
+    assert clock.now() == 900.0
+    assert any(n.startswith(BUDGET_EXHAUSTED_NOTE) for n in info.value.__notes__)
+
+
+def test_nested_pipeline_never_runs_past_the_outer_deadline() -> None:
+    clock, rec = VirtualClock(), Recorder()
+    inner = Pipeline("kms.sign", Retry(10, schedule=(1.0,)), clock=clock, observers=[rec])
+    outer = Pipeline("publish", Timeout(total=3.5), clock=clock)
+
+    def sign() -> None:
+        raise ConnectionError("kms down")
+
+    with pytest.raises(ConnectionError) as info:
+        outer.call(inner.call, sign)
+    assert clock.now() == 3.0  # inner retries at 1, 2, 3; a 4th would start at 4 > 3.5
+    assert rec.count("budget.exhausted") == 1
+    assert any(n.startswith(BUDGET_EXHAUSTED_NOTE) for n in info.value.__notes__)
+
+
+def test_budget_exhausted_error_when_no_attempt_can_start() -> None:
+    clock, rec = VirtualClock(), Recorder()
+    inner = Pipeline("kms.sign", Retry(1, schedule=(1,)), clock=clock, observers=[rec])
+    outer = Pipeline("publish", Timeout(1.0), clock=clock)
+    calls = []
+
+    def late_inner() -> None:
+        clock.advance(1.0)  # the outer deadline is now reached
+        inner.call(calls.append, 1)
+
+    with pytest.raises(BudgetExhaustedError) as info:
+        outer.call(late_inner)
+    assert calls == []
+    assert info.value.code == "MITIGATE.BUDGET.EXHAUSTED"
+    assert info.value.target == "kms.sign"
+    assert rec.count("budget.exhausted") == 1
+
+
+async def test_timeouts_on_a_real_clock_fire_too() -> None:
+    policy = Pipeline("t", Timeout(0.05))
+    started = time.monotonic()
+    with pytest.raises(AttemptTimeoutError):
+        await policy.acall(asyncio.sleep, 5)
+    assert time.monotonic() - started < 1.0
