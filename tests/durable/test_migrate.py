@@ -36,9 +36,9 @@ def _latest() -> int:
     return discover()[-1].version
 
 
-def test_discovered_migrations_are_numbered_one_by_one() -> None:
+def test_discovered_migrations_are_ordered_and_unique() -> None:
     versions = [m.version for m in discover()]
-    assert versions == list(range(1, len(versions) + 1)) or versions == sorted(set(versions))
+    assert versions == sorted(set(versions))
     assert versions[0] == 1
     for m in discover():
         assert m.sqlite and m.postgres, f"migration {m.version} lacks a dialect"
@@ -61,7 +61,8 @@ async def test_upgrade_from_every_earlier_version_matches_fresh(
     await fresh.migrate()
     expected = await _schema(fresh)
     # Same database: take it apart by version and rebuild it from each earlier version.
-    for start in range(0, _latest()):
+    # Every earlier version there is (versions come in blocks per area, with gaps).
+    for start in [0, *(m.version for m in discover()[:-1])]:
         await _drop_everything(fresh)
         assert await fresh.migrate(target=start) == start
         assert await fresh.schema_version() == start
