@@ -329,8 +329,8 @@ class _Inspection:
             self.add(Reason.OVERLAP, previous, "runs into the central directory")
         elif cursor < directory.offset and not errors:
             self.add(Reason.GAP, "", f"{directory.offset - cursor} bytes before the directory")
-        for exc in errors:
-            self.add(exc.reason, exc.entry, exc.detail)
+        for problem in errors:
+            self.add(problem.reason, problem.entry, problem.detail)
         return layouts
 
     def stream(self, entry: zr.Entry, layout: zr.Layout) -> None:
