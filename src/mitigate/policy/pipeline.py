@@ -1078,6 +1078,8 @@ class Pipeline:
         obs = self._obs
         target = self.target
         if attempt >= self._max_attempts:
+            if retry.max_retries == 0:
+                return None  # a retry with no retries: nothing was exhausted
             if error is not None:
                 _add_note(
                     error,
