@@ -86,8 +86,40 @@ def alert_rules(model: CatalogModel) -> AlertRules:
             annotations["runbook"] = runbook
         entry["annotations"] = annotations
         rules.append(entry)
+    budget = _budget_rule(model)
+    if budget is not None:
+        rules.append(budget)
+    elif model.error_budget is not None:
+        skipped.append(
+            (model.error_budget.id or "error_budget", "no objective: the burn rate needs one")
+        )
     groups = [{"name": f"mitigate-{model.service}", "rules": rules}] if rules else []
     return AlertRules(groups, skipped)
+
+
+def _budget_rule(model: CatalogModel) -> dict[str, Any] | None:
+    budget = model.error_budget
+    threshold = budget.error_ratio_threshold() if budget is not None else None
+    if budget is None or threshold is None:
+        return None
+    span = prom_duration(seconds(budget.burn_window))
+    bad = _event_matchers([budget.event or "attempt.failed"], budget.target)
+    total = _event_matchers(budget.of or ["attempt.started"], budget.target)
+    rule_id = budget.id or f"{model.service}.error-budget"
+    return {
+        "alert": alert_name(rule_id),
+        "expr": f"sum(rate({bad}[{span}])) / sum(rate({total}[{span}])) > {threshold:.6g}",
+        "labels": {
+            "severity": _SEVERITY[budget.severity],
+            "service": model.service,
+            "rule_id": rule_id,
+        },
+        "annotations": {
+            "summary": f"{budget.burn_threshold:.0%} of the {budget.window} error budget of "
+            f"{budget.slo} burnt within {budget.burn_window}",
+            "action": budget.action,
+        },
+    }
 
 
 def _runbook(model: CatalogModel, mode_ids: list[str]) -> str | None:
@@ -137,16 +169,22 @@ def _expression(rule: DetectionRule) -> tuple[str | None, str]:
 
 
 def _events(rule: DetectionRule, names: list[str]) -> str:
+    return _event_matchers(names, rule.target, rule.labels)
+
+
+def _event_matchers(
+    names: list[str], target: str | None, extra: dict[str, str] | None = None
+) -> str:
     labels: dict[str, str] = {}
     if len(names) == 1 and not _is_pattern(names[0]):
         labels["event"] = names[0]
     else:
         labels["event~"] = "|".join(_glob_regex(n) for n in names)
-    if rule.target is not None:
-        labels["target~" if _is_pattern(rule.target) else "target"] = (
-            _glob_regex(rule.target) if _is_pattern(rule.target) else rule.target
+    if target is not None:
+        labels["target~" if _is_pattern(target) else "target"] = (
+            _glob_regex(target) if _is_pattern(target) else target
         )
-    labels.update(rule.labels)
+    labels.update(extra or {})
     return EVENTS_TOTAL + _matchers(labels)
 
 

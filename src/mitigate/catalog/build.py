@@ -42,6 +42,7 @@ from mitigate.policy.timeout import Timeout
 __all__ = [
     "FallbackHandler",
     "build_breaker",
+    "build_budget_rule",
     "build_fallback",
     "build_retry",
     "build_rule",
@@ -202,6 +203,28 @@ def build_rule(rule: DetectionRule, runbook: str | None = None) -> Rule | None:
         severity=_SEVERITY[rule.severity],
         message=rule.signal,
         runbook=rule.runbook or runbook,
+    )
+
+
+def build_budget_rule(model: CatalogModel) -> Rule | None:
+    """The error-budget policy as a ratio rule over its burn window (None when the
+    catalog has no policy or the policy gives no objective)."""
+    budget = model.error_budget
+    threshold = budget.error_ratio_threshold() if budget is not None else None
+    if budget is None or threshold is None:
+        return None
+    return Rule(
+        budget.id or f"{model.service}.error-budget",
+        kind="ratio",
+        op=">",
+        threshold=threshold,
+        event=budget.event or "attempt.failed",
+        of=tuple(budget.of or ("attempt.started",)),
+        target=budget.target,
+        window=seconds(budget.burn_window),
+        per_target=False,  # one objective for the whole service
+        severity=_SEVERITY[budget.severity],
+        message=f"error budget of {budget.slo}: {budget.action}",
     )
 
 

@@ -21,6 +21,7 @@ code                         level    finding
 ``rule-not-evaluable``       warning  a detection rule is text only
 ``fallback-unattached``      warning  a fallback and its policy do not point at each other
 ``runbook-unindexed``        warning  a runbook path is missing from the runbook index
+``budget-not-evaluable``     warning  the error-budget policy gives no objective
 ===========================  =======  ==================================================
 
 >>> from mitigate.catalog.model import CatalogModel
@@ -62,6 +63,7 @@ CODES = (
     "rule-not-evaluable",
     "fallback-unattached",
     "runbook-unindexed",
+    "budget-not-evaluable",
 )
 
 
@@ -200,6 +202,17 @@ def _completeness(model: CatalogModel, at: Locator) -> list[Finding]:
                     ("detection_rules", index),
                 )
             )
+    budget = model.error_budget
+    if budget is not None and budget.objective is None:
+        out.append(
+            at.finding(
+                "budget-not-evaluable",
+                "warning",
+                f"{budget.id or 'error budget'}: no objective (e.g. 0.999), so its burn rate "
+                "cannot be measured or alerted on",
+                ("error_budget",),
+            )
+        )
     for index, fallback in enumerate(model.fallbacks):
         policy = model.policies.get(fallback.policy) if fallback.policy else None
         if policy is not None and policy.fallback != fallback.id:

@@ -33,7 +33,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from mitigate.catalog.build import FallbackHandler, build_rule, build_strategies
+from mitigate.catalog.build import (
+    FallbackHandler,
+    build_budget_rule,
+    build_rule,
+    build_strategies,
+)
 from mitigate.catalog.check import Locator, check_references
 from mitigate.catalog.findings import CatalogError, Finding
 from mitigate.catalog.model import CatalogModel, Experiment, FailureMode
@@ -116,7 +121,8 @@ class Catalog:
             for rule_id in mode.detection_rules:
                 if mode.runbook:
                     runbooks.setdefault(rule_id, mode.runbook)
-        rules = (build_rule(r, runbooks.get(r.id)) for r in self.model.detection_rules)
+        rules = [build_rule(r, runbooks.get(r.id)) for r in self.model.detection_rules]
+        rules.append(build_budget_rule(self.model))
         return [rule for rule in rules if rule is not None]
 
     # ------------------------------------------------------------------ using

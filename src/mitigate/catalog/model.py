@@ -552,7 +552,28 @@ class ErrorBudget(_Strict):
     burn_window: Duration
     """Within how long (``"7d"``)."""
     action: str
+    event: str | None = None
+    """Bad events (default ``attempt.failed``)."""
+    of: list[str] | None = None
+    """All events the objective counts (default ``attempt.started``)."""
+    target: str | None = None
+    """Only these targets (shell pattern); all when unset."""
+    severity: RuleSeverity = "error"
     source: str | None = None
+
+    def error_ratio_threshold(self) -> float | None:
+        """The bad/total ratio over ``burn_window`` at which ``burn_threshold`` of the
+        budget is gone: threshold x (1 - objective) x window / burn_window.
+
+        >>> budget = ErrorBudget(slo="s", objective=0.999, window="30d", burn_threshold="50%",
+        ...                      burn_window="7d", action="freeze")
+        >>> round(budget.error_ratio_threshold(), 6)  # 0.5 x 0.001 x 30 / 7
+        0.002143
+        """
+        if self.objective is None:
+            return None
+        share = seconds(self.window) / seconds(self.burn_window)
+        return self.burn_threshold * (1.0 - self.objective) * share
 
 
 class CatalogModel(_Strict):

@@ -58,7 +58,8 @@ class Rule:
 
     ``event`` and ``target`` accept shell patterns (``breaker.*``); ``of`` lists the
     denominator events of a ``ratio``, which is judged only once ``min_count`` of them
-    are in the window; a ``gauge`` reads ``metric`` values given to
+    are in the window; ``count``, ``rate`` and ``ratio`` are judged per target unless
+    ``per_target`` is false; a ``gauge`` reads ``metric`` values given to
     :meth:`Detector.report`, or ``field`` of matching events.
 
     >>> Rule("x", kind="ratio", event="attempt.failed", op=">", threshold=0.2, window=60)
@@ -79,6 +80,7 @@ class Rule:
     window: float | None = None
     sustained: float = 0.0
     min_count: int = 1
+    per_target: bool = True
     severity: Severity = Severity.WARNING
     message: str = ""
     runbook: str | None = None
@@ -158,7 +160,7 @@ class _State:
         if track is None:
             rule = self.rule
             track = _Track()
-            if rule.window is not None and self.grouped:
+            if rule.window is not None and rule.kind in ("count", "rate", "ratio"):
                 track.numerator = _Window(rule.window)
                 if rule.kind == "ratio":
                     track.denominator = _Window(rule.window)
@@ -194,7 +196,8 @@ class Detector:
                 raise ConfigError(
                     rule.id, "two detection rules share this id", code="MITIGATE.CONFIG.RULE"
                 )
-            state = _State(rule, grouped=rule.kind in ("count", "rate", "ratio"), last_seen=now)
+            grouped = rule.per_target and rule.kind in ("count", "rate", "ratio")
+            state = _State(rule, grouped=grouped, last_seen=now)
             if not state.grouped:
                 state.track("")
             self._states[rule.id] = state
