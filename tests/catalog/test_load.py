@@ -142,6 +142,16 @@ def test_detection_rules_raise_alerts_from_pipeline_events(
     assert catalog.detector.firing() == ["content.rule.kms-breaker-open"]
 
 
+def test_pipelines_no_rule_reads_keep_their_fast_path(catalog: Catalog) -> None:
+    # kms.* has a breaker rule; cdn.get is read by no rule (the CDN digest rule counts an
+    # integrity event the service emits, not a pipeline event)
+    assert catalog.detector in list(catalog.policy("kms.sign").observers)
+    catalog.provide("content.fallback.3", lambda *a: "origin")
+    assert catalog.detector not in list(catalog.policy("cdn.get").observers)
+    assert catalog.detector.watches("bundle.create")
+    assert not catalog.detector.watches("asset.fetch")
+
+
 def test_custom_events_and_gauges_feed_rules(catalog: Catalog, recorder: Recorder) -> None:
     class BuilderOom(Event):
         name = "builder.oom"

@@ -156,14 +156,14 @@ class Catalog:
             if pipeline is None:
                 strategies = build_strategies(name, spec, self.model, self._handlers)
                 pipeline = Pipeline(
-                    name, *strategies, clock=self.clock, observers=self._pipeline_observers()
+                    name, *strategies, clock=self.clock, observers=self._pipeline_observers(name)
                 )
                 self._pipelines[name] = pipeline
         return pipeline
 
-    def _pipeline_observers(self) -> list[Observer]:
+    def _pipeline_observers(self, target: str) -> list[Observer]:
         observers = list(self._observers)
-        if self.detector.rules:
+        if self.detector.watches(target):
             observers.append(self.detector)
         return observers
 

@@ -35,10 +35,30 @@ from typing import Literal
 
 from mitigate.clock import Clock, default_clock
 from mitigate.errors import ConfigError
-from mitigate.observe.events import AlertRaised, Event, Severity
+from mitigate.observe.events import (
+    AlertRaised,
+    AttemptFailed,
+    AttemptStarted,
+    AttemptSucceeded,
+    AttemptTimedOut,
+    BreakerClosed,
+    BreakerHalfOpened,
+    BreakerOpened,
+    BreakerRejected,
+    BreakerStateChanged,
+    BudgetExhausted,
+    BulkheadFull,
+    Event,
+    FallbackUsed,
+    FaultInjected,
+    LimitHit,
+    RetryExhausted,
+    RetryScheduled,
+    Severity,
+)
 from mitigate.observe.observers import Observer, Observers
 
-__all__ = ["Detector", "Rule"]
+__all__ = ["PIPELINE_EVENTS", "Detector", "Rule"]
 
 RuleKind = Literal["count", "rate", "ratio", "gauge", "age"]
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
@@ -47,6 +67,16 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
+# What a pipeline can emit: a rule over other events (a service's own) never needs a
+# pipeline to report to the detector.
+PIPELINE_EVENTS: tuple[str, ...] = tuple(
+    cls.name
+    for cls in (
+        AttemptStarted, AttemptSucceeded, AttemptFailed, AttemptTimedOut, RetryScheduled,
+        RetryExhausted, BudgetExhausted, BreakerStateChanged, BreakerOpened, BreakerHalfOpened,
+        BreakerClosed, BreakerRejected, FallbackUsed, BulkheadFull, LimitHit, FaultInjected,
+    )
+)  # fmt: skip
 # Events closer together than window / _RESOLUTION share one counter slot, so memory
 # per rule is bounded however many events arrive (error at most 0.1 % of the window).
 _RESOLUTION = 1024
@@ -219,6 +249,24 @@ class Detector:
     @property
     def rules(self) -> list[Rule]:
         return [state.rule for state in self._states.values()]
+
+    def watches(self, target: str) -> bool:
+        """Whether any rule reads the events of ``target``; a pipeline whose events no
+        rule reads need not send them here (and keeps its unobserved fast path).
+
+        >>> d = Detector([Rule("k", kind="count", event="breaker.opened", op=">",
+        ...                    threshold=0, window=60, target="kms.*")])
+        >>> d.watches("kms.sign"), d.watches("cdn.get")
+        (True, False)
+        """
+        for state in self._states.values():
+            rule = state.rule
+            names = [n for n in (rule.event, *rule.of) if n is not None]
+            if not any(fnmatch.fnmatchcase(e, n) for n in names for e in PIPELINE_EVENTS):
+                continue  # a gauge fed by report(), or a rule over the service's own events
+            if rule.target is None or fnmatch.fnmatchcase(target, rule.target):
+                return True
+        return False
 
     def firing(self) -> list[str]:
         """Ids of the rules whose alert is currently raised (for any target)."""
