@@ -355,6 +355,12 @@ class _BreakerState:
         """
         return self._state
 
+    def open_for(self, now: float) -> float:
+        """Seconds until an open breaker half-opens (0 unless it is open on its own)."""
+        if self._state is not OPEN:
+            return 0.0
+        return max(self._open_until - now, 0.0)
+
     @property
     def failures_in_window(self) -> int:
         """Failures counted toward the "N fail / window" trip right now."""
@@ -504,6 +510,8 @@ class _BreakerState:
         self, now: float, reason: str, error: Exception | None, failures: int
     ) -> Event | None:
         self._open_until = now + self.options.reset
+        if self.key is not None:
+            reason = f"{reason} (key {self.key})"
         self._opened_reason = reason
         return self._enter(OPEN, now, reason, error, failures)
 

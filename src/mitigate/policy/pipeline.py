@@ -483,7 +483,10 @@ class Pipeline:
                     previous = delay
                     self._clock.sleep(delay)
                     continue
-            delay = self._next_delay(attempt, error, now(), deadline, start, previous)
+            at = now()
+            delay = self._next_delay(
+                attempt, error, at, deadline, start, previous, self._held(at, args, kwargs)
+            )
             if delay is None:
                 raise error
             error = None
@@ -716,7 +719,10 @@ class Pipeline:
                     previous = delay
                     await self._clock.asleep(delay)
                     continue
-            delay = self._next_delay(attempt, error, now(), deadline, start, previous)
+            at = now()
+            delay = self._next_delay(
+                attempt, error, at, deadline, start, previous, self._held(at, args, kwargs)
+            )
             if delay is None:
                 raise error
             error = None
@@ -869,6 +875,16 @@ class Pipeline:
         return dog
 
     # -- decisions shared by both drivers ------------------------------------------------------
+    def _held(self, now: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
+        """How long this call's breaker stays open from ``now`` (0 when not open)."""
+        brk = self._brk
+        if brk is None:
+            if self._brk_keyed is None:
+                return 0.0
+            assert self._brk_key is not None
+            brk = self._brk_keyed.get(self._brk_key(*args, **kwargs))
+        return brk.open_for(now)
+
     def _budget_deadline(self, start: float) -> float | None:
         return None if self._budget is None else start + self._budget
 
@@ -1066,6 +1082,7 @@ class Pipeline:
         deadline: float | None,
         start: float,
         previous: float,
+        held: float = 0.0,
     ) -> float | None:
         """How long to wait before the next attempt, or None to give up (the caller
         then re-raises ``error`` or returns the result). Adds the exhausted note and
@@ -1091,9 +1108,14 @@ class Pipeline:
             return None
         delay = retry._delay(attempt, previous)
         server_directed = False
-        if retry.honor_retry_after and error is not None:
-            after = getattr(error, "retry_after", None)
-            if isinstance(after, int | float) and not isinstance(after, bool) and after > delay:
+        if retry.honor_retry_after:
+            after = getattr(error, "retry_after", None) if error is not None else None
+            if not isinstance(after, int | float) or isinstance(after, bool):
+                after = 0.0
+            # An open breaker would reject the next attempt for sure: wait it out
+            # instead of spending a retry on the rejection.
+            after = max(after, held)
+            if after > delay:
                 delay = float(after)
                 server_directed = True
         if deadline is not None and now + delay >= deadline:
