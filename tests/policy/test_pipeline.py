@@ -11,7 +11,6 @@ from mitigate import (
     NO_RESULT,
     AttemptTimeoutError,
     Breaker,
-    BreakerOpenError,
     Bulkhead,
     ConfigError,
     Fallback,

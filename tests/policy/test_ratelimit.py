@@ -156,5 +156,5 @@ def test_unkeyed_limit_uses_the_target() -> None:
     clock = VirtualClock()
     policy = Pipeline("sms.send", RateLimit(1, per=1), clock=clock)
     policy.call(lambda: None)
-    with pytest.raises(RateLimitedError, match="sms.send"):
+    with pytest.raises(RateLimitedError, match=r"sms\.send"):
         policy.call(lambda: None)
