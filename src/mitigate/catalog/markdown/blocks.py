@@ -113,6 +113,7 @@ _MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 _NUMBERED = re.compile(r"^(?P<num>\d{1,3}(?:\.\d{1,3})+|\d{1,3}(?=\.))\.?\s+(?P<title>\S.*)$")
 _BULLET = re.compile(r"^(?P<indent>\s*)(?P<mark>[-*+•]|\d{1,3}[.)])\s+(?P<text>.*)$")
 _SEPARATOR = re.compile(r"^\|?[\s:|-]*-[\s:|-]*$")
+_THEMATIC_BREAK = re.compile(r"^(?:-\s*){3,}$|^(?:\*\s*){3,}$|^(?:_\s*){3,}$")
 _SETEXT = re.compile(r"^(=+|-+)\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
@@ -133,18 +134,33 @@ def parse_number(text: str) -> tuple[str | None, str]:
 
 
 def split_cells(line: str) -> tuple[str, ...]:
-    r"""Split one pipe-table line into stripped cells; ``\|`` stays a literal pipe.
+    r"""Split one pipe-table line into stripped cells, escapes (``\|``, ``\\``) kept.
 
     >>> split_cells("| a | b \\| c |  |")
-    ('a', 'b | c', '')
+    ('a', 'b \\| c', '')
     """
+    cells: list[str] = []
+    current: list[str] = []
     body = line.strip()
+    index = 0
+    while index < len(body):
+        char = body[index]
+        if char == "\\" and body[index + 1 : index + 2] in ("\\", "|"):
+            current.append(body[index : index + 2])
+            index += 2
+            continue
+        if char == "|":
+            cells.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        index += 1
+    cells.append("".join(current))
     if body.startswith("|"):
-        body = body[1:]
-    if body.endswith("|") and not body.endswith("\\|"):
-        body = body[:-1]
-    cells = re.split(r"(?<!\\)\|", body)
-    return tuple(cell.strip().replace("\\|", "|") for cell in cells)
+        cells = cells[1:]
+    if len(cells) > 1 and body.endswith("|") and not cells[-1].strip():
+        cells = cells[:-1]
+    return tuple(cell.strip() for cell in cells)
 
 
 def _fits_sequence(number: tuple[int, ...], last: tuple[int, ...] | None) -> bool:
@@ -206,8 +222,9 @@ def _joins_paragraph(previous: str, line: str) -> bool:
 def parse_blocks(text: str) -> list[Block]:
     """Split ``text`` into blocks, each with its 1-based line number.
 
-    Numbered plain lines are headings only when the document has no ``#`` headings
-    (otherwise they are an ordered list) and when they continue its numbering.
+    Numbered plain lines are headings when they continue the document's numbering;
+    next to ``#`` headings only multi-level numbers ("2.1 Title") count, since "2. Item"
+    is then an ordered list.
 
     >>> [str(b) for b in parse_blocks("## 2. Breakers\\n| Target | Trip |\\n| kms | 5 / 30s |")]
     ['2 Breakers', 'Target | Trip (1 row)']
@@ -270,7 +287,7 @@ def parse_blocks(text: str) -> list[Block]:
             current = None
             continue
         bullet = _BULLET.match(line)
-        if bullet is not None and not _SEPARATOR.match(stripped):
+        if bullet is not None and not _THEMATIC_BREAK.match(stripped):
             flush()
             mark = bullet["mark"]
             current = _Open(
@@ -301,11 +318,9 @@ def _heading(
     if md is not None:
         num, title = parse_number(md[2])
         return Heading(number, num, title, len(md[1]), markdown=True)
-    if has_md_headings:
-        return None
     plain = _plain_heading(stripped, last)
-    if plain is None:
-        return None
+    if plain is None or (has_md_headings and "." not in plain[0]):
+        return None  # next to "#" headings, "2. Foo" is an ordered list; "2.1 Foo" is not
     num, title = plain
     return Heading(number, num, title, len(num.split(".")))
 

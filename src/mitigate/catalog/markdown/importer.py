@@ -229,10 +229,13 @@ class _Importer:
     # ------------------------------------------------------------------ walk
 
     def run(self) -> ImportResult:
-        self._preamble()
+        rest = self._preamble()
         written = self.meta.pop("service", None)
         if not self.service:
             self.service = slug(written.strip("`")) if written else self._service_from_text()
+        if rest:
+            # failure modes or tables straight under the title, before any section
+            self._section(Section(None, 0, blocks=rest), None)
         for section in self.root.walk():
             if section is self.root or self._is_title_section(section):
                 continue
@@ -261,7 +264,9 @@ class _Importer:
             parent = parent.parent
         return None
 
-    def _preamble(self) -> None:
+    def _preamble(self) -> list[Block]:
+        """Read the title, description and "Owner:"-style lines before the first section;
+        returns the blocks from the first table or list item on, which are content."""
         blocks = list(self.root.blocks)
         first = self.root.children[0] if self.root.children else None
         if first is not None and self._is_title_section(first):
@@ -269,13 +274,13 @@ class _Importer:
             self.meta["title"] = first.heading.title
             blocks += first.blocks
         inside = False
-        for block in blocks:
+        for position, block in enumerate(blocks):
             text = str(block)
             if isinstance(block, Paragraph) and _ADMONITION.match(text):
                 inside = not inside if text.strip() in (":::", "!!!", "???") else True
                 self._skip_block(block)
                 continue
-            if inside or isinstance(block, Table):
+            if inside:
                 self._skip_block(block)
                 continue
             label = raw_label(text)
@@ -283,6 +288,8 @@ class _Importer:
                 name = _META[label[0].lower()]
                 self.meta.setdefault(name, label[1])
                 continue
+            if isinstance(block, Table | Bullet):
+                return blocks[position:]
             if (
                 "title" not in self.meta
                 and isinstance(block, Paragraph)
@@ -302,6 +309,7 @@ class _Importer:
                 self.meta["description"] = text
                 continue
             self._skip_block(block)
+        return []
 
     def _section(self, section: Section, kind: str | None) -> None:
         if self._is_failure_section(section):
@@ -390,13 +398,13 @@ class _Importer:
             return
         if kind == "principles":
             for row in table.rows:
-                cells = [cell for cell in row.cells if cell.strip()]
+                cells = [unescape(cell) for cell in row.cells if cell.strip()]
                 if cells:
                     self._principle(row.line, ". ".join(c.rstrip(".") for c in cells[:2]) + ".")
             return
         if kind == "runbooks":
             for row in table.rows:
-                self._index_line(row.line, " ".join(row.cells))
+                self._index_line(row.line, unescape(" ".join(row.cells)))
             return
         self._skip_block(table)
 
@@ -469,7 +477,8 @@ class _Importer:
 
     def _experiment_table(self, table: Table) -> None:
         for row in table.rows:
-            self._experiment(row.line, " — ".join(cell for cell in row.cells if cell.strip()))
+            cells = [unescape(cell) for cell in row.cells if cell.strip()]
+            self._experiment(row.line, " — ".join(cells))
 
     # ------------------------------------------------------------------ bullets, paragraphs
 

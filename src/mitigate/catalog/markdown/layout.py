@@ -77,7 +77,8 @@ def escape(text: str) -> str:
     >>> escape("a | b\nc")
     'a \\| b<br>c'
     """
-    return text.replace("|", "\\|").replace("\r\n", "\n").replace("\n", "<br>")
+    text = re.sub(r"\\(?=[\\|])", r"\\\\", text)  # a backslash before \ or | is doubled
+    return text.replace("|", "\\|").replace("\n", "<br>")
 
 
 def unescape(text: str) -> str:
@@ -86,7 +87,8 @@ def unescape(text: str) -> str:
     >>> unescape("a<br>b<br/>c")
     'a\nb\nc'
     """
-    return re.sub(r"<br\s*/?>", "\n", text).replace("\\|", "|")
+    text = re.sub(r"<br\s*/?>", "\n", text)
+    return re.sub(r"\\([\\|])", r"\1", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,13 +100,27 @@ class Codec:
     decode: Callable[[str], Any]
 
 
+def _quoted(text: str) -> bool:
+    return len(text) >= 2 and text.startswith('"') and text.endswith('"')
+
+
 def _enc_text(value: Any) -> str:
     text = str(value)
-    return '""' if text == "" else escape(text)
+    if text != text.strip() or not text or _quoted(text) or "<br" in text.lower() or "\r" in text:
+        # Exact form for text a cell or bullet would change (outer spaces, a literal <br>):
+        # a JSON string, with "<" escaped so no <br> appears in it.
+        return escape(json.dumps(text, ensure_ascii=False).replace("<", "\\u003c"))
+    return escape(text)
 
 
 def _dec_text(cell: str) -> str:
-    return "" if cell == '""' else unescape(cell)
+    if _quoted(cell):
+        try:
+            decoded: str = json.loads(unescape(cell))
+        except ValueError:
+            return unescape(cell)
+        return decoded
+    return unescape(cell)
 
 
 def _enc_number(value: Any) -> str:
@@ -138,10 +154,12 @@ def _dec_duration(cell: str) -> float | str:
 
 
 def _enc_names(value: Any) -> str:
-    return ", ".join(f"`{name}`" for name in value)
+    return ", ".join(f"`{name}`" for name in value) if value else "[]"
 
 
 def _dec_names(cell: str) -> list[str]:
+    if cell == "[]":
+        return []
     return [part.strip().strip("`") for part in cell.split(",") if part.strip().strip("`")]
 
 
@@ -331,6 +349,10 @@ BUDGET_BULLETS = _columns(
     ("Burn threshold", "burn_threshold", FLOAT),
     ("Burn window", "burn_window", DURATION),
     ("Action", "action"),
+    ("Event", "event", CODE),
+    ("Of", "of", NAMES),
+    ("Target", "target", CODE),
+    ("Severity", "severity"),
     ("Source", "source"),
 )
 META_BULLETS = _columns(
