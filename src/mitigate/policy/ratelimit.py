@@ -40,6 +40,7 @@ import math
 import threading
 from collections.abc import Hashable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Final, Literal, NamedTuple
 
 from mitigate.clock import Clock, default_clock
@@ -146,6 +147,7 @@ class RateLimiter:
         "_prune_at",
         "_rate",
         "_rings",
+        "_scale",
         "_sliding",
         "_tats",
         "_tolerance",
@@ -162,8 +164,11 @@ class RateLimiter:
         per = round(options.per * _NS)
         self._per = per
         self._rate = int(options.rate)
-        # Integer nanoseconds: permits are spaced at least per/rate apart, exactly.
-        self._interval = math.ceil(per / options.rate)
+        # Exact integer arithmetic: time counts in units of 1/num ns, where rate =
+        # num/den, so the spacing between permits (per/rate) is a whole number of units.
+        ratio = Fraction(options.rate).limit_denominator(1_000_000)
+        self._scale = ratio.numerator
+        self._interval = per * ratio.denominator
         self._tolerance = ((options.burst or 1) - 1) * self._interval
         # gcra and token_bucket keep one number per key, the theoretical arrival time of
         # the next permit (a token bucket's level is tolerance + interval - (tat - now)).
@@ -180,21 +185,22 @@ class RateLimiter:
 
     def try_acquire(self, key: Hashable = "") -> Permit:
         """Take one permit for ``key`` now, or say how long until one is free."""
-        now = int(self._now() * _NS)
+        now_ns = int(self._now() * _NS + 0.5)
         if self._sliding:
-            return self._slide(key, now)
+            return self._slide(key, now_ns)
+        now = now_ns * self._scale
         tats = self._tats
         tolerance = self._tolerance
         with self._lock:
             tat = tats.get(key)
             if tat is None or tat < now:
                 if tat is None and len(tats) >= self._prune_at:
-                    self._prune(now)
+                    self._prune(now_ns)
                 tat = now
             if tat - now <= tolerance:
                 tats[key] = tat + self._interval
                 return _ALLOWED
-        return Permit(False, (tat - tolerance - now) / _NS)
+        return Permit(False, (tat - tolerance - now) / self._scale / _NS)
 
     def _slide(self, key: Hashable, now: int) -> Permit:
         per = self._per
@@ -244,7 +250,8 @@ class RateLimiter:
 
     def _prune(self, now: int) -> None:
         # Drop keys whose budget is whole again: they read the same as a fresh key.
-        for k in [k for k, tat in self._tats.items() if tat <= now]:
+        scaled = now if self._sliding else now * self._scale
+        for k in [k for k, tat in self._tats.items() if tat <= scaled]:
             del self._tats[k]
         horizon = now - self._per
         for k in [k for k, ring in self._rings.items() if max(ring[1:]) <= horizon]:
