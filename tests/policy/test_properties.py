@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import pytest
@@ -175,10 +176,8 @@ def test_breaker_changes_state_only_as_specified(
                 raise ConnectionError("down")
             return "ok"
 
-        try:
+        with contextlib.suppress(ConnectionError, BreakerOpenError):
             policy.call(dep)
-        except (ConnectionError, BreakerOpenError):
-            pass
         admitted = model.call(clock.now(), ok)
         assert bool(called) == admitted
         assert policy.breaker().state == model.state
@@ -206,10 +205,8 @@ def test_failure_rate_trips_exactly_when_the_window_reaches_it(
     )
     seen: list[bool] = []
     for ok in outcomes:
-        try:
+        with contextlib.suppress(ConnectionError):
             policy.call(lambda ok=ok: ok or (_ for _ in ()).throw(ConnectionError()))
-        except ConnectionError:
-            pass
         seen.append(ok)
         window = seen[-size:]
         fails = window.count(False)
