@@ -61,8 +61,10 @@ class TenantError(MitigateError):
         status: int,
         code: str | None = None,
         hint: str | None = None,
+        source: str = "",
     ) -> None:
         self.status = status
+        self.source = source  # header, host or api_key: which input was refused
         super().__init__(target, message, code=code, hint=hint)
 
 
