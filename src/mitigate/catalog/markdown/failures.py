@@ -167,6 +167,7 @@ def drafts_from_bullets(
     unmapped: list[tuple[int, str]] = []
     open_field: str | None = None
     open_indent = 0
+    open_empty = False  # "Mitigation:" with its steps below, not "RTO: 15 min"
     details_indent: int | None = None
     for bullet in bullets:
         pieces = split_inline_run(bullet.text) if split_runs else [bullet.text]
@@ -190,7 +191,11 @@ def drafts_from_bullets(
                     drafts.append(draft)
                 if not draft.add(name, value, _label_text(piece)):
                     unmapped.append((bullet.line, piece))
-                open_field, open_indent = name, bullet.indent
+                open_field, open_indent, open_empty = name, bullet.indent, not value
+                continue
+            guess = raw_label(piece)
+            if guess is not None and guess[1] and not open_empty and bullet.indent <= open_indent:
+                draft.details.setdefault(guess[0], []).append(guess[1])  # "Owner team: x"
                 continue
             if (
                 open_field is not None
@@ -198,7 +203,6 @@ def drafts_from_bullets(
                 and draft.add(open_field, piece)
             ):
                 continue
-            guess = raw_label(piece)
             if guess is not None and open_field is None and guess[1]:
                 draft.details.setdefault(guess[0], []).append(guess[1])
                 continue

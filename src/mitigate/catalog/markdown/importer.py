@@ -317,7 +317,19 @@ class _Importer:
             return
         if kind == "runbooks":
             self.has_index = True
+        taken = row_lines(section, kind)
+        if taken:
+            # "### KMS" then "- Trip: 10 fail / 30s" and "- Reset: 60s": one row
+            self._policy_row(
+                kind or "",
+                section.title,
+                self._labelled_row(section, taken),
+                taken[0],
+                section.title,
+            )
         for block in section.blocks:
+            if isinstance(block, Bullet) and block.line in taken:
+                continue
             if isinstance(block, Table):
                 self._table(section, block, kind)
             elif isinstance(block, Bullet):
@@ -326,6 +338,15 @@ class _Importer:
                 self._paragraph(section, block, kind)
         if kind is None and not section.blocks and not section.children:
             self._skip(section.line, str(section.heading))
+
+    def _labelled_row(self, section: Section, lines: list[int]) -> dict[str, str]:
+        row: dict[str, str] = {}
+        for block in section.blocks:
+            if isinstance(block, Bullet) and block.line in lines:
+                labelled = split_label(block.text, POLICY_FIELDS)
+                if labelled is not None:
+                    row.setdefault(labelled[0], labelled[1])
+        return row
 
     def _is_failure_section(self, section: Section) -> bool:
         """Two different failure fields make a failure mode; one is enough when a sibling
@@ -484,13 +505,6 @@ class _Importer:
 
     def _item(self, section: Section, bullet: Bullet, kind: str | None) -> None:
         if kind in ("retry", "breaker", "fallback", "timeouts", "bulkheads", "rate_limits"):
-            labelled = split_label(bullet.text, POLICY_FIELDS)
-            if labelled is not None and section.heading is not None and kind != "fallback":
-                # "### KMS" then "- Trip: 10 fail / 30s": one row per subsection
-                self._policy_row(
-                    kind, section.title, {labelled[0]: labelled[1]}, bullet.line, bullet.text
-                )
-                return
             parsed = policies.parse_policy_bullet(kind, bullet.text)
             if parsed is None:
                 self._skip(bullet.line, bullet.text)
@@ -675,6 +689,20 @@ class _Importer:
         for entry in entries:
             Runbook.model_validate(entry)
         return entries
+
+
+def row_lines(section: Section, kind: str | None) -> list[int]:
+    """Lines of "- Label: value" bullets that describe the section's own target in a
+    policy section ("### KMS" / "- Trip: ..."); empty elsewhere."""
+    if kind not in ("retry", "breaker", "timeouts", "bulkheads", "rate_limits"):
+        return []
+    if section.heading is None or title_kind(section.title) == kind:
+        return []  # the policy section itself lists targets, one per bullet
+    return [
+        block.line
+        for block in section.blocks
+        if isinstance(block, Bullet) and split_label(block.text, POLICY_FIELDS) is not None
+    ]
 
 
 def _failure_score(section: Section) -> int:
