@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mitigate.catalog.markdown import Unmapped, import_markdown, render_markdown
 from mitigate.catalog.markdown.layout import MARKER
 
@@ -244,3 +247,22 @@ def test_a_rendered_document_without_its_marker_still_imports() -> None:
     again = import_markdown(rendered, service="d").catalog
     assert [fm.id for fm in again.failure_modes] == ["d.fm.1.1"]
     assert again.failure_modes[0].trigger == "logs."
+
+
+_FRAGMENTS = st.sampled_from(
+    ["- ", "1.1 ", "2. ", "## ", "| ", " | ", "|---|", "Cause: ", "Detection: ", "Mitigation:",
+     "Max", "Backoff", "Trip", "Retries", "Circuit breakers", "Chaos", "Fallbacks", "Principles",
+     "Runbooks", "runbooks/x.md", "> 5 in 5 min", "50ms, 200ms", "10 fail / 30s", "exp cap 30s",
+     "**", "<br>", "→ verify x", "Kill the cache for 30s", "\\|", "`", ":::", "Symptom: ",
+     "Error budget", "ID", "P-1", "Service: x", "Timeout", "2s", "abc", "#", " "]
+)  # fmt: skip
+_DOCUMENTS = st.lists(st.lists(_FRAGMENTS, max_size=6).map("".join), max_size=20).map("\n".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_DOCUMENTS)
+def test_any_document_imports_without_error_and_its_draft_round_trips(text: str) -> None:
+    result = import_markdown(text)
+    last = max(len(text.splitlines()), 1)
+    assert all(1 <= item.line <= last for item in result.unmapped)
+    assert import_markdown(render_markdown(result.catalog)).catalog == result.catalog

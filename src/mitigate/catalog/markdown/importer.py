@@ -80,6 +80,7 @@ from mitigate.catalog.model import (
     Runbook,
 )
 from mitigate.catalog.signal import parse_signal
+from mitigate.errors import ConfigError
 
 __all__ = ["ImportResult", "Unmapped", "import_markdown"]
 
@@ -646,7 +647,15 @@ class _Importer:
             data["source"] = self.source
         if self.budget is not None:
             data["error_budget"] = self.budget
-        return CatalogModel.model_validate(data)
+        try:
+            return CatalogModel.model_validate(data)
+        except ValidationError as error:  # every item was checked alone; this is a bug
+            raise ConfigError(
+                self.source,
+                f"the drafted catalog is invalid: {error.errors()[0]['msg']}",
+                hint="report the document that caused it",
+                code="MITIGATE.CONFIG.IMPORT",
+            ) from error
 
     def _rules(self, fm_id: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
         clauses = extras.signal_clauses(fields.get("detection", ""))
