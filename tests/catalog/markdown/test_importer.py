@@ -266,3 +266,24 @@ def test_any_document_imports_without_error_and_its_draft_round_trips(text: str)
     last = max(len(text.splitlines()), 1)
     assert all(1 <= item.line <= last for item in result.unmapped)
     assert import_markdown(render_markdown(result.catalog)).catalog == result.catalog
+
+
+def test_bold_lines_title_the_failure_modes_below_them() -> None:
+    doc = """# Wallet risks
+## Known failures
+
+**Balance cache stale**
+- Symptom: balances lag behind the ledger.
+- Mitigation: read through on mismatch.
+
+**Top-up provider down**
+- Trigger: provider answers 5xx.
+- Mitigation: queue top-ups.
+"""
+    result = import_markdown(doc, service="wallet")
+    titles = [(fm.id, fm.title) for fm in result.catalog.failure_modes]
+    assert titles == [
+        ("wallet.fm.1", "Balance cache stale"),
+        ("wallet.fm.2", "Top-up provider down"),
+    ]
+    assert result.unmapped == []

@@ -114,6 +114,8 @@ _NUMBERED = re.compile(r"^(?P<num>\d{1,3}(?:\.\d{1,3})+|\d{1,3}(?=\.))\.?\s+(?P<
 _BULLET = re.compile(r"^(?P<indent>\s*)(?P<mark>[-*+•]|\d{1,3}[.)])\s+(?P<text>.*)$")
 _SEPARATOR = re.compile(r"^\|?[\s:|-]*-[\s:|-]*$")
 _THEMATIC_BREAK = re.compile(r"^(?:-\s*){3,}$|^(?:\*\s*){3,}$|^(?:_\s*){3,}$")
+_BOLD_LINE = re.compile(r"^(?:\*\*|__)(?P<title>[^*_][^*]{0,118}?)(?:\*\*|__):?$")
+BOLD_HEADING_LEVEL = 7
 _SETEXT = re.compile(r"^(=+|-+)\s*$")
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
@@ -209,6 +211,12 @@ class _Open:
         text = " ".join(part for part in self.parts if part)
         if self.kind == "bullet":
             return Bullet(self.line, text, self.indent, self.ordered, tuple(self.lines))
+        bold = _BOLD_LINE.match(text) if len(self.lines) == 1 else None
+        if bold is not None:
+            # "**Database outage**" alone on a line titles what follows, one level below
+            # the last real heading (level 7 nests under any "#" heading)
+            number, title = parse_number(bold["title"])
+            return Heading(self.line, number, title, BOLD_HEADING_LEVEL, markdown=True)
         return Paragraph(self.line, text, tuple(self.lines))
 
 
