@@ -28,6 +28,7 @@ rolls back, so it leaves nothing behind and can run against a shared database:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -141,13 +142,11 @@ def prove_isolation(
                     dele = conn.execute(f"DELETE FROM {t} WHERE {col} = %s", (a,))
                     record("another tenant cannot delete it", spec.table, dele.rowcount == 0)
 
-                    ok, detail = refused(lambda spec=spec: insert(spec, a))
+                    ok, detail = refused(functools.partial(insert, spec, a))
                     record("cannot insert a row for another tenant", spec.table, ok, detail)
                     own_b = insert(spec, b)
                     move = f"UPDATE {t} SET {col} = %s WHERE ctid = %s"
-                    ok, detail = refused(
-                        lambda sql=move, args=(a, own_b): conn.execute(sql, args)  # type: ignore[misc]
-                    )
+                    ok, detail = refused(functools.partial(conn.execute, move, (a, own_b)))
                     record("cannot move a row to another tenant", spec.table, ok, detail)
 
                     conn.execute("SELECT set_config(%s, '', true)", (setting,))
