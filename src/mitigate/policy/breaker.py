@@ -356,10 +356,12 @@ class _BreakerState:
         return self._state
 
     def open_for(self, now: float) -> float:
-        """Seconds until an open breaker half-opens (0 unless it is open on its own)."""
-        if self._state is not OPEN:
-            return 0.0
-        return max(self._open_until - now, 0.0)
+        """Seconds until an open breaker half-opens (0 when it is not open; infinite
+        when forced open)."""
+        state = self._state
+        if state is OPEN:
+            return max(self._open_until - now, 0.0)
+        return float("inf") if state is FORCED_OPEN else 0.0
 
     @property
     def failures_in_window(self) -> int:

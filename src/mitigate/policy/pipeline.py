@@ -35,7 +35,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+import types
+from collections.abc import Awaitable, Callable, Generator, Hashable, Iterable
+from contextvars import Token
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from mitigate.clock import Clock, default_clock
@@ -93,6 +95,43 @@ _FALLBACK_FAILED_NOTE: Final = "MITIGATE.FALLBACK.FAILED"
 _ORDER: Final = {Fallback: 0, Retry: 2, Breaker: 3, RateLimit: 4, Bulkhead: 5, Timeout: 6}
 
 
+_Coroutine: Final = types.CoroutineType
+_MISSING: Final = Token.MISSING
+
+
+class _Resume:
+    """Drives a call that suspended after its first step (PEP 380's ``yield from``,
+    written out because the first step already ran)."""
+
+    __slots__ = ("_first", "_step")
+
+    def __init__(self, step: Any, first: Any) -> None:
+        self._step = step
+        self._first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        step = self._step
+        value = self._first
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                close = getattr(step, "close", None)
+                if close is not None:
+                    close()
+                raise
+            except BaseException as thrown:  # cancellation goes into the call
+                try:
+                    value = step.throw(thrown)
+                except StopIteration as finished:
+                    return finished.value
+            else:
+                try:
+                    value = step.send(sent)
+                except StopIteration as finished:
+                    return finished.value
+
+
 def _rank(strategy: Strategy) -> int:
     policy = strategy.policy if isinstance(strategy, Keyed) else strategy
     return _ORDER[type(policy)]
@@ -115,6 +154,7 @@ class Pipeline:
     """
 
     __slots__ = (
+        "_alone",
         "_attempt_timeout",
         "_brk",
         "_brk_key",
@@ -215,6 +255,8 @@ class Pipeline:
             )
         )
         self._fast = self._structural_fast and injector is None
+        # A breaker with no retry or fallback around it: an open one refuses straight away.
+        self._alone = self._retry is None and self._fallback is None
 
     def _take(
         self,
@@ -393,6 +435,8 @@ class Pipeline:
             if brk is not None:
                 gen = brk._gen  # read before _quiet: a transition in between makes it stale
                 if not brk._quiet:
+                    if self._alone and brk.open_for(self._now()) > 0:
+                        brk.release(brk.acquire(self._now()))  # raises: fail fast, few frames
                     return self._call(fn, args, kwargs)
             if not self._timed:
                 try:
@@ -465,6 +509,10 @@ class Pipeline:
         if start is None:
             start = now()
         deadline = self._deadline(start)
+        if self._retry is None:  # one attempt: nothing to decide after it
+            if error is not None:
+                raise error
+            return self._attempt(fn, args, kwargs, 1, deadline)[0]
         attempt = 0 if error is None else 1
         previous = 0.0
         while True:
@@ -606,50 +654,74 @@ class Pipeline:
     # -- the async driver ------------------------------------------------------------------
     async def acall(self, fn: Callable[P, Awaitable[R]], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Await ``fn(*args, **kwargs)`` through the pipeline (a coroutine function)."""
-        if (
-            self._fast
-            and not self._obs._observers
-            and _DEADLINE.get() is None
-            and _SYNC.deadline is None
-        ):
+        if self._fast and not self._obs._observers and _SYNC.deadline is None:
             brk = self._brk
             gen = 0
             if brk is not None:
                 gen = brk._gen
                 if not brk._quiet:
+                    if self._alone and brk.open_for(self._now()) > 0:
+                        brk.release(brk.acquire(self._now()))  # raises: fail fast, few frames
                     return await self._acall(fn, args, kwargs)
             if not self._timed:
+                if _DEADLINE.get() is not None:
+                    return await self._acall(fn, args, kwargs)  # an outer deadline applies
                 try:
                     return await fn(*args, **kwargs)
                 except Exception as exc:
                     error: Exception = exc
                 return await self._aresume(fn, args, kwargs, None, brk, gen, error)
-            start = self._now()
+            now = self._now
+            start = now()
             limit = start + self._first_limit
-            loop = asyncio.get_running_loop()
-            task = cast("asyncio.Task[Any]", asyncio.current_task(loop))
-            dog = self._dog
-            if dog is None or dog._loop is not loop:
-                dog = self._dog = _watchdog(self._clock, loop)
-            entry = dog.arm(limit, task)
             token = _DEADLINE.set(limit)
+            if token.old_value is not _MISSING:  # (only floats are ever set)
+                _DEADLINE.reset(token)  # an outer deadline applies: the general path
+                return await self._acall(fn, args, kwargs)
+            entry: list[Any] | None = None
+            task: asyncio.Task[Any] | None = None
             try:
-                result = await fn(*args, **kwargs)
+                # Step the call once by hand: most calls finish without suspending,
+                # and those need no timer at all (nothing to pre-empt).
+                step: Any = fn(*args, **kwargs)
+                if type(step) is not _Coroutine:
+                    step = step.__await__()
+                try:
+                    suspended = step.send(None)
+                except StopIteration as finished:
+                    if now() <= limit:
+                        return finished.value  # type: ignore[no-any-return]
+                    error = self._timed_out(
+                        1, start, limit, self._budget_deadline(start), late=True
+                    )
+                else:
+                    # It waits on something: arm the deadline, then keep driving it.
+                    loop = asyncio.get_running_loop()
+                    task = cast("asyncio.Task[Any]", asyncio.current_task(loop))
+                    dog = self._dog
+                    if dog is None or dog._loop is not loop:
+                        dog = self._dog = _watchdog(self._clock, loop)
+                    entry = dog.arm(limit, task)
+                    result = await _Resume(step, suspended)
+                    entry[_TASK] = None
+                    if not entry[_FIRED]:
+                        return result  # type: ignore[no-any-return]
+                    task.uncancel()  # the call swallowed our cancellation: its result is late
+                    error = self._timed_out(
+                        1, start, limit, self._budget_deadline(start), late=True
+                    )
             except asyncio.CancelledError:
+                if entry is None or task is None:
+                    raise
                 entry[_TASK] = None
                 if not entry[_FIRED] or task.uncancel() > 0:
                     raise
                 error = self._timed_out(1, start, limit, self._budget_deadline(start), late=False)
             except Exception as exc:
                 error = exc
-            else:
-                entry[_TASK] = None
-                if not entry[_FIRED]:
-                    return result
-                task.uncancel()  # the call swallowed our cancellation: its result is late
-                error = self._timed_out(1, start, limit, self._budget_deadline(start), late=True)
             finally:
-                entry[_TASK] = None
+                if entry is not None:
+                    entry[_TASK] = None
                 _DEADLINE.reset(token)
             return await self._aresume(fn, args, kwargs, start, brk, gen, error)
         return await self._acall(fn, args, kwargs)
@@ -701,6 +773,10 @@ class Pipeline:
         if start is None:
             start = now()
         deadline = self._deadline(start)
+        if self._retry is None:  # one attempt: nothing to decide after it
+            if error is not None:
+                raise error
+            return (await self._aattempt(fn, args, kwargs, 1, deadline))[0]
         attempt = 0 if error is None else 1
         previous = 0.0
         while True:
@@ -883,7 +959,8 @@ class Pipeline:
                 return 0.0
             assert self._brk_key is not None
             brk = self._brk_keyed.get(self._brk_key(*args, **kwargs))
-        return brk.open_for(now)
+        held = brk.open_for(now)
+        return 0.0 if held == float("inf") else held  # forced open: nothing to wait for
 
     def _budget_deadline(self, start: float) -> float | None:
         return None if self._budget is None else start + self._budget
