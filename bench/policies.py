@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import statistics
@@ -82,10 +83,8 @@ def setup() -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     )
     pyb = pybreaker.CircuitBreaker(fail_max=10, reset_timeout=60)
     pyb_open = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=3600)
-    try:
+    with contextlib.suppress(pybreaker.CircuitBreakerError, ZeroDivisionError):
         pyb_open.call(_raise)
-    except (pybreaker.CircuitBreakerError, ZeroDivisionError):
-        pass
     keys = [f"token-{n}" for n in range(1000)]
     names: dict[str, Any] = {
         "f": f,
