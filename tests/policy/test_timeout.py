@@ -216,3 +216,82 @@ async def test_timeouts_on_a_real_clock_fire_too() -> None:
     with pytest.raises(AttemptTimeoutError):
         await policy.acall(asyncio.sleep, 5)
     assert time.monotonic() - started < 1.0
+
+
+# -- the unobserved async fast path (the call is stepped by hand) ------------------------
+
+
+async def test_fast_path_preempts_a_call_that_waits() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Retry(1, schedule=(0.1,)), Timeout(0.5), clock=clock)  # no observers
+
+    async def hangs() -> str:
+        await clock.asleep(10)
+        return "never"
+
+    with pytest.raises(AttemptTimeoutError):
+        await policy.acall(hangs)
+    assert clock.now() == pytest.approx(1.1)  # two attempts of 0.5 s and a 0.1 s wait
+
+
+async def test_fast_path_results_and_errors_before_and_after_waiting() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(5), clock=clock)
+
+    async def at_once() -> str:
+        return "now"
+
+    async def after_wait() -> str:
+        await clock.asleep(1)
+        await asyncio.sleep(0)
+        return "later"
+
+    async def fails_at_once() -> None:
+        raise KeyError("a")
+
+    async def fails_later() -> None:
+        await clock.asleep(1)
+        raise KeyError("b")
+
+    assert await policy.acall(at_once) == "now"
+    assert await policy.acall(after_wait) == "later"
+    with pytest.raises(KeyError, match="a"):
+        await policy.acall(fails_at_once)
+    with pytest.raises(KeyError, match="b"):
+        await policy.acall(fails_later)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+    loop.call_soon(future.set_result, "from a future")
+    assert await policy.acall(lambda: future) == "from a future"
+
+
+async def test_fast_path_caller_cancellation_reaches_the_call() -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(50), clock=clock)
+    cleaned: list[str] = []
+
+    async def slow() -> None:
+        try:
+            await clock.asleep(10)
+        finally:
+            cleaned.append("cleanup ran")
+
+    task = asyncio.create_task(policy.acall(slow))
+    await clock.aadvance(1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cleaned == ["cleanup ran"]
+
+
+async def test_fast_path_passes_the_deadline_down_after_waiting() -> None:
+    clock = VirtualClock(10.0)
+    policy = Pipeline("t", Timeout(2), clock=clock)
+
+    async def read_twice() -> tuple[float | None, float | None]:
+        first = current_deadline()
+        await clock.asleep(1)
+        return first, current_deadline()
+
+    assert await policy.acall(read_twice) == (12.0, 12.0)
+    assert current_deadline() is None
