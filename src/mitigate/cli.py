@@ -6,6 +6,7 @@ import typer
 
 from mitigate.catalog.cli import catalog_app
 from mitigate.chaos.cli import verify
+from mitigate.demo import demo_command
 from mitigate.durable.cli import saga_app
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 # Sub-command groups, one line each (areas own their CLI modules).
 app.add_typer(catalog_app, name="catalog")
 app.command("verify")(verify)
+app.command("demo")(demo_command)
 app.add_typer(saga_app, name="saga")
 
 
