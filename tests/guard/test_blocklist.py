@@ -103,3 +103,16 @@ def test_bad_settings_fail_at_configuration(kw: dict[str, object]) -> None:
     args: dict[str, object] = {"block_for": 60, **kw}
     with pytest.raises(ConfigError):
         IpBlocker(**args)  # type: ignore[arg-type]
+
+
+def test_require_not_blocked_raises_with_retry_after() -> None:
+    from mitigate.guard.errors import IpBlockedError
+
+    clock = VirtualClock()
+    blocker = IpBlocker(threshold=1, block_for=30, clock=clock)
+    blocker.require_not_blocked("192.0.2.1")
+    blocker.record_failure("192.0.2.1")
+    with pytest.raises(IpBlockedError) as info:
+        blocker.require_not_blocked("192.0.2.1")
+    assert info.value.code == "MITIGATE.RATELIMIT.IP_BLOCKED"
+    assert info.value.retry_after == 30

@@ -495,7 +495,7 @@ def spool_upload(
     >>> spool_upload([b"ab", b"cd", b"ef"], io.BytesIO(), max_bytes=3)
     Traceback (most recent call last):
     ...
-    mitigate.guard.errors.ArchiveRejectedError: [MITIGATE.ARCHIVE.OVERSIZE] archive.upload: \
+    mitigate.ArchiveRejectedError: [MITIGATE.ARCHIVE.OVERSIZE] archive.upload: \
 upload passed 3 bytes; rejected, too large
     """
     written = 0

@@ -30,6 +30,7 @@ from typing import Protocol
 
 from mitigate.clock import Clock, default_clock
 from mitigate.errors import ConfigError
+from mitigate.guard.errors import IpBlockedError
 from mitigate.observe.events import IpBlocked
 from mitigate.observe.observers import Observer, Observers
 
@@ -110,6 +111,14 @@ class IpBlocker:
         """Seconds the address stays blocked, or None when it is not blocked."""
         with self._lock:
             return self._until(ip, self.clock.now())
+
+    def require_not_blocked(self, ip: str) -> None:
+        """Raise :class:`~mitigate.guard.errors.IpBlockedError` while ``ip`` is blocked."""
+        left = self.blocked_for(ip)
+        if left is not None:
+            raise IpBlockedError(
+                f"ip {ip}", "blocked after repeated failed requests", retry_after=left
+            )
 
     def failures(self, ip: str) -> int:
         """Failures counted inside the current window."""

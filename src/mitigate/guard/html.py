@@ -14,7 +14,7 @@ never do, and URLs keep only http, https and mailto (or relative).
 >>> sanitize_for_write('<p>x<svg onload=alert(1)></svg></p>', field="block.body")
 Traceback (most recent call last):
 ...
-mitigate.guard.errors.HtmlRejectedError: [MITIGATE.HTML.UNSAFE] block.body: not allowed: \
+mitigate.HtmlRejectedError: [MITIGATE.HTML.UNSAFE] block.body: not allowed: \
 <svg>, <svg onload>; remove the listed parts; only the allowed tags are kept
 
 .. versionadded:: 0.1

@@ -24,7 +24,7 @@ code                                  status  when
 >>> asyncio.run(resolver.resolve({"x-tenant-id": "globex"}))
 Traceback (most recent call last):
 ...
-mitigate.guard.errors.TenantError: [MITIGATE.TENANT.UNKNOWN] tenant.resolve: no tenant 'globex' \
+mitigate.TenantError: [MITIGATE.TENANT.UNKNOWN] tenant.resolve: no tenant 'globex' \
 (from header x-tenant-id); check the tenant id, host or API key
 
 .. versionadded:: 0.1

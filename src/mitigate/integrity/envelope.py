@@ -16,7 +16,7 @@ as compact JWS with EdDSA, so any JOSE library can read them.
 >>> verify_bundle(env.token, b"bundle bytez", ring, now=clock.wall())
 Traceback (most recent call last):
 ...
-mitigate.integrity.errors.IntegrityError: [MITIGATE.INTEGRITY.DIGEST_MISMATCH] bundle course-7: \
+mitigate.IntegrityError: [MITIGATE.INTEGRITY.DIGEST_MISMATCH] bundle course-7: \
 content SHA-256 differs from the signed envelope; do not use these bytes; fetch a fresh copy
 
 .. versionadded:: 0.1

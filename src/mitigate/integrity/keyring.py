@@ -19,7 +19,7 @@ True
 >>> ring.retire(old)
 Traceback (most recent call last):
 ...
-mitigate.integrity.errors.KeyRingError: [MITIGATE.KEYRING.OVERLAP] key ...: \
+mitigate.KeyRingError: [MITIGATE.KEYRING.OVERLAP] key ...: \
 still inside its overlap window until 2026-01-03T00:00:00Z; retiring it now would orphan \
 bundles signed with it; wait, or re-sign them first
 >>> clock.advance(86_401)

@@ -15,7 +15,7 @@ True
 >>> keys.key("nope")
 Traceback (most recent call last):
 ...
-mitigate.integrity.errors.IntegrityError: [MITIGATE.INTEGRITY.UNKNOWN_KID] key nope: \
+mitigate.IntegrityError: [MITIGATE.INTEGRITY.UNKNOWN_KID] key nope: \
 no such key in the key document; fetch a fresh copy of the document, or a fresh bundle
 
 .. versionadded:: 0.1

@@ -16,7 +16,7 @@ unnoticed. Older secrets can be kept for verification while a new one signs.
 >>> signer.verify_url(url)
 Traceback (most recent call last):
 ...
-mitigate.integrity.errors.SignedUrlError: [MITIGATE.URL.EXPIRED] /objects/course-7.zip: \
+mitigate.SignedUrlError: [MITIGATE.URL.EXPIRED] /objects/course-7.zip: \
 expired at 2026-01-01T00:10:00Z; request a fresh signed URL
 
 .. versionadded:: 0.1

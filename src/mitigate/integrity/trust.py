@@ -20,7 +20,7 @@ False
 >>> trust.require_trusted("tablet-9")
 Traceback (most recent call last):
 ...
-mitigate.integrity.errors.DeviceRevokedError: [MITIGATE.INTEGRITY.DEVICE_REVOKED] device \
+mitigate.DeviceRevokedError: [MITIGATE.INTEGRITY.DEVICE_REVOKED] device \
 tablet-9: revoked after 2 tamper reports; device trust was revoked; an operator must review \
 and restore it
 

@@ -37,7 +37,9 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mitigate.clock import Clock, default_clock
+from mitigate.errors import RateLimitedError
 from mitigate.guard.blocklist import AsyncBlocker
+from mitigate.guard.errors import IpBlockedError
 from mitigate.observe.events import LimitHit
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.ratelimit import Permit
@@ -142,7 +144,7 @@ class RateLimitMiddleware:
             if left is not None:
                 response = _refusal(
                     403,
-                    "MITIGATE.RATELIMIT.IP_BLOCKED",
+                    IpBlockedError.code,
                     f"{ip}: blocked after repeated failed requests",
                     left,
                 )
@@ -156,7 +158,7 @@ class RateLimitMiddleware:
                 if not permit.allowed:
                     response = _refusal(
                         429,
-                        "MITIGATE.RATELIMIT.EXCEEDED",
+                        RateLimitedError.code,
                         "too many requests for this link",
                         permit.retry_after,
                     )
@@ -197,7 +199,7 @@ class TenantRateLimitMiddleware:
             if not permit.allowed:
                 response = _refusal(
                     429,
-                    "MITIGATE.RATELIMIT.EXCEEDED",
+                    RateLimitedError.code,
                     f"tenant {tenant.id}: request limit reached",
                     permit.retry_after,
                 )
