@@ -37,11 +37,18 @@ def seal(ring: KeyRing, typ: str, claims: Mapping[str, Any]) -> tuple[str, str]:
 class Parsed:
     """A token split and decoded, signature not yet checked."""
 
-    __slots__ = ("claims", "kid", "signature", "signing_input", "typ")
+    __slots__ = ("claims", "kid", "signature", "signing_input", "token", "typ")
 
     def __init__(
-        self, kid: str, typ: str, claims: dict[str, Any], signing_input: bytes, signature: bytes
+        self,
+        kid: str,
+        typ: str,
+        claims: dict[str, Any],
+        signing_input: bytes,
+        signature: bytes,
+        token: str,
     ) -> None:
+        self.token = token
         self.kid = kid
         self.typ = typ
         self.claims = claims
@@ -78,7 +85,7 @@ def parse(token: str | bytes, typ: str, subject: str) -> Parsed:
         signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     except (ValueError, TypeError, UnicodeError, RecursionError) as exc:
         raise IntegrityError(subject, f"malformed envelope: {exc}", code=codes.MALFORMED) from None
-    return Parsed(kid, typ, claims, signing_input, signature)
+    return Parsed(kid, typ, claims, signing_input, signature, token)
 
 
 def _encode(obj: Mapping[str, Any]) -> str:

@@ -249,7 +249,7 @@ def verify_license(
             kid=parsed.kid,
             issued_at=_jws.claim_int(claims, "iat"),
             expires_at=_jws.claim_int(claims, "exp"),
-            token=token if isinstance(token, str) else bytes(token).decode("ascii"),
+            token=parsed.token,
         )
     except ValueError as exc:
         raise IntegrityError("license", f"malformed: {exc}", code=codes.MALFORMED) from None
@@ -331,7 +331,7 @@ def _bundle_from(parsed: _jws.Parsed, label: str) -> BundleEnvelope:
             kid=parsed.kid,
             issued_at=_jws.claim_int(claims, "iat"),
             expires_at=exp,
-            token=(parsed.signing_input + b"." + b64url(parsed.signature).encode()).decode(),
+            token=parsed.token,
         )
     except ValueError as exc:
         raise IntegrityError(label, f"malformed: {exc}", code=codes.MALFORMED) from None
