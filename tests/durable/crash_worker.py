@@ -34,7 +34,7 @@ def build_saga(store: PostgresStore, clock: RealClock) -> Saga:
                 "INSERT INTO crash_runs (key, epoch, pid, phase) VALUES (%s, %s, %s, %s)",
                 (ctx.idempotency_key, ctx.epoch, pid, phase),
             )
-        await clock.asleep(random.uniform(0.05, 0.15))
+        await clock.asleep(random.uniform(0.08, 0.2))
         if phase == "do" and ctx.step == "ship" and ctx.input["fail"]:
             raise RuntimeError("carrier refused the parcel")
         async with store.connection() as conn:

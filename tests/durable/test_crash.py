@@ -67,7 +67,17 @@ async def test_sigkilled_workers_lose_nothing_and_repeat_no_recorded_step() -> N
         started = clock.now()
         while kills < KILLS:
             await clock.asleep(rng.uniform(0.15, 0.5))
-            victim = rng.randrange(WORKERS)
+            # A random worker among those holding sagas right now (a worker still starting
+            # up holds nothing, and killing it would test nothing); any, if none holds one.
+            owners = {
+                o
+                for (o,) in await store.fetch(
+                    "SELECT DISTINCT lease_owner FROM mitigate_sagas"
+                    " WHERE state IN ('running', 'compensating') AND lease_owner IS NOT NULL"
+                )
+            }
+            holding = [i for i, p in enumerate(procs) if f"pid-{p.pid}" in owners]
+            victim = rng.choice(holding) if holding else rng.randrange(WORKERS)
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
             kills += 1
