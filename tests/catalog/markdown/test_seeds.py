@@ -117,16 +117,23 @@ def test_content_fallbacks_and_what_the_user_sees() -> None:
 
 
 def test_content_chaos_experiments() -> None:
-    experiments = imported("content")[0].catalog.experiments
+    result, lines = imported("content")
+    experiments = result.catalog.experiments
     assert [e.id for e in experiments] == [f"content.chaos.{n}" for n in range(1, 5)]
-    summary = [(e.fault, e.target, e.peer, e.duration, e.rate, e.when) for e in experiments]
+    summary = [(e.fault, e.target, e.peer, e.duration, e.rate) for e in experiments]
     assert summary == [
-        ("outage", "kms", None, "30s", None, "mid-publish"),
-        ("drop", "nats", None, "2 min", 0.1, None),
-        ("corrupt", "s3", None, None, None, None),
-        ("partition", "content", "catalog", "60s", None, "during publish saga"),
+        ("outage", "kms", None, "30s", None),
+        ("drop", "nats", None, "2 min", 0.1),
+        ("corrupt", "s3", None, None, None),
+        ("partition", "content", "catalog", "60s", None),
     ]
-    assert all(e.verify for e in experiments)
+    assert [e.when is not None for e in experiments] == [True, False, False, True]
+    assert experiments[0].when == "mid-publish"
+    for experiment in experiments:
+        row = line_of(experiment.source, lines)
+        assert experiment.title in row
+        assert experiment.verify and experiment.verify[0] in row
+        assert experiment.when is None or experiment.when in row
 
 
 def test_content_unmapped_is_only_the_source_note() -> None:
