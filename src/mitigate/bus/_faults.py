@@ -9,11 +9,15 @@ event when someone observes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
+from mitigate.bus.errors import BusUnavailableError
+from mitigate.bus.port import Message
 from mitigate.observe.events import FaultInjected
 from mitigate.observe.observers import Observers
-from mitigate.policy.injection import FaultDecision, Injector
+from mitigate.policy.injection import NO_RESULT, FaultDecision, Injector
 
-__all__ = ["ACK", "DELIVER", "PUBLISH", "ask"]
+__all__ = ["ACK", "DELIVER", "PUBLISH", "PublishEffect", "ask", "publish_effect"]
 
 PUBLISH = "bus.publish"
 DELIVER = "bus.deliver"
@@ -37,3 +41,34 @@ def ask(
             )
         )
     return decision
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEffect:
+    """What a fault does to one publish: ``send`` is the message to send (``None``: it
+    never reaches the broker), ``delay`` when it goes out or when the publisher learns
+    of the failure, ``error`` the outcome of a message that was not sent."""
+
+    send: Message | None
+    delay: float
+    error: BaseException | None
+
+
+def publish_effect(decision: FaultDecision, message: Message, ack_timeout: float) -> PublishEffect:
+    """Read a fault decision at ``bus.publish`` for one message.
+
+    An error fails the publish after the fault's delay; a fault that answers instead of
+    calling (:class:`~mitigate.chaos.Drop`) loses the message, which the publisher notices
+    only when no ack comes (``ack_timeout``); a latency delays the send; a corruption
+    changes the payload on the way.
+    """
+    if decision.error is not None:
+        return PublishEffect(None, decision.delay, decision.error)
+    if decision.result is not NO_RESULT:
+        lost = BusUnavailableError(PUBLISH, f"no ack within {ack_timeout}s (message dropped)")
+        return PublishEffect(None, max(decision.delay, ack_timeout), lost)
+    if decision.corrupt is not None:
+        payload = decision.corrupt(message.payload)
+        if isinstance(payload, bytes):
+            message = replace(message, payload=payload)
+    return PublishEffect(message, decision.delay, None)

@@ -39,7 +39,6 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from mitigate.bus import _faults
-from mitigate.bus.errors import BusUnavailableError
 from mitigate.bus.port import ConsumerSpec, Delivery, Message, PublishOutcome, subject_matches
 from mitigate.clock import Clock
 from mitigate.durable.store import Store, dumps, loads
@@ -89,7 +88,8 @@ class InprocBus:
     async def publish_many(self, messages: Sequence[Message]) -> list[PublishOutcome]:
         outcomes: list[PublishOutcome] = [None] * len(messages)
         keep: list[tuple[int, Message]] = []
-        late = 0.0
+        late = 0.0  # when the publisher learns that a message failed
+        slow = 0.0  # how long the slowest message takes to reach the broker
         clock = self.clock
         for i, message in enumerate(messages):
             decision = _faults.ask(
@@ -98,11 +98,16 @@ class InprocBus:
             if decision is None:
                 keep.append((i, message))
                 continue
-            # Dropped on the way: the publisher notices only when no ack comes.
-            outcomes[i] = decision.error or BusUnavailableError(
-                _faults.PUBLISH, f"no ack within {self.ack_timeout}s (message dropped)"
-            )
-            late = max(late, decision.delay if decision.error is not None else self.ack_timeout)
+            effect = _faults.publish_effect(decision, message, self.ack_timeout)
+            if effect.send is None:
+                outcomes[i] = effect.error
+                late = max(late, effect.delay)
+            else:
+                keep.append((i, effect.send))
+                slow = max(slow, effect.delay)
+        if slow:
+            await clock.asleep(slow)
+            late = max(0.0, late - slow)
         if keep:
             wall = clock.wall()
             async with self.store.transaction() as tx:

@@ -178,7 +178,7 @@ class NatsBus:
         outcomes: list[PublishOutcome] = [None] * len(messages)
         waiting: list[tuple[int, str, asyncio.Future[bool]]] = []
         failed_keys: dict[str, BaseException] = {}
-        dropped: list[tuple[int, float, BaseException | None]] = []
+        late = 0.0  # when the publisher learns that a dropped or failed message is lost
         loop = asyncio.get_running_loop()
         for i, message in enumerate(messages):
             key = message.key
@@ -189,9 +189,14 @@ class NatsBus:
                 self.injector, _faults.PUBLISH, clock.now(), self.observers, message.id
             )
             if decision is not None:
-                # The message never reaches the broker; the publisher learns it late.
-                dropped.append((i, decision.delay, decision.error))
-                continue
+                effect = _faults.publish_effect(decision, message, self.ack_timeout)
+                if effect.send is None:
+                    outcomes[i] = effect.error
+                    late = max(late, effect.delay)
+                    continue
+                if effect.delay:
+                    await clock.asleep(effect.delay)
+                message = effect.send
             token = str(next(self._tokens))
             future: asyncio.Future[bool] = loop.create_future()
             self._acks[token] = future
@@ -211,7 +216,7 @@ class NatsBus:
                 continue
             waiting.append((i, token, future))
         futures = [f for _, _, f in waiting]
-        drop_timer = self._drop(dropped, outcomes) if dropped else None
+        drop_timer = asyncio.ensure_future(clock.asleep(late)) if late else None
         if futures and not await wait_all(futures, self.ack_timeout, clock):
             for _, _token, future in waiting:
                 if not future.done():
@@ -231,23 +236,6 @@ class NatsBus:
         if drop_timer is not None:
             await drop_timer
         return outcomes
-
-    def _drop(
-        self,
-        dropped: list[tuple[int, float, BaseException | None]],
-        outcomes: list[PublishOutcome],
-    ) -> asyncio.Future[None]:
-        # A dropped publish surfaces as a missing ack: after the fault's own delay, or
-        # else after the ack timeout, as it would in production.
-        longest = max(
-            (delay if error is not None else max(delay, self.ack_timeout))
-            for _, delay, error in dropped
-        )
-        for i, _delay, error in dropped:
-            outcomes[i] = error or BusUnavailableError(
-                _faults.PUBLISH, f"no ack within {self.ack_timeout}s (message dropped)"
-            )
-        return asyncio.ensure_future(self.clock.asleep(longest))
 
     async def _start_acks(self) -> None:
         self._reply_prefix = self.client.new_inbox() + "."

@@ -23,6 +23,7 @@ DLQ in one transaction and the rows behind it flow on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import deque
@@ -215,14 +216,24 @@ class Relay:
 
     # -- the loop ----------------------------------------------------------------------
     async def run(self) -> None:
-        """Relay until :meth:`stop`; back off while the broker fails; sample the backlog."""
+        """Relay until :meth:`stop`; back off while the broker fails; sample the backlog
+        every ``sample_every`` seconds alongside (a slow round does not delay samples)."""
         self._running = True
+        sampler = asyncio.ensure_future(self._sample_forever())
+        try:
+            await self._relay_forever()
+        finally:
+            sampler.cancel()
+            await asyncio.gather(sampler, return_exceptions=True)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            await self._sample_safely()
+            await self.clock.asleep(self.sample_every)
+
+    async def _relay_forever(self) -> None:
         clock = self.clock
-        next_sample = clock.now()
         while self._running:
-            if clock.now() >= next_sample:
-                await self._sample_safely()
-                next_sample = clock.now() + self.sample_every
             try:
                 result = await self.run_once()
             except Exception as exc:  # the store itself failed; nothing was lost
