@@ -62,6 +62,9 @@ class RelayRound:
 class Relay:
     """Publish an outbox's rows to a bus.
 
+    ``concurrency`` rounds run at once, each on rows the others have not claimed, so
+    one round waiting for a late ack does not hold up other keys.
+
     ``policy`` retries a batch inside one round (default: 3 retries, exponential from
     100 ms, capped at 2 s). Between failed rounds the relay waits ``idle`` doubled per
     consecutive failure, up to ``backoff_cap``. ``lease`` must outlast a round, retries
@@ -84,6 +87,7 @@ class Relay:
         policy: Pipeline | None = None,
         dead_letters: DeadLetters | None = None,
         batch: int = 256,
+        concurrency: int = 1,
         lease: float = 60.0,
         idle: float = 0.05,
         backoff_cap: float = 30.0,
@@ -97,7 +101,11 @@ class Relay:
         observers: Iterable[Observer] = (),
     ) -> None:
         name = outbox.name
-        for label, value in (("batch", batch), ("max_poison", max_poison)):
+        for label, value in (
+            ("batch", batch),
+            ("concurrency", concurrency),
+            ("max_poison", max_poison),
+        ):
             if value < 1:
                 raise ConfigError(
                     name, f"{label} must be >= 1, got {value!r}", code="MITIGATE.CONFIG.OUTBOX"
@@ -127,6 +135,7 @@ class Relay:
             self.store, clock=self.clock, observers=self.observers
         )
         self.batch = batch
+        self.concurrency = concurrency
         self.lease = lease
         self.idle = idle
         self.backoff_cap = backoff_cap
@@ -138,7 +147,6 @@ class Relay:
         self.metrics = _outbox_metrics.for_registry(registry)
         self._lags: deque[tuple[float, float]] = deque(maxlen=100_000)
         self._running = False
-        self._failures = 0
         self.published = 0
         self.rounds = 0
         self._claim_sql = _claim_sql(self.store.dialect)
@@ -221,7 +229,7 @@ class Relay:
         self._running = True
         sampler = asyncio.ensure_future(self._sample_forever())
         try:
-            await self._relay_forever()
+            await asyncio.gather(*(self._relay_forever() for _ in range(self.concurrency)))
         finally:
             sampler.cancel()
             await asyncio.gather(sampler, return_exceptions=True)
@@ -233,6 +241,7 @@ class Relay:
 
     async def _relay_forever(self) -> None:
         clock = self.clock
+        failures = 0
         while self._running:
             try:
                 result = await self.run_once()
@@ -240,14 +249,14 @@ class Relay:
                 _log.warning("outbox relay %s: round failed: %r", self.owner, exc)
                 result = RelayRound(0, 0, 1, 0, exc)
             if result.error is not None:
-                self._failures += 1
-                delay = min(self.backoff_cap, self.idle * 2 ** min(self._failures, 30))
+                failures += 1
+                delay = min(self.backoff_cap, self.idle * 2 ** min(failures, 30))
                 if self.observers:
                     self.observers.emit(
                         OutboxPublishFailed(
                             target=self.outbox.name,
                             at=clock.now(),
-                            attempt=self._failures,
+                            attempt=failures,
                             error=result.error,
                             pending=result.pending,
                             delay=delay,
@@ -256,10 +265,10 @@ class Relay:
                     )
                 await clock.asleep(delay)
             elif result.claimed == 0:
-                self._failures = 0
+                failures = 0
                 await self.outbox.wait_for_work(self.idle)
             else:
-                self._failures = 0
+                failures = 0
                 await clock.asleep(0)  # let producers and consumers run between rounds
 
     def stop(self) -> None:
