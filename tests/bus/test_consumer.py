@@ -51,7 +51,6 @@ async def test_a_failing_message_retries_5_times_with_growing_delay_then_goes_to
 ) -> None:
     """theme.fm.2.9: 5 retries (not 4, not 6), then DLQ; other tenants keep flowing; after
     the fix a replay from the DLQ is handled once."""
-    clock = vstore.clock
     recorder = Recorder()
     bus = InprocBus(vstore)
     dlq = DeadLetters(vstore, observers=[recorder])

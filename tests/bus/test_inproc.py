@@ -9,7 +9,7 @@ import pytest
 
 from mitigate.bus.inproc import InprocBus
 from mitigate.bus.port import ConsumerSpec, Message, subject_matches
-from mitigate.chaos import Drop, FaultInjector, Failure, Latency
+from mitigate.chaos import Drop, Failure, FaultInjector, Latency
 from mitigate.clock import VirtualClock
 from mitigate.durable.sqlite import SqliteStore
 from mitigate.durable.store import Store
