@@ -231,3 +231,28 @@ async def test_wrap_detects_sync_and_async() -> None:
     assert get(1) == "sync ok 1"
     assert await aget(2) == "async ok 2"
     assert get.__name__ == "get" and asyncio.iscoroutinefunction(aget)
+
+
+def test_options_are_frozen_values_that_replace_keeps_valid() -> None:
+    import dataclasses
+
+    options = [
+        (Retry(3, base=1), {"honor_retry_after": False}),
+        (Breaker(5, 30, 60), {"half_open_probes": 2}),
+        (Timeout(1), {"total": 5}),
+        (Fallback(len, value=1), {"value": 2}),
+        (Bulkhead(2), {"max_queued": 3}),
+        (RateLimit(5), {"burst": 2}),
+        (Keyed(Breaker(), key=str), {"max_keys": 5}),
+    ]
+    for option, change in options:
+        changed = dataclasses.replace(option, **change)
+        assert (
+            changed != option
+            and dataclasses.replace(changed, **{k: getattr(option, k) for k in change}) == option
+        )
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            option.__setattr__(next(iter(change)), None)
+    assert dataclasses.replace(Fallback(len, value=1), value=2).alternatives == (len,)
+    with pytest.raises(ConfigError):
+        dataclasses.replace(Retry(3, base=1), base=-1.0)  # replace validates too

@@ -17,7 +17,7 @@ re-raised unchanged, with a note listing what was tried.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -37,7 +37,9 @@ NO_VALUE: Final[Any] = NO_RESULT
 class Fallback:
     """A chain of alternatives, a last-known-good cache and a constant value.
 
-    ``on`` (types) and ``when`` (a predicate) choose the errors it answers (default:
+    Alternatives are given positionally (or as ``alternatives=``, which
+    ``dataclasses.replace`` uses). ``on`` (types) and ``when`` (a predicate) choose the
+    errors it answers (default:
     every ``Exception``). ``key`` maps the call's arguments to a cache key for the
     last-known-good results (default: one result per pipeline).
 
@@ -58,7 +60,8 @@ class Fallback:
 
     def __init__(
         self,
-        *alternatives: Callable[..., Any],
+        *chain: Callable[..., Any],
+        alternatives: Iterable[Callable[..., Any]] = (),
         value: Any = NO_VALUE,
         last_known_good: Seconds | None = None,
         on: type[Exception] | tuple[type[Exception], ...] = (Exception,),
@@ -66,6 +69,7 @@ class Fallback:
         key: Callable[..., Hashable] | None = None,
     ) -> None:
         name = "Fallback"
+        alternatives = (*chain, *alternatives)
         for alternative in alternatives:
             if not callable(alternative):
                 raise invalid(name, f"alternatives must be callables, got {alternative!r}")
