@@ -180,5 +180,12 @@ class InjectedError(MitigateError):
     code: ClassVar[str] = "MITIGATE.CHAOS.INJECTED"
     default_hint: ClassVar[str] = "a chaos fault is attached to this target"
 
-    def __init__(self, target: str | None, message: str = "fault injected", **kw: str) -> None:
-        super().__init__(target, message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        target: str | None,
+        message: str = "fault injected",
+        *,
+        hint: str | None = None,
+        runbook: str | None = None,
+    ) -> None:
+        super().__init__(target, message, hint=hint, runbook=runbook)
