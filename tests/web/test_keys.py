@@ -86,8 +86,11 @@ async def test_device_cache_refetches_once_for_a_new_kid(ring, clock, transport)
         new = ring.rotate()
         bundle = signer.sign_bundle("course", b"bytes", version=1)
         assert bundle.kid == new
-        await cache.akey(bundle.kid)  # unknown locally: exactly one re-fetch
-        assert transport.calls == 2
         device = BundleVerifier(cache, clock=clock)
-        assert device.accept("course", bundle.token, b"bytes").ok
+        assert (await device.aaccept("course", bundle.token, b"bytes")).ok
+        assert transport.calls == 2  # unknown locally: exactly one re-fetch
+        assert (await device.amount("course")).ok
         assert transport.calls == 2
+        forged = EnvelopeSigner(KeyRing.generate(clock=clock)).sign_bundle("x", b"y", version=1)
+        verdict = await device.aaccept("x", forged.token, b"y")
+        assert verdict.error is not None and verdict.error.code == "MITIGATE.INTEGRITY.UNKNOWN_KID"

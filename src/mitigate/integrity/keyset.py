@@ -272,6 +272,8 @@ class KeyCache:
 
     # -- sync ---------------------------------------------------------------------
     def key(self, kid: str) -> PublicKey:
+        if self._fetch is None:  # async-only cache: answer from what akey() fetched
+            return self._lookup(kid)
         if self._stale():
             self._refresh_sync()
         keys = self._keys

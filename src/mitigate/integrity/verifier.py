@@ -27,6 +27,7 @@ stored copy before playback and unmounts it when its bytes changed on disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -263,7 +264,27 @@ class BundleVerifier:
             return Verdict(bundle, "none", None, None, error=error, refetch=True)
         return Verdict(bundle, "fresh", stored.content, env)
 
+    async def aaccept(self, bundle: str, token: str | bytes, content: bytes) -> Verdict:
+        """:meth:`accept` for async key sources (a :class:`~mitigate.KeyCache` with
+        ``afetch``): the key is fetched first, then the same checks run."""
+        await self._warm(_kid_of(token))
+        return self.accept(bundle, token, content)
+
+    async def amount(self, bundle: str) -> Verdict:
+        """The async twin of :meth:`mount`."""
+        stored = self.store.get(bundle)
+        if stored is not None:
+            await self._warm(_kid_of(stored.envelope_token))
+        return self.mount(bundle)
+
     # -- internals ----------------------------------------------------------------
+    async def _warm(self, kid: str) -> None:
+        akey = getattr(self.keys, "akey", None)
+        if kid and akey is not None:
+            # An unknown kid is reported by the checks themselves.
+            with contextlib.suppress(IntegrityError):
+                await akey(kid)
+
     def _same_version_same_bytes(self, bundle: str, env: BundleEnvelope) -> None:
         stored = self.store.get(bundle)
         if stored is None:
