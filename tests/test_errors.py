@@ -73,3 +73,20 @@ def test_instance_code_refines_class_code() -> None:
 
 def test_public_names_read_as_mitigate() -> None:
     assert repr(mitigate.ConfigError) == "<class 'mitigate.ConfigError'>"
+
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "mitigate"
+CODE_LITERAL = re.compile(r"[\"'](MITIGATE\.[A-Z]+\.[A-Z_]+)[\"']")
+
+
+def test_every_code_raised_in_src_is_documented() -> None:
+    documented = "\n".join(p.read_text() for p in DOCS.parent.glob("**/*.md"))
+    literals = {
+        m.group(1) for path in SRC.rglob("*.py") for m in CODE_LITERAL.finditer(path.read_text())
+    }
+    assert len(literals) > 20
+    missing = sorted(
+        code for code in literals
+        if f"`{code}`" not in documented and f"`{code.rsplit('.', 1)[1]}`" not in documented
+    )
+    assert not missing, f"codes raised in src but documented nowhere in docs/: {missing}"

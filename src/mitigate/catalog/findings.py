@@ -57,6 +57,7 @@ class Finding:
 class CatalogError(ConfigError):
     """A catalog file is invalid; ``findings`` lists every problem with file and line.
 
+    >>> from mitigate.catalog.findings import CatalogError, Finding
     >>> err = CatalogError("c.yaml", [Finding("schema", "error", "not a duration",
     ...                    field="policies.kms.sign.timeout", file="c.yaml", line=7)])
     >>> print(err)
