@@ -29,6 +29,7 @@ from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool
 
 from mitigate.clock import Clock, default_clock
+from mitigate.durable._store_base import StoreBase, wrong_connection
 from mitigate.durable.store import Dialect, Row
 from mitigate.errors import ConfigError, StoreError
 
@@ -94,7 +95,7 @@ class PostgresTx:
         return await cur.fetchall()
 
 
-class PostgresStore:
+class PostgresStore(StoreBase):
     """A pooled PostgreSQL store in one schema.
 
     >>> PostgresStore("postgresql://127.0.0.1/postgres", schema="Bad-Name")  # doctest: +ELLIPSIS
@@ -195,14 +196,6 @@ class PostgresStore:
         return "postgres"
 
     @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @property
-    def commits(self) -> int:
-        return self._commits
-
-    @property
     def pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[Any]]:
         return self._pool
 
@@ -220,11 +213,7 @@ class PostgresStore:
 
     def adopt(self, connection: Any) -> PostgresTx:
         if not isinstance(connection, psycopg.AsyncConnection):
-            raise ConfigError(
-                "postgres",
-                f"adopt() takes a psycopg.AsyncConnection, not {type(connection).__name__}",
-                code="MITIGATE.CONFIG.STORE",
-            )
+            raise wrong_connection("postgres", "psycopg.AsyncConnection", connection)
         return PostgresTx(connection)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -241,16 +230,6 @@ class PostgresStore:
             if _is_write(sql):
                 self._commits += 1
             return rows
-
-    async def migrate(self, *, target: int | None = None) -> int:
-        from mitigate.durable.migrate import migrate
-
-        return await migrate(self, target=target)
-
-    async def schema_version(self) -> int:
-        from mitigate.durable.migrate import applied_versions
-
-        return max(await applied_versions(self), default=0)
 
     async def drop_schema(self) -> None:
         """Drop the store's schema and everything in it (tests and teardown only)."""

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mitigate.clock import Clock, default_clock
+from mitigate.durable._store_base import StoreBase, wrong_connection
 from mitigate.durable.store import Dialect, Row
 from mitigate.errors import ConfigError, StoreError
 
@@ -83,7 +84,7 @@ class SqliteTx:
         return self._conn.execute(sql, params)
 
 
-class SqliteStore:
+class SqliteStore(StoreBase):
     """The embedded store on one SQLite file (``":memory:"`` for a throwaway one).
 
     >>> SqliteStore(":memory:", durability="fast")  # doctest: +ELLIPSIS
@@ -155,14 +156,6 @@ class SqliteStore:
         return "sqlite"
 
     @property
-    def clock(self) -> Clock:
-        return self._clock
-
-    @property
-    def commits(self) -> int:
-        return self._commits
-
-    @property
     def connection(self) -> sqlite3.Connection:
         """The store's own connection (use it only inside :meth:`transaction`)."""
         return self._conn
@@ -182,11 +175,7 @@ class SqliteStore:
 
     def adopt(self, connection: Any) -> SqliteTx:
         if not isinstance(connection, sqlite3.Connection):
-            raise ConfigError(
-                "sqlite",
-                f"adopt() takes a sqlite3.Connection, not {type(connection).__name__}",
-                code="MITIGATE.CONFIG.STORE",
-            )
+            raise wrong_connection("sqlite", "sqlite3.Connection", connection)
         return SqliteTx(connection)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -204,16 +193,6 @@ class SqliteStore:
             if self._conn.total_changes != before:
                 self._commits += 1
             return rows
-
-    async def migrate(self, *, target: int | None = None) -> int:
-        from mitigate.durable.migrate import migrate
-
-        return await migrate(self, target=target)
-
-    async def schema_version(self) -> int:
-        from mitigate.durable.migrate import applied_versions
-
-        return max(await applied_versions(self), default=0)
 
     async def aclose(self) -> None:
         async with self._lock:
