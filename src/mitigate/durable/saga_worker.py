@@ -513,17 +513,7 @@ class SagaWorker:
         except Exception as exc:
             run.error = f"step {step.name} failed: {type(exc).__name__}: {exc}"
             if self._observers:
-                self._observers.emit(
-                    SagaStepFailed(
-                        target=saga.name,
-                        at=self.clock.now(),
-                        saga_id=run.id,
-                        step=step.name,
-                        phase=_ACTION,
-                        error=exc,
-                        duration=self.clock.now() - started,
-                    )
-                )
+                self._emit_step_failed(run, step, _ACTION, exc, started)
             await self._begin_compensation(run, "step_failed", interrupted=None)
             return
         run.steps[k] = {"result": value, "epoch": run.epoch, "done_at": self.clock.wall()}
@@ -534,17 +524,7 @@ class SagaWorker:
             run.steps[k] = {"interrupted": True, "epoch": run.epoch}
             run.error = str(exc)
             if self._observers:
-                self._observers.emit(
-                    SagaStepFailed(
-                        target=saga.name,
-                        at=self.clock.now(),
-                        saga_id=run.id,
-                        step=step.name,
-                        phase=_ACTION,
-                        error=exc,
-                        duration=self.clock.now() - started,
-                    )
-                )
+                self._emit_step_failed(run, step, _ACTION, exc, started)
             await self._begin_compensation(run, "step_failed", interrupted=k)
             return
         last = k + 1 == len(saga.steps)
@@ -554,16 +534,7 @@ class SagaWorker:
             await self._write(run, "running", k + 1, steps_text)
         if self._observers:
             now = self.clock.now()
-            self._observers.emit(
-                SagaStepSucceeded(
-                    target=saga.name,
-                    at=now,
-                    saga_id=run.id,
-                    step=step.name,
-                    phase=_ACTION,
-                    duration=now - started,
-                )
-            )
+            self._emit_step_succeeded(run, step, _ACTION, now, started)
             if last:
                 self._observers.emit(
                     SagaCompleted(target=saga.name, at=now, saga_id=run.id, step=step.name)
@@ -578,6 +549,36 @@ class SagaWorker:
                         phase=_ACTION,
                     )
                 )
+
+    # Callers check ``if self._observers:`` first, so no event is built for nobody.
+    def _emit_step_failed(
+        self, run: _Run, step: Step, phase: str, error: BaseException, started: float
+    ) -> None:
+        self._observers.emit(
+            SagaStepFailed(
+                target=run.saga.name,
+                at=self.clock.now(),
+                saga_id=run.id,
+                step=step.name,
+                phase=phase,
+                error=error,
+                duration=self.clock.now() - started,
+            )
+        )
+
+    def _emit_step_succeeded(
+        self, run: _Run, step: Step, phase: str, now: float, started: float
+    ) -> None:
+        self._observers.emit(
+            SagaStepSucceeded(
+                target=run.saga.name,
+                at=now,
+                saga_id=run.id,
+                step=step.name,
+                phase=phase,
+                duration=now - started,
+            )
+        )
 
     async def _run_action(self, run: _Run, step: Step) -> Any:
         ctx = StepContext(
@@ -704,17 +705,7 @@ class SagaWorker:
                 run.error = f"compensation of step {step.name} failed: {type(exc).__name__}: {exc}"
                 await self._write(run, "compensation_failed", j, dumps(run.steps), terminal=True)
                 if self._observers:
-                    self._observers.emit(
-                        SagaStepFailed(
-                            target=saga.name,
-                            at=self.clock.now(),
-                            saga_id=run.id,
-                            step=step.name,
-                            phase=_UNDO,
-                            error=exc,
-                            duration=self.clock.now() - started,
-                        )
-                    )
+                    self._emit_step_failed(run, step, _UNDO, exc, started)
                     message = (
                         f"saga {run.id} ({saga.name}) parked in compensation_failed: "
                         f"{run.error}; fix the cause, then `mitigate saga retry {run.id}`"
@@ -744,16 +735,7 @@ class SagaWorker:
         if self._observers:
             now = self.clock.now()
             if step.compensation is not None:
-                self._observers.emit(
-                    SagaStepSucceeded(
-                        target=saga.name,
-                        at=now,
-                        saga_id=run.id,
-                        step=step.name,
-                        phase=_UNDO,
-                        duration=now - started,
-                    )
-                )
+                self._emit_step_succeeded(run, step, _UNDO, now, started)
             if nxt is None:
                 self._observers.emit(SagaCompensated(target=saga.name, at=now, saga_id=run.id))
 
