@@ -29,18 +29,15 @@ from typing import Any
 
 from mitigate.catalog.markdown.blocks import Block, Bullet, Paragraph, Table, parse_blocks
 from mitigate.catalog.markdown.layout import (
-    BREAKER_COLUMNS,
     BUDGET_BULLETS,
-    BULKHEAD_COLUMNS,
     EXPERIMENT_BULLETS,
     FAILURE_BULLETS,
     FALLBACK_COLUMNS,
     JSON,
     META_BULLETS,
     POLICY_COLUMNS,
+    POLICY_PARTS,
     PRINCIPLE_COLUMNS,
-    RATE_LIMIT_COLUMNS,
-    RETRY_COLUMNS,
     RULE_COLUMNS,
     SECTION_TITLES,
     TEXT,
@@ -52,12 +49,6 @@ from mitigate.catalog.model import CatalogModel
 __all__ = ["read_canonical"]
 
 _KIND_BY_TITLE = {title: kind for kind, title in SECTION_TITLES.items()}
-_PARTS = {
-    "retry": ("retry", RETRY_COLUMNS),
-    "breaker": ("breaker", BREAKER_COLUMNS),
-    "bulkheads": ("bulkhead", BULKHEAD_COLUMNS),
-    "rate_limits": ("rate_limit", RATE_LIMIT_COLUMNS),
-}
 _LINK = re.compile(r"^\[(?P<title>[^\]\n]*)\]\((?P<path>[^)\s]+)\)$")
 _CODE_PATH = re.compile(r"^`(?P<path>[^`]+)`(?:\s+—\s+(?P<title>.*))?$")
 
@@ -201,10 +192,10 @@ def _read_policies(
     for child in section.children:
         kind = _KIND_BY_TITLE.get(child.title)
         child_tables = [block for block in child.blocks if isinstance(block, Table)]
-        if kind not in _PARTS or not child_tables:
+        if kind not in POLICY_PARTS or not child_tables:
             unmapped.append((child.line, child.title))
             continue
-        attribute, columns = _PARTS[kind]
+        attribute, columns = POLICY_PARTS[kind]
         for row in _table_rows(child_tables[0], columns, unmapped):
             target = row.pop("target", None)
             if target is None:

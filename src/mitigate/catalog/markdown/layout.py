@@ -40,6 +40,7 @@ __all__ = [
     "META_BULLETS",
     "NAMES",
     "POLICY_COLUMNS",
+    "POLICY_PARTS",
     "PRINCIPLE_COLUMNS",
     "RATE_LIMIT_COLUMNS",
     "RETRY_COLUMNS",
@@ -271,6 +272,13 @@ RATE_LIMIT_COLUMNS = _columns(
     ("Description", "description"),
     ("Source", "source"),
 )
+# Policy subsections, in document order: section kind -> (Policy attribute, its columns).
+POLICY_PARTS: dict[str, tuple[str, tuple[Column, ...]]] = {
+    "retry": ("retry", RETRY_COLUMNS),
+    "breaker": ("breaker", BREAKER_COLUMNS),
+    "bulkheads": ("bulkhead", BULKHEAD_COLUMNS),
+    "rate_limits": ("rate_limit", RATE_LIMIT_COLUMNS),
+}
 FALLBACK_COLUMNS = _columns(
     ("Id", "id", CODE),
     ("Primary", "primary"),

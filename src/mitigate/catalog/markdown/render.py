@@ -41,9 +41,7 @@ from pydantic import BaseModel
 
 from mitigate.catalog.markdown.blocks import parse_number
 from mitigate.catalog.markdown.layout import (
-    BREAKER_COLUMNS,
     BUDGET_BULLETS,
-    BULKHEAD_COLUMNS,
     EXPERIMENT_BULLETS,
     FAILURE_BULLETS,
     FALLBACK_COLUMNS,
@@ -51,9 +49,8 @@ from mitigate.catalog.markdown.layout import (
     MARKER,
     META_BULLETS,
     POLICY_COLUMNS,
+    POLICY_PARTS,
     PRINCIPLE_COLUMNS,
-    RATE_LIMIT_COLUMNS,
-    RETRY_COLUMNS,
     RULE_COLUMNS,
     SECTION_TITLES,
     TEXT,
@@ -261,13 +258,9 @@ def _policies(model: CatalogModel) -> list[str]:
     if bare or any(len([v for v in row.values() if v is not None]) > 1 for row in rows):
         # Only needed when a target has a timeout, fallback or note, or no part at all.
         out += [*_table(POLICY_COLUMNS, rows, always={"target"}), ""]
-    parts: tuple[tuple[str, str, Sequence[Column], str | None], ...] = (
-        ("retry", "retry", RETRY_COLUMNS, RETRY_NOTE),
-        ("breaker", "breaker", BREAKER_COLUMNS, BREAKER_NOTE),
-        ("bulkhead", "bulkheads", BULKHEAD_COLUMNS, None),
-        ("rate_limit", "rate_limits", RATE_LIMIT_COLUMNS, None),
-    )
-    for attribute, kind, columns, note in parts:
+    notes = {"retry": RETRY_NOTE, "breaker": BREAKER_NOTE}
+    for kind, (attribute, columns) in POLICY_PARTS.items():
+        note = notes.get(kind)
         specs = [
             (target, getattr(policy, attribute))
             for target, policy in model.policies.items()
