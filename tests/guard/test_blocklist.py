@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
-import redis.asyncio as aioredis
 
 from mitigate.clock import VirtualClock
 from mitigate.errors import ConfigError
@@ -14,21 +10,6 @@ from mitigate.guard.blocklist import IpBlocker
 from mitigate.guard.redis_limits import RedisIpBlocker
 from mitigate.observe.events import IpBlocked
 from mitigate.observe.observers import Recorder
-from tests.conftest import require_redis
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(require_redis())
-    prefix = f"mitigate-test-{uuid.uuid4().hex}"
-    client.test_prefix = prefix  # type: ignore[attr-defined]
-    try:
-        yield client
-    finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
 import pytest
-import redis.asyncio as aioredis
 
 from mitigate.clock import VirtualClock
 from mitigate.errors import ConfigError
 from mitigate.guard.redis_limits import RedisRateLimiter
 from mitigate.policy.ratelimit import RateLimit
-from tests.conftest import require_redis
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def redis_client() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(require_redis())
-    prefix = f"mitigate-test-{uuid.uuid4().hex}"
-    client.test_prefix = prefix  # type: ignore[attr-defined]
-    try:
-        yield client
-    finally:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def test_sliding_window_61st_in_a_minute_is_refused(redis_client) -> None:
