@@ -137,6 +137,17 @@ class _BulkheadState:
         with self._lock, contextlib.suppress(ValueError):
             self._waiters.remove(waiter)
 
+    def _requeue(self, waiter: _Waiter) -> None:
+        # Woken (our entry was taken off the queue): queue again, first, before retrying.
+        waiter.woken = False
+        with self._lock:
+            self._waiters.appendleft(waiter)
+
+    def _give_up(self, waiter: _Waiter) -> None:
+        self._leave(waiter)
+        if waiter.woken:
+            self._pass_on()
+
     def wait_sync(self, timeout: float | None) -> None:
         """Block until a slot is free (raise BulkheadFullError when the queue is full or
         ``timeout`` real seconds pass)."""
@@ -149,14 +160,9 @@ class _BulkheadState:
                 assert waiter.lock is not None
                 if not waiter.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0)):
                     raise self.full()
-                # Woken (our entry was taken off the queue): queue again before retrying.
-                waiter.woken = False
-                with self._lock:
-                    self._waiters.appendleft(waiter)
+                self._requeue(waiter)
         except BaseException:
-            self._leave(waiter)
-            if waiter.woken:
-                self._pass_on()
+            self._give_up(waiter)
             raise
         finally:
             self._leave(waiter)
@@ -173,14 +179,10 @@ class _BulkheadState:
                     return
                 assert waiter.future is not None
                 await waiter.future
-                waiter.woken = False
                 waiter.future = loop.create_future()
-                with self._lock:
-                    self._waiters.appendleft(waiter)
+                self._requeue(waiter)
         except BaseException:
-            self._leave(waiter)
-            if waiter.woken:
-                self._pass_on()
+            self._give_up(waiter)
             raise
         finally:
             self._leave(waiter)
