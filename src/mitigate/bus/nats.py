@@ -24,6 +24,8 @@ import asyncio
 import contextlib
 import itertools
 import json
+import logging
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -58,6 +60,7 @@ from mitigate.policy.injection import Injector
 
 __all__ = ["NatsBus", "NatsDelivery", "NatsSubscription"]
 
+_log = logging.getLogger("mitigate.bus")
 _MSG_ID = "Nats-Msg-Id"
 # JetStream error codes that mean "a limit is reached", not "this message is bad".
 _EXHAUSTED = {10077, 10078, 10047, 10027}  # max msgs, max bytes, storage/resources
@@ -118,6 +121,7 @@ class NatsBus:
     ) -> NatsBus:
         """Connect (reconnecting forever), and create or update the stream if
         ``subjects`` is given."""
+        options.setdefault("error_cb", _log_error)
         client = await nats.connect(
             url,
             max_reconnect_attempts=-1,
@@ -267,10 +271,12 @@ class NatsBus:
             max_deliver=spec.max_deliver if spec.max_deliver is not None else -1,
             filter_subject=spec.subject,
         )
-        psub = await self.js.pull_subscribe(
-            spec.subject, durable=spec.name, stream=self.stream, config=config
-        )
-        subscription = NatsSubscription(spec, psub, self.stream)
+        try:
+            await self.js.add_consumer(self.stream, config=config)
+        except nats.js.errors.BadRequestError:
+            await self.js.consumer_info(self.stream, spec.name)  # exists with another config
+        subscription = NatsSubscription(self, spec)
+        await subscription.start()
         self._subscriptions.append(subscription)
         return subscription
 
@@ -298,29 +304,85 @@ class NatsBus:
 
 
 class NatsSubscription:
-    """A durable pull consumer."""
+    """A durable pull consumer, pulled through our own inbox subscription.
 
-    def __init__(self, spec: ConsumerSpec, psub: Any, stream: str) -> None:
+    nats-py's ``PullSubscription.fetch`` waits with ``asyncio.wait_for`` around a queue
+    read; on Python 3.11 a message that arrives as the wait times out can be dropped
+    by the client (the server then redelivers it after ``ack_wait``, one delivery
+    later than it should). Here the subscription callback appends every message to a
+    buffer, and ``fetch`` only waits for a signal, so nothing is lost between pulls.
+    """
+
+    def __init__(self, bus: NatsBus, spec: ConsumerSpec) -> None:
+        self._bus = bus
         self._spec = spec
-        self._psub = psub
-        self._stream = stream
+        self._subject = f"{bus.js._prefix}.CONSUMER.MSG.NEXT.{bus.stream}.{spec.name}"
+        self._inbox = ""
+        self._sub: CoreSubscription | None = None
+        self._buffer: deque[Msg] = deque()
+        self._arrived = asyncio.Event()
+        self._requested_until = 0.0  # clock time the outstanding pull request expires
+        self._outstanding = 0  # deliveries the outstanding pull request may still bring
 
     @property
     def spec(self) -> ConsumerSpec:
         return self._spec
 
+    async def start(self) -> None:
+        client = self._bus.client
+        self._inbox = client.new_inbox()
+        self._sub = await client.subscribe(self._inbox, cb=self._on_message)
+
+    async def _on_message(self, msg: Msg) -> None:
+        if msg.reply.startswith("$JS.ACK"):
+            self._buffer.append(msg)  # a delivery
+            self._outstanding -= 1
+            if self._outstanding <= 0:
+                self._requested_until = 0.0  # the pull request is filled
+        elif msg.headers and msg.headers.get("Status") in ("404", "408", "409"):
+            self._requested_until = 0.0  # the pull request is over: ask again next time
+        self._arrived.set()
+
     async def fetch(self, batch: int, wait: float) -> list[Delivery]:
+        if self._sub is None:
+            raise BusUnavailableError("bus.deliver", f"consumer {self._spec.name} is closed")
+        clock = self._bus.clock
+        if not self._buffer:
+            self._arrived.clear()
+            now = clock.now()
+            if now >= self._requested_until:
+                self._requested_until = now + max(wait, 0.0)
+                self._outstanding = batch
+                await self._pull(batch, wait)
+            if wait > 0 and not self._buffer:
+                waiter = asyncio.ensure_future(self._arrived.wait())
+                await wait_all([waiter], wait, clock)
+                waiter.cancel()
+        out: list[Delivery] = []
+        stream = self._bus.stream
+        while self._buffer and len(out) < batch:
+            out.append(NatsDelivery(self._buffer.popleft(), stream))
+        return out
+
+    async def _pull(self, batch: int, wait: float) -> None:
+        request: dict[str, Any] = {"batch": batch}
+        if wait > 0.001:
+            request["expires"] = int(wait * 1_000_000_000)
+        else:
+            request["no_wait"] = True
         try:
-            msgs = await self._psub.fetch(batch, timeout=max(wait, 0.01))
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError) as exc:
-            raise BusUnavailableError("bus.deliver", f"cannot fetch: {exc!r}") from exc
-        return [NatsDelivery(m, self._stream) for m in msgs]
+            await self._bus.client.publish(
+                self._subject, json.dumps(request).encode(), reply=self._inbox
+            )
+        except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError) as exc:
+            raise BusUnavailableError("bus.deliver", f"cannot pull: {exc!r}") from exc
 
     async def aclose(self) -> None:
-        with contextlib.suppress(nats.errors.Error, ValueError):
-            await self._psub.unsubscribe()
+        if self._sub is not None:
+            with contextlib.suppress(nats.errors.Error, ValueError):
+                await self._sub.unsubscribe()
+            self._sub = None
+        self._arrived.set()
 
 
 class NatsDelivery:
@@ -365,6 +427,11 @@ class NatsDelivery:
         except (nats.errors.ConnectionClosedError, nats.errors.OutboundBufferLimitError) as exc:
             # The ack is lost; the server redelivers after ack_wait and the inbox dedupes.
             raise BusUnavailableError("bus.ack", f"ack not sent: {exc!r}") from exc
+
+
+async def _log_error(error: Exception) -> None:
+    # nats-py logs a full traceback per failed reconnect by default; one line is enough.
+    _log.warning("nats: %r", error)
 
 
 def _wire_headers(message: Message) -> dict[str, str]:
