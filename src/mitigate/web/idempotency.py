@@ -1,0 +1,312 @@
+"""ASGI middleware for the ``Idempotency-Key`` header (IETF draft
+``draft-ietf-httpapi-idempotency-key-header``).
+
+On the unsafe methods it guards (``POST`` and ``PATCH`` by default):
+
+- a missing key where one is required -> **400**; a malformed key (empty, longer than
+  255 characters, not printable ASCII) -> **400**;
+- the same key with the same request (method, path, query, body) -> the stored
+  response is replayed: status, body and content headers, errors included, with
+  ``Idempotent-Replayed: true``; the application is not called again;
+- the same key with a different request -> **422**;
+- the same key while the first request is still being processed -> **409**.
+
+Refusals are ``application/problem+json`` bodies with ``type``, ``title``, ``status``,
+``detail`` and a stable ``code``. Keys are scoped per client (by default a hash of the
+``Authorization`` header, so two clients cannot collide), and kept for ``ttl`` seconds
+(24 h by default) on the store's clock. If the application raises before it has
+answered, the key is released so the client's retry runs.
+
+>>> import asyncio, httpx
+>>> from starlette.applications import Starlette
+>>> from starlette.responses import JSONResponse
+>>> from starlette.routing import Route
+>>> from mitigate.durable.idempotency import DatabaseIdempotencyStore
+>>> from mitigate.durable.sqlite import SqliteStore
+>>> calls = []
+>>> async def charge(request):
+...     calls.append(await request.json())
+...     return JSONResponse({"charge": len(calls)}, status_code=201)
+>>> async def main() -> list[tuple[int, str]]:
+...     store = DatabaseIdempotencyStore(await SqliteStore.open(":memory:"))
+...     routes = [Route("/charges", charge, methods=["POST"])]
+...     app = IdempotencyMiddleware(Starlette(routes=routes), store)
+...     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
+...         out = []
+...         for body in ({"amount": 5}, {"amount": 5}, {"amount": 7}):
+...             r = await c.post("/charges", json=body, headers={"Idempotency-Key": "k-1"})
+...             out.append((r.status_code, r.headers.get("idempotent-replayed", "")))
+...         r = await c.post("/charges", json={"amount": 5})
+...         out.append((r.status_code, r.json()["code"]))
+...         return out
+>>> asyncio.run(main())
+[(201, ''), (201, 'true'), (422, ''), (400, 'MITIGATE.IDEMPOTENCY.KEY_MISSING')]
+>>> calls
+[{'amount': 5}]
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mitigate.clock import Clock, default_clock
+from mitigate.durable.idempotency import (
+    DEFAULT_LOCK,
+    DEFAULT_TTL,
+    IdempotencyStore,
+    StoredResponse,
+)
+from mitigate.errors import ConfigError
+from mitigate.observe.events import IdempotencyConflict, IdempotentReplay
+from mitigate.observe.observers import Observer, Observers
+
+__all__ = ["IdempotencyMiddleware", "authorization_scope"]
+
+_PROBLEM = "https://mitigate.dev/problems/idempotency"
+# Response headers worth replaying; hop-by-hop and per-response headers are not.
+_REPLAYED_HEADERS = frozenset(
+    {"content-type", "content-language", "content-encoding", "location", "etag", "cache-control"}
+)
+
+
+def authorization_scope(scope: Scope) -> str:
+    """The default key scope: a hash of the ``Authorization`` header (``""`` if none)."""
+    for name, value in scope.get("headers") or ():
+        if name == b"authorization":
+            return hashlib.sha256(value).hexdigest()[:32]
+    return ""
+
+
+class IdempotencyMiddleware:
+    """Make unsafe requests with an ``Idempotency-Key`` safe to retry.
+
+    ``required`` says whether guarded requests must carry a key (``True``), may omit it
+    (``False``), or decides per request (a callable on the ASGI scope). ``scope_key``
+    derives the part of the storage key that separates clients.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        store: IdempotencyStore,
+        *,
+        methods: Iterable[str] = ("POST", "PATCH"),
+        required: bool | Callable[[Scope], bool] = True,
+        ttl: float = DEFAULT_TTL,
+        lock: float = DEFAULT_LOCK,
+        header: str = "Idempotency-Key",
+        scope_key: Callable[[Scope], str] = authorization_scope,
+        max_body: int = 10 * 1024 * 1024,
+        clock: Clock | None = None,
+        observers: Iterable[Observer] = (),
+    ) -> None:
+        if ttl <= 0 or lock <= 0:
+            raise ConfigError(
+                "idempotency",
+                f"ttl and lock must be > 0 seconds, got ttl={ttl!r}, lock={lock!r}",
+                code="MITIGATE.CONFIG.IDEMPOTENCY",
+            )
+        self.app = app
+        self.store = store
+        self.methods = frozenset(m.upper() for m in methods)
+        self.required = required
+        self.ttl = ttl
+        self.lock = lock
+        self.header = header.lower().encode("latin-1")
+        self.header_name = header
+        self.scope_key = scope_key
+        self.max_body = max_body
+        self.clock: Clock = clock or getattr(store, "clock", None) or default_clock()
+        self.observers = Observers(observers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in self.methods:
+            await self.app(scope, receive, send)
+            return
+        raw = _header(scope, self.header)
+        if raw is None:
+            required = self.required(scope) if callable(self.required) else self.required
+            if not required:
+                await self.app(scope, receive, send)
+                return
+            await self._refuse(
+                send, 400, "KEY_MISSING", "", f"this request needs an {self.header_name} header"
+            )
+            return
+        key = raw.decode("latin-1").strip().strip('"')
+        if not key or len(key) > 255 or not key.isascii() or not key.isprintable():
+            await self._refuse(
+                send,
+                400,
+                "KEY_INVALID",
+                "",
+                f"{self.header_name} must be 1-255 printable ASCII characters",
+            )
+            return
+        body = await _read_body(receive, self.max_body)
+        if body is None:
+            await self._refuse(
+                send, 413, "BODY_TOO_LARGE", key, f"the body exceeds {self.max_body} bytes"
+            )
+            return
+        fingerprint = _fingerprint(scope, body)
+        stored_key = f"{self.scope_key(scope)}:{key}"
+        claim = await self.store.claim(stored_key, fingerprint, ttl=self.ttl, lock=self.lock)
+        if claim.outcome == "replay" and claim.response is not None:
+            await self._replay(send, claim.response, key, claim.tier)
+        elif claim.outcome == "mismatch":
+            await self._refuse(
+                send,
+                422,
+                "KEY_REUSED",
+                key,
+                "this key was used with a different request; use a new key",
+            )
+        elif claim.outcome == "in_flight":
+            await self._refuse(
+                send,
+                409,
+                "IN_FLIGHT",
+                key,
+                "a request with this key is still being processed; retry later",
+            )
+        else:
+            await self._run(scope, body, send, stored_key, fingerprint)
+
+    async def _run(self, scope: Scope, body: bytes, send: Send, key: str, fingerprint: str) -> None:
+        status = 0
+        headers: list[tuple[str, str]] = []
+        chunks: list[bytes] = []
+        finished = False
+        delivered = False
+
+        async def replay_body() -> Message:
+            nonlocal delivered
+            if delivered:
+                return {"type": "http.disconnect"}
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def capture(message: Message) -> None:
+            nonlocal status, finished
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                for name, value in message.get("headers") or ():
+                    text = name.decode("latin-1").lower()
+                    if text in _REPLAYED_HEADERS:
+                        headers.append((text, value.decode("latin-1")))
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, replay_body, capture)
+        except BaseException:
+            if not finished:
+                await self.store.release(key, fingerprint)
+            raise
+        if finished:
+            await self.store.complete(
+                key,
+                fingerprint,
+                StoredResponse(status, tuple(headers), b"".join(chunks)),
+                ttl=self.ttl,
+            )
+        else:  # the app returned without a full response: let the client retry
+            await self.store.release(key, fingerprint)
+
+    async def _replay(self, send: Send, response: StoredResponse, key: str, tier: str) -> None:
+        if self.observers:
+            self.observers.emit(
+                IdempotentReplay(
+                    target="idempotency",
+                    at=self.clock.now(),
+                    key=key,
+                    tier=tier,
+                    status=response.status,
+                )
+            )
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+        headers.append((b"idempotent-replayed", b"true"))
+        headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": response.body, "more_body": False})
+
+    async def _refuse(self, send: Send, status: int, code: str, key: str, detail: str) -> None:
+        if self.observers:
+            self.observers.emit(
+                IdempotencyConflict(
+                    target="idempotency",
+                    at=self.clock.now(),
+                    key=key,
+                    status=status,
+                    reason=code.lower(),
+                )
+            )
+        titles = {
+            400: "Idempotency-Key missing or invalid",
+            409: "A request with this Idempotency-Key is in progress",
+            413: "Request body too large to guard",
+            422: "Idempotency-Key reused with a different request",
+        }
+        body = json.dumps(
+            {
+                "type": _PROBLEM,
+                "title": titles[status],
+                "status": status,
+                "detail": detail,
+                "code": f"MITIGATE.IDEMPOTENCY.{code}",
+            }
+        ).encode()
+        headers = [
+            (b"content-type", b"application/problem+json"),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        if status == 409:
+            headers.append((b"retry-after", b"1"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
+
+
+def _fingerprint(scope: Scope, body: bytes) -> str:
+    digest = hashlib.sha256()
+    digest.update(scope["method"].encode())
+    digest.update(b"\0")
+    digest.update(str(scope.get("path", "")).encode())
+    digest.update(b"\0")
+    digest.update(bytes(scope.get("query_string", b"")))
+    digest.update(b"\0")
+    digest.update(body)
+    return digest.hexdigest()
