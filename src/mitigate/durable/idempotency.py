@@ -44,9 +44,12 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from mitigate.clock import Clock
 from mitigate.durable.store import Store, dumps, loads
-from mitigate.errors import ConfigError
+from mitigate.errors import ConfigError, MitigateError
 from mitigate.observe.events import FallbackUsed
 from mitigate.observe.observers import Observer, Observers
+from mitigate.policy.breaker import Breaker
+from mitigate.policy.pipeline import Pipeline
+from mitigate.policy.timeout import Timeout
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -302,7 +305,10 @@ class TieredIdempotencyStore:
 
     When Redis is unreachable (connection refused, timeout) the database answers alone
     and a :class:`~mitigate.observe.events.FallbackUsed` event records it (``target``
-    ``idempotency.store``, ``source`` ``database``). With ``write_through`` (the default)
+    ``idempotency.store``, ``source`` ``database``). Redis calls run through ``policy``
+    (default: a 0.5 s timeout and a breaker that skips Redis for 5 s after 3 failures in
+    10 s), so a Redis outage costs requests a timeout only until the breaker opens, not a
+    client-side reconnect loop each. With ``write_through`` (the default)
     a key that Redis lost (eviction, flush, a write made while it was down) is found in
     the database, replayed from there, and written back to Redis.
     """
@@ -315,6 +321,7 @@ class TieredIdempotencyStore:
         fallback: DatabaseIdempotencyStore,
         *,
         write_through: bool = True,
+        policy: Pipeline | None = None,
         observers: Iterable[Observer] = (),
     ) -> None:
         if primary.clock is not fallback.clock:
@@ -328,6 +335,13 @@ class TieredIdempotencyStore:
         self.fallback = fallback
         self.write_through = write_through
         self.observers = Observers(observers)
+        self.policy = policy or Pipeline(
+            "idempotency.redis",
+            Breaker(failures=3, window=10.0, reset=5.0),
+            Timeout(0.5),
+            clock=primary.clock,
+            observers=self.observers,
+        )
         self.fallbacks = 0  # how many operations the database answered because Redis was away
 
     def __repr__(self) -> str:
@@ -341,7 +355,9 @@ class TieredIdempotencyStore:
         self, key: str, fingerprint: str, *, ttl: float = DEFAULT_TTL, lock: float = DEFAULT_LOCK
     ) -> Claim:
         try:
-            first = await self.primary.claim(key, fingerprint, ttl=ttl, lock=lock)
+            first = await self.policy.acall(
+                self.primary.claim, key, fingerprint, ttl=ttl, lock=lock
+            )
         except _UNREACHABLE as exc:
             self._fell_back("claim", exc)
             return await self.fallback.claim(key, fingerprint, ttl=ttl, lock=lock)
@@ -353,9 +369,11 @@ class TieredIdempotencyStore:
         # Redis had lost the key; the database remembers it.
         try:
             if second.outcome == "replay" and second.response is not None:
-                await self.primary.complete(key, fingerprint, second.response, ttl=ttl)
+                await self.policy.acall(
+                    self.primary.complete, key, fingerprint, second.response, ttl=ttl
+                )
             else:
-                await self.primary.release(key, fingerprint)
+                await self.policy.acall(self.primary.release, key, fingerprint)
         except _UNREACHABLE as exc:
             self._fell_back("re-warm", exc)
         return second
@@ -365,7 +383,7 @@ class TieredIdempotencyStore:
     ) -> None:
         stored = False
         try:
-            await self.primary.complete(key, fingerprint, response, ttl=ttl)
+            await self.policy.acall(self.primary.complete, key, fingerprint, response, ttl=ttl)
             stored = True
         except _UNREACHABLE as exc:
             self._fell_back("complete", exc)
@@ -374,7 +392,7 @@ class TieredIdempotencyStore:
 
     async def release(self, key: str, fingerprint: str) -> None:
         try:
-            await self.primary.release(key, fingerprint)
+            await self.policy.acall(self.primary.release, key, fingerprint)
         except _UNREACHABLE as exc:
             self._fell_back("release", exc)
         await self.fallback.release(key, fingerprint)
@@ -394,7 +412,8 @@ class TieredIdempotencyStore:
 
 
 def _unreachable_errors() -> tuple[type[BaseException], ...]:
-    errors: list[type[BaseException]] = [OSError, TimeoutError]
+    # Connection trouble, a timeout, or the breaker refusing to try.
+    errors: list[type[BaseException]] = [OSError, TimeoutError, MitigateError]
     try:
         from redis.exceptions import ConnectionError as RedisConnectionError
         from redis.exceptions import TimeoutError as RedisTimeoutError

@@ -210,7 +210,14 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_body, capture)
         except BaseException:
-            if not finished:
+            if finished:  # the client got a full (error) response: keep it for the retry
+                await self.store.complete(
+                    key,
+                    fingerprint,
+                    StoredResponse(status, tuple(headers), b"".join(chunks)),
+                    ttl=self.ttl,
+                )
+            else:
                 await self.store.release(key, fingerprint)
             raise
         if finished:
