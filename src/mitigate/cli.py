@@ -8,6 +8,7 @@ from mitigate.catalog.cli import catalog_app
 from mitigate.chaos.cli import verify
 from mitigate.demo import demo_command
 from mitigate.durable.cli import saga_app
+from mitigate.durable.dlq_cli import dlq_app
 
 app = typer.Typer(
     name="mitigate",
@@ -21,6 +22,7 @@ app.add_typer(catalog_app, name="catalog")
 app.command("verify")(verify)
 app.command("demo")(demo_command)
 app.add_typer(saga_app, name="saga")
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.callback()
