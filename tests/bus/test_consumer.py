@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from mitigate.bus.consumer import Consumer
+from mitigate.bus.errors import PoisonMessageError
 from mitigate.bus.inproc import InprocBus
 from mitigate.bus.port import ConsumerSpec, Message
 from mitigate.chaos import Drop, FaultInjector
@@ -223,3 +224,21 @@ def test_the_brokers_max_deliver_must_leave_room_for_the_dlq_handoff(tmp_path: P
             handle,
             retry=Retry(5, base=1.0),
         )
+
+
+async def test_a_handler_raising_poison_sends_the_message_to_the_dlq_at_once(
+    vstore: SqliteStore,
+) -> None:
+    bus = InprocBus(vstore)
+    dlq = DeadLetters(vstore)
+
+    async def handle(message: Message) -> None:
+        raise PoisonMessageError("themes", "payload version 7 is unknown")
+
+    consumer = Consumer(bus, ConsumerSpec("themes", ">"), handle, dead_letters=dlq)
+    await consumer.start()
+    await bus.publish(Message("tenant.created", b"", id="e1"))
+    await consumer.run_once(wait=0)
+    (entry,) = await dlq.entries()
+    assert entry.attempts == 1 and "version 7" in entry.reason
+    assert await bus.pending("themes") == 0

@@ -8,7 +8,8 @@ means 5 retries after the first delivery, 6 deliveries in all. NATS has no DLQ o
 own; this runner reads ``num_delivered`` from each delivery and does the handoff itself.
 A delivery seen more than ``max_retries + 1`` times without an outcome (the handler
 crashed the process, or its ack was lost each time) goes to the DLQ before the handler
-runs again.
+runs again. A handler that raises :class:`~mitigate.bus.errors.PoisonMessageError` says
+retrying cannot help: the message goes to the DLQ at once.
 
 Handlers get the :class:`~mitigate.bus.port.Message`; wrap them with
 :meth:`mitigate.durable.inbox.Inbox.handler` so that repeats are dropped and the effect
@@ -23,6 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 
 from mitigate.bus import _faults
+from mitigate.bus.errors import PoisonMessageError
 from mitigate.bus.port import Bus, ConsumerSpec, Delivery, Message, Subscription
 from mitigate.clock import Clock, default_clock
 from mitigate.durable.dlq import DeadLetters
@@ -159,7 +161,7 @@ class Consumer:
             await self.handler(message)
         except Exception as exc:
             self.failed += 1
-            if attempt >= self.max_deliveries:
+            if attempt >= self.max_deliveries or isinstance(exc, PoisonMessageError):
                 await self._dead(delivery, f"{type(exc).__name__}: {exc}", type(exc).__name__)
                 return
             delay = self._delays[min(attempt, len(self._delays)) - 1]
