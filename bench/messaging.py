@@ -44,6 +44,7 @@ from mitigate.bus.port import Bus
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.relay import Relay
 from mitigate.durable.sqlite import SqliteStore
+from mitigate.observe.events import Event, OutboxPublished
 
 NATS_URL = os.environ.get("MITIGATE_TEST_NATS", "nats://127.0.0.1:4222")
 PAYLOAD = b"x" * 128
@@ -105,6 +106,16 @@ async def _through_outbox(
         store = await SqliteStore.open(Path(tmp) / "bench.db", durability="full")
         bus: Bus = await make_bus(store)
         outbox = Outbox(store)
+        drained = asyncio.Event()
+        published = 0
+
+        def count(event: Event) -> None:
+            nonlocal published
+            if isinstance(event, OutboxPublished):
+                published += event.count
+                if published >= events:
+                    drained.set()
+
         relay = Relay(
             outbox,
             bus,
@@ -113,6 +124,7 @@ async def _through_outbox(
             idle=0.001,
             sample_every=3600.0,
             registry=CollectorRegistry(),
+            observers=[count],
         )
         subject = getattr(bus, "stream", "bench")
         start = time.perf_counter()
@@ -129,8 +141,7 @@ async def _through_outbox(
                     )
             outbox.notify()
             await asyncio.sleep(0)  # let the relay run between producer transactions
-        while (await outbox.backlog()).rows:
-            await asyncio.sleep(0.001)
+        await drained.wait()
         elapsed = time.perf_counter() - start
         relay.stop()
         await task
