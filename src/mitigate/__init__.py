@@ -5,9 +5,28 @@ The public API, re-exported here; nothing outside mitigate imports private modul
 
 from __future__ import annotations
 
+from mitigate.bus import (
+    Bus,
+    BusUnavailableError,
+    ConsumerSpec,
+    Message,
+    PoisonMessageError,
+    PublishRejectedError,
+)
+from mitigate.bus.consumer import Consumer
+from mitigate.bus.inproc import InprocBus
 from mitigate.catalog import Catalog, CatalogError, CatalogModel
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.durable import SqliteStore, Store, open_store
+from mitigate.durable.dlq import DeadLetter, DeadLetterNotFoundError, DeadLetters
+from mitigate.durable.idempotency import (
+    DatabaseIdempotencyStore,
+    RedisIdempotencyStore,
+    TieredIdempotencyStore,
+)
+from mitigate.durable.inbox import Inbox
+from mitigate.durable.outbox import Outbox
+from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaWorker
 from mitigate.errors import (
@@ -67,15 +86,23 @@ from mitigate.observe.events import (
     BreakerStateChanged,
     BudgetExhausted,
     BulkheadFull,
+    DeadLettered,
+    DeadLetterReplayed,
     DeviceTrustRevoked,
     Event,
     FallbackUsed,
     FaultInjected,
     HtmlRejected,
+    IdempotencyConflict,
+    IdempotentReplay,
     ImporterBlocked,
+    InboxDuplicate,
     IpBlocked,
     KeyRotated,
     LimitHit,
+    OutboxBacklog,
+    OutboxPublished,
+    OutboxPublishFailed,
     RetryExhausted,
     RetryScheduled,
     SagaAbandoned,
@@ -116,6 +143,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
 
@@ -147,11 +175,21 @@ __all__ = [
     "BulkheadFullError",
     "BundleEnvelope",
     "BundleVerifier",
+    "Bus",
+    "BusUnavailableError",
     "Catalog",
     "CatalogError",
     "CatalogModel",
     "Clock",
     "ConfigError",
+    "Consumer",
+    "ConsumerSpec",
+    "DatabaseIdempotencyStore",
+    "DeadLetter",
+    "DeadLetterNotFoundError",
+    "DeadLetterReplayed",
+    "DeadLettered",
+    "DeadLetters",
     "DeviceRevokedError",
     "DeviceTrust",
     "DeviceTrustRevoked",
@@ -164,11 +202,17 @@ __all__ = [
     "HtmlPolicy",
     "HtmlRejected",
     "HtmlRejectedError",
+    "IdempotencyConflict",
+    "IdempotencyMiddleware",
+    "IdempotentReplay",
     "ImporterBlocked",
     "ImporterBlockedError",
     "ImporterGate",
+    "Inbox",
+    "InboxDuplicate",
     "InjectedError",
     "Injector",
+    "InprocBus",
     "InspectionReport",
     "IntegrityError",
     "IpBlocked",
@@ -182,19 +226,28 @@ __all__ = [
     "Keyed",
     "License",
     "LimitHit",
+    "Message",
     "MitigateError",
     "Observer",
     "Observers",
+    "Outbox",
+    "OutboxBacklog",
+    "OutboxPublishFailed",
+    "OutboxPublished",
     "Permit",
     "Pipeline",
+    "PoisonMessageError",
     "PublicKey",
+    "PublishRejectedError",
     "Quarantine",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
     "RealClock",
     "Recorder",
+    "RedisIdempotencyStore",
     "RejectedError",
+    "Relay",
     "Retry",
     "RetryExhausted",
     "RetryScheduled",
@@ -227,6 +280,7 @@ __all__ = [
     "TenantError",
     "TenantRejected",
     "TenantResolver",
+    "TieredIdempotencyStore",
     "Timeout",
     "UrlSigner",
     "Verdict",
