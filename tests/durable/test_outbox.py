@@ -395,3 +395,21 @@ async def test_prune_removes_only_rows_already_sent(vstore: SqliteStore) -> None
     clock.advance(3600)
     assert await outbox.prune(older_than=60) == 1
     assert await outbox.counts() == {"pending": 1, "sent": 0, "dead": 0}
+
+
+async def test_liveness_follows_the_run_loop(vstore: SqliteStore) -> None:
+    clock = vstore.clock
+    outbox = Outbox(vstore)
+    stuck = FaultInjector(Latency("bus.publish", delay=600.0))  # a publish that never ends
+    relay = Relay(outbox, InprocBus(vstore, injector=stuck), idle=1.0, registry=CollectorRegistry())
+    assert not relay.alive(within=60)  # not running
+    task = asyncio.create_task(relay.run())
+    await clock.asleep(30)
+    assert relay.alive(within=60)  # idle, polling
+    async with vstore.transaction() as tx:
+        await outbox.enqueue(tx, "a.b", b"", msg_id="e1")
+    await clock.asleep(120)
+    assert not relay.alive(within=60)  # stuck in one round for two minutes
+    relay.stop()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -149,6 +149,7 @@ class Relay:
         self._running = False
         self.published = 0
         self.rounds = 0
+        self.last_beat: float | None = None  # clock time the run loop last came round
         self._claim_sql = _claim_sql(self.store.dialect)
 
     def __repr__(self) -> str:
@@ -243,6 +244,7 @@ class Relay:
         clock = self.clock
         failures = 0
         while self._running:
+            self.last_beat = clock.now()
             try:
                 result = await self.run_once()
             except Exception as exc:  # the store itself failed; nothing was lost
@@ -270,6 +272,14 @@ class Relay:
             else:
                 failures = 0
                 await clock.asleep(0)  # let producers and consumers run between rounds
+
+    def alive(self, within: float) -> bool:
+        """Liveness for a health probe: :meth:`run` came round in the last ``within``
+        seconds (a relay stuck on a row, or not running, is not alive). Backoff waits
+        count as alive only while they are shorter than ``within``: keep ``within``
+        above ``backoff_cap`` plus a round."""
+        beat = self.last_beat
+        return self._running and beat is not None and self.clock.now() - beat <= within
 
     def stop(self) -> None:
         """Ask :meth:`run` to return after the current round."""
