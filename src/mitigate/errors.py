@@ -158,11 +158,11 @@ class AttemptTimeoutError(MitigateError):
 class ConfigError(MitigateError):
     """A policy, notation or catalog is invalid; raised at load, never on first call.
 
-    >>> raise ConfigError(None, "'soon' is not a duration", hint="write e.g. 200ms, 5s, 2m",
+    >>> raise ConfigError(None, "'soon' is not a duration", hint="write e.g. 5s",
     ...                   code="MITIGATE.CONFIG.DURATION")
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.DURATION] 'soon' is not a duration; write e.g. 200ms, 5s, 2m
+    mitigate.ConfigError: [MITIGATE.CONFIG.DURATION] 'soon' is not a duration; write e.g. 5s
     """
 
     code: ClassVar[str] = "MITIGATE.CONFIG.INVALID"
