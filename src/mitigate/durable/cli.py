@@ -33,7 +33,7 @@ from mitigate.durable.saga_admin import (
 from mitigate.durable.store import Store
 from mitigate.errors import ConfigError, MitigateError, StoreError
 
-__all__ = ["parse_age", "saga_app"]
+__all__ = ["JsonOption", "StoreOption", "parse_age", "saga_app", "with_store"]
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
 T = TypeVar("T")
@@ -76,7 +76,9 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
-def _with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
+def with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
+    """Open the store at ``url``, run ``action`` on it, close it; errors become exit codes
+    (2 for bad input, 1 for a refused operation). Shared by the saga and dlq commands."""
     async def go() -> T:
         store = await open_store(url)
         try:
@@ -141,7 +143,7 @@ def list_command(
         found = await list_sagas(s, state=state, name=name, older_than=age, limit=limit)
         return s.clock.wall(), found
 
-    now, records = _with_store(store, fetch)
+    now, records = with_store(store, fetch)
     if as_json:
         typer.echo(json.dumps({"sagas": [r.as_dict() for r in records]}))
         return
@@ -182,7 +184,7 @@ def show_command(
             )
         return s.clock.wall(), found
 
-    now, r = _with_store(store, fetch)
+    now, r = with_store(store, fetch)
     if as_json:
         typer.echo(json.dumps(r.as_dict()))
         return
@@ -242,7 +244,7 @@ def retry_command(
     async def act(s: Store) -> SagaRecord:
         return await retry_saga(s, saga_id, force=force)
 
-    _report(_with_store(store, act), as_json, "queued again")
+    _report(with_store(store, act), as_json, "queued again")
 
 
 @saga_app.command("compensate")
@@ -259,4 +261,4 @@ def compensate_command(
     async def act(s: Store) -> SagaRecord:
         return await compensate_saga(s, saga_id, reason=reason)
 
-    _report(_with_store(store, act), as_json, "compensation queued")
+    _report(with_store(store, act), as_json, "compensation queued")

@@ -11,7 +11,6 @@ nothing matched, 2 bad input. ``--json`` prints one JSON document for machines.
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 from collections.abc import Awaitable, Callable
@@ -21,15 +20,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mitigate.durable import open_store
-from mitigate.durable.cli import parse_age
+from mitigate.durable.cli import (
+    BAD_INPUT,
+    REFUSED,
+    JsonOption,
+    StoreOption,
+    parse_age,
+    with_store,
+)
 from mitigate.durable.dlq import DeadLetter, DeadLetters
 from mitigate.durable.store import Store
-from mitigate.errors import ConfigError, MitigateError
+from mitigate.errors import ConfigError
 
 __all__ = ["dlq_app"]
 
-OK, REFUSED, BAD_INPUT = 0, 1, 2
 T = TypeVar("T")
 _STATES = ("dead", "replayed", "all")
 
@@ -40,32 +44,16 @@ dlq_app = typer.Typer(
     add_completion=False,
 )
 
-StoreOption = Annotated[
-    str,
-    typer.Option("--store", envvar="MITIGATE_STORE", help="sqlite:///file.db or postgresql://..."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="print JSON")]
 SourceOption = Annotated[
     str | None, typer.Option("--source", help="only entries from this consumer (or 'outbox')")
 ]
 
 
 def _run(url: str, action: Callable[[DeadLetters], Awaitable[T]]) -> T:
-    async def go() -> T:
-        store: Store = await open_store(url)
-        try:
-            return await action(DeadLetters(store))
-        finally:
-            await store.aclose()
+    async def on_store(store: Store) -> T:
+        return await action(DeadLetters(store))
 
-    try:
-        return asyncio.run(go())
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
-        raise typer.Exit(BAD_INPUT) from None
-    except MitigateError as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
-        raise typer.Exit(REFUSED) from None
+    return with_store(url, on_store)
 
 
 def _state(state: str) -> str | None:
