@@ -1,1 +1,11 @@
 """ASGI pieces: middleware (tenant, rate limits, error envelope) and routes (keys, objects)."""
+
+from __future__ import annotations
+
+from mitigate.web.errors import ErrorEnvelopeMiddleware, current_trace_id, error_body
+
+__all__ = [
+    "ErrorEnvelopeMiddleware",
+    "current_trace_id",
+    "error_body",
+]
