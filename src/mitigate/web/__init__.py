@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from mitigate.web.errors import ErrorEnvelopeMiddleware, current_trace_id, error_body
+from mitigate.web.health import Health
 
 __all__ = [
     "ErrorEnvelopeMiddleware",
+    "Health",
     "current_trace_id",
     "error_body",
 ]
