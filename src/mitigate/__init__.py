@@ -27,6 +27,7 @@ from mitigate.durable.idempotency import (
 from mitigate.durable.inbox import Inbox
 from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
+from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaWorker
@@ -123,6 +124,16 @@ from mitigate.observe.events import (
     TenantRejected,
 )
 from mitigate.observe.observers import Observer, Observers, Recorder
+from mitigate.observe.service_events import (
+    HealthCheckFailed,
+    JobCompleted,
+    JobDeadLettered,
+    JobEnqueued,
+    JobFailed,
+    JobLeaseExpired,
+    JobParked,
+    JobUnparked,
+)
 from mitigate.policy import (
     NO_RESULT,
     Breaker,
@@ -200,6 +211,7 @@ __all__ = [
     "FallbackUsed",
     "FaultDecision",
     "FaultInjected",
+    "HealthCheckFailed",
     "HtmlPolicy",
     "HtmlRejected",
     "HtmlRejectedError",
@@ -219,12 +231,21 @@ __all__ = [
     "IpBlocked",
     "IpBlockedError",
     "IpBlocker",
+    "Job",
+    "JobCompleted",
+    "JobDeadLettered",
+    "JobEnqueued",
+    "JobFailed",
+    "JobLeaseExpired",
+    "JobParked",
+    "JobUnparked",
     "KeyCache",
     "KeyRing",
     "KeyRingError",
     "KeyRotated",
     "KeySet",
     "Keyed",
+    "LeaseLostError",
     "License",
     "LimitHit",
     "Message",
@@ -242,6 +263,7 @@ __all__ = [
     "PublicKey",
     "PublishRejectedError",
     "Quarantine",
+    "QueueError",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -287,6 +309,7 @@ __all__ = [
     "UrlSigner",
     "Verdict",
     "VirtualClock",
+    "WorkQueue",
     "current_deadline",
     "format_duration",
     "inspect_archive",
