@@ -31,6 +31,7 @@ from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
     AttemptTimeoutError,
     BreakerOpenError,
@@ -133,6 +134,8 @@ from mitigate.observe.service_events import (
     JobLeaseExpired,
     JobParked,
     JobUnparked,
+    ScheduledJobFailed,
+    ScheduledJobRan,
 )
 from mitigate.policy import (
     NO_RESULT,
@@ -291,6 +294,9 @@ __all__ = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "ScheduledJobFailed",
+    "ScheduledJobRan",
+    "Scheduler",
     "Severity",
     "SignedUrlError",
     "SqliteStore",
