@@ -103,6 +103,8 @@ EXPECTED = [
     "OutboxPublishFailed",
     "OutboxPublished",
     "Permit",
+    "PiiLeakBlocked",
+    "PiiLeakError",
     "Pipeline",
     "PoisonMessageError",
     "PublicKey",

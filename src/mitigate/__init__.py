@@ -55,6 +55,7 @@ from mitigate.guard.errors import (
     TenantError,
 )
 from mitigate.guard.html import HtmlPolicy, sanitize, sanitize_for_write
+from mitigate.guard.pii import PiiLeakError
 from mitigate.guard.quarantine import ArchiveGuard, ImporterGate, Quarantine
 from mitigate.guard.tenancy import StaticTenantRegistry, Tenant, TenantResolver
 from mitigate.integrity.envelope import (
@@ -134,6 +135,7 @@ from mitigate.observe.service_events import (
     JobLeaseExpired,
     JobParked,
     JobUnparked,
+    PiiLeakBlocked,
     ScheduledJobFailed,
     ScheduledJobRan,
 )
@@ -261,6 +263,8 @@ __all__ = [
     "OutboxPublishFailed",
     "OutboxPublished",
     "Permit",
+    "PiiLeakBlocked",
+    "PiiLeakError",
     "Pipeline",
     "PoisonMessageError",
     "PublicKey",
