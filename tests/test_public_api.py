@@ -132,6 +132,7 @@ EXPECTED = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",

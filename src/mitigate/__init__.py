@@ -143,6 +143,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
@@ -275,6 +276,7 @@ __all__ = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",

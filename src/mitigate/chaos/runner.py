@@ -41,6 +41,7 @@ from mitigate.chaos.timeline import Timeline
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.errors import ConfigError
 from mitigate.observe.observers import Recorder
+from mitigate.switches import Switches
 
 __all__ = ["Runner", "Suite", "discover", "load_suite"]
 
@@ -59,6 +60,7 @@ class Suite:
     failure_modes: dict[str, str] = field(default_factory=dict)  # id -> title
     covers: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> experiment ids
     mitigations: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> targets
+    switches: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> switch ids
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
 
@@ -200,6 +202,8 @@ def load_suite(folder: Path) -> Suite:
         for fm in model.failure_modes:
             suite.failure_modes[fm.id] = fm.title
             suite.mitigations[fm.id] = _targets(model, fm.mitigated_by)
+            switch_ids = {sw.id for sw in model.switches}
+            suite.switches[fm.id] = [n for n in fm.mitigated_by if n in switch_ids]
             for exp_id in fm.experiments:
                 suite.covers.setdefault(fm.id, []).append(exp_id)
     for spec in suite.experiments:
@@ -282,16 +286,29 @@ class Runner:
             self.on_result(result)
 
     def run_one(
-        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+        self,
+        suite: Suite,
+        spec: ExperimentSpec,
+        *,
+        passthrough: frozenset[str] = frozenset(),
+        switches_off: frozenset[str] = frozenset(),
     ) -> ExperimentResult:
         """Run one experiment; with ``passthrough``, those targets' policies are replaced
-        by pass-through pipelines (the mutation check)."""
-        result = asyncio.run(self.arun_one(suite, spec, passthrough=passthrough))
+        by pass-through pipelines, and ``switches_off`` turns those switches off in
+        ``run.switches`` (the mutation check)."""
+        result = asyncio.run(
+            self.arun_one(suite, spec, passthrough=passthrough, switches_off=switches_off)
+        )
         self._tell(result)
         return result
 
     async def arun_one(
-        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+        self,
+        suite: Suite,
+        spec: ExperimentSpec,
+        *,
+        passthrough: frozenset[str] = frozenset(),
+        switches_off: frozenset[str] = frozenset(),
     ) -> ExperimentResult:
         clock: Clock = RealClock() if self.real_time else VirtualClock(autojump=True)
         result = ExperimentResult(
@@ -303,7 +320,7 @@ class Runner:
             failure_modes=spec.failure_modes,
             fault=spec.fault,
             clock="real" if self.real_time else "virtual",
-            mutation=", ".join(sorted(passthrough)) or None,
+            mutation=", ".join(sorted(passthrough | switches_off)) or None,
         )
         if spec.fn is None:
             result.reason = suite.problems.get(spec.id, "no way to run this experiment")
@@ -328,6 +345,7 @@ class Runner:
             catalog=catalog,
             entry=_entry(catalog, spec.id),
             service=suite.service,
+            switches=Switches(disabled=switches_off),
         )
         run.pipelines = policy.built
         try:
@@ -368,6 +386,7 @@ def _fill(result: ExperimentResult, run: Run) -> None:
     result.recovered_s = run.recovered_s
     result.mitigated_by = run.mitigated_by()
     result.pipelines = sorted(run.pipelines)
+    result.switches = sorted(run.switches.consulted)
     if run.ledger.used:
         result.lost = run.ledger.lost
         result.duplicated = run.ledger.duplicated
