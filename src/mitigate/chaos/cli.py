@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from mitigate.chaos.backend import EMBEDDED, parse_backend
 from mitigate.chaos.experiment import ExperimentResult
 from mitigate.chaos.mutate import MitigationVerdict, Mutant, mitigation_verdicts, mutation_check
 from mitigate.chaos.runner import Runner, Suite, discover
@@ -56,11 +57,21 @@ def verify(
         Path, typer.Option("--out", help="Folder for the JSON journal and the HTML report.")
     ] = Path(".mitigate"),
     seed: Annotated[int, typer.Option(help="Seed for the faults' random draws.")] = 0,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="embedded (SQLite, in-process bus) or production servers joined by '+': "
+            "postgres, nats, redis, s3 (e.g. postgres+nats+redis); experiments read it as "
+            "run.backend.",
+        ),
+    ] = EMBEDDED,
 ) -> None:
     """Inject each failure mode and verify it is detected, mitigated, and nothing is lost."""
     err = Console(stderr=True)
     console = Console(stderr=True) if as_json else Console()
     try:
+        backend = parse_backend(backend)
         suites = discover([str(p) for p in paths or []])
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -83,7 +94,7 @@ def verify(
             if result.mutation is None:
                 progress.update(task, advance=1, description=f"{result.service} {result.id}")
 
-        runner = Runner(real_time=real_time, seed=seed, on_result=advance)
+        runner = Runner(real_time=real_time, seed=seed, backend=backend, on_result=advance)
         baselines: list[tuple[Suite, list[ExperimentResult]]] = []
         for suite in suites:
             suite_results = runner.run_suite(suite)
@@ -104,12 +115,15 @@ def verify(
                 )
 
     verdicts = mitigation_verdicts(mutants)
-    write_journal(out / "verify.json", results, mutants=mutants)
+    write_journal(out / "verify.json", results, mutants=mutants, backend=backend)
     (out / "report.html").parent.mkdir(parents=True, exist_ok=True)
     (out / "report.html").write_text(render_html(results, verdicts=verdicts), encoding="utf-8")
 
     if as_json:
-        payload: dict[str, object] = {"results": [r.summary() for r in results]}
+        payload: dict[str, object] = {
+            "backend": backend,
+            "results": [r.summary() for r in results],
+        }
         if mutate:
             payload["mutants"] = [m.to_json() for m in mutants]
             payload["mitigations"] = [v.to_json() for v in verdicts]

@@ -122,6 +122,11 @@ class Run:
         """Scratch space an experiments module keeps per run (the service under test)."""
 
     # -- the service's side ------------------------------------------------------------
+    def uses(self, backend: str) -> bool:
+        """Whether this run is on ``backend`` (``"postgres"``, ``"nats"``, ``"redis"``,
+        ``"s3"``, or ``"embedded"``)."""
+        return backend in self.backend.split("+")
+
     def policy(self, name: str) -> Any:
         """The pipeline for ``name``: the catalog's, with this run's clock, recorder and
         fault injector (a pass-through when the mutation check removed it)."""

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mitigate.chaos.backend import EMBEDDED, parse_backend
 from mitigate.chaos.declarative import make_declarative
 from mitigate.chaos.experiment import (
     ExperimentResult,
@@ -243,7 +244,9 @@ class Runner:
     per failure mode no experiment covers.
 
     ``real_time`` runs on the :class:`~mitigate.RealClock`; ``seed`` feeds every fault's
-    random draws; ``on_result`` is told about each result as it comes (progress bars).
+    random draws; ``backend`` (``"embedded"`` or e.g. ``"postgres+nats+redis"``) becomes
+    every run's ``run.backend``; ``on_result`` is told about each result as it comes
+    (progress bars).
     """
 
     def __init__(
@@ -251,8 +254,10 @@ class Runner:
         *,
         real_time: bool = False,
         seed: int = 0,
+        backend: str = EMBEDDED,
         on_result: Callable[[ExperimentResult], None] | None = None,
     ) -> None:
+        self.backend = parse_backend(backend)
         self.real_time = real_time
         self.seed = seed
         self.on_result = on_result
@@ -321,6 +326,7 @@ class Runner:
             fault=spec.fault,
             clock="real" if self.real_time else "virtual",
             mutation=", ".join(sorted(passthrough | switches_off)) or None,
+            backend=self.backend,
         )
         if spec.fn is None:
             result.reason = suite.problems.get(spec.id, "no way to run this experiment")
@@ -346,6 +352,7 @@ class Runner:
             entry=_entry(catalog, spec.id),
             service=suite.service,
             switches=Switches(disabled=switches_off),
+            backend=self.backend,
         )
         run.pipelines = policy.built
         try:
