@@ -3,9 +3,9 @@ driven by the workload below."""
 
 from __future__ import annotations
 
-from shop import PENDING, Fulfilment, PaymentGateway, Shop
-
 from mitigate.chaos import Outage, Run, experiment, workload
+
+from .shop import PENDING, Fulfilment, PaymentGateway, Shop
 
 
 def shop_for(run: Run) -> Shop:
