@@ -25,6 +25,7 @@ from mitigate.durable.idempotency import (
     TieredIdempotencyStore,
 )
 from mitigate.durable.inbox import Inbox
+from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
@@ -228,6 +229,7 @@ __all__ = [
     "License",
     "LimitHit",
     "Message",
+    "Migration",
     "MitigateError",
     "Observer",
     "Observers",
@@ -290,6 +292,7 @@ __all__ = [
     "current_deadline",
     "format_duration",
     "inspect_archive",
+    "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",
