@@ -334,14 +334,15 @@ def test_breaker_rejection_waits_for_half_open_within_the_budget() -> None:
     assert clock.now() == 2.0
 
 
-def test_attempt_timeout_is_retried() -> None:
+async def test_attempt_timeout_is_retried() -> None:
     clock, rec = VirtualClock(), Recorder()
     durations = iter([1.0, 0.1])
 
-    def sometimes_slow() -> str:
-        clock.advance(next(durations))
+    async def sometimes_slow() -> str:
+        await clock.asleep(next(durations))
         return "done"
 
     policy = Pipeline("t", Retry(2, schedule=(0.1,)), Timeout(0.5), clock=clock, observers=[rec])
-    assert policy.call(sometimes_slow) == "done"
+    assert await policy.acall(sometimes_slow) == "done"
     assert rec.count("timeout.fired") == 1 and rec.count("attempt.succeeded") == 1
+    assert rec.values("retry.scheduled", "delay") == [0.1]

@@ -7,7 +7,9 @@ these and differ only in how they wait.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import inspect
+import types
+from collections.abc import Callable, Generator, Hashable
 from typing import Any, Final
 
 from mitigate.clock import Clock
@@ -17,6 +19,8 @@ from mitigate.errors import (
     AttemptTimeoutError,
     BudgetExhaustedError,
     BulkheadFullError,
+    CallStyleError,
+    ConfigError,
     RateLimitedError,
 )
 from mitigate.observe.events import (
@@ -34,7 +38,7 @@ from mitigate.observe.events import (
 from mitigate.observe.observers import Observers
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import Fallback, _LastKnownGood, reason
+from mitigate.policy.fallback import Fallback, _LastKnownGood, _name, reason
 from mitigate.policy.injection import NO_RESULT, FaultDecision, Injector
 from mitigate.policy.keyed import _PerKey
 from mitigate.policy.ratelimit import RateLimiter
@@ -42,6 +46,8 @@ from mitigate.policy.retry import Retry
 from mitigate.policy.timeout import _Watchdog, current_deadline
 
 FALLBACK_FAILED_NOTE: Final = "MITIGATE.FALLBACK.FAILED"
+
+_Coroutine: Final = types.CoroutineType
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -199,6 +205,10 @@ class _Core:
         t1: float,
         error: Exception,
     ) -> None:
+        if isinstance(error, ConfigError):  # a misuse, not the dependency failing
+            if brk is not None:
+                brk.release(gen)
+            return
         if self._obs:
             self._obs.emit(
                 AttemptFailed(
@@ -243,10 +253,20 @@ class _Core:
                 brk.on_success(gen, t1, t1 - t0)
         return bad
 
+    def _late(self, attempt: int, t0: float, limit: float) -> None:
+        """An attempt answered after its deadline: the answer is returned (its side
+        effects happened; retrying would repeat them), the lateness is an event."""
+        if self._obs:
+            self._obs.emit(
+                AttemptTimedOut(
+                    target=self.target, at=self._now(), attempt=attempt, timeout=limit - t0
+                )
+            )
+
     def _timed_out(
-        self, attempt: int, t0: float, limit: float, deadline: float | None, *, late: bool
+        self, attempt: int, t0: float, limit: float, deadline: float | None
     ) -> AttemptTimeoutError:
-        """The error (and event) for an attempt that ran past its deadline."""
+        """The error (and event) for an attempt cut at its deadline without an answer."""
         budget_cut = (
             deadline is not None
             and limit >= deadline
@@ -259,8 +279,6 @@ class _Core:
             what = f"attempt {attempt} cut at the total deadline ({span} after it started)"
         else:
             what = f"attempt {attempt} ran past its {span} timeout"
-        if late:
-            what += "; a sync call cannot be pre-empted, so its late result was discarded"
         error = AttemptTimeoutError(self.target, what)
         if budget_cut:
             _add_note(error, f"{BUDGET_EXHAUSTED_NOTE}: {self.target} reached its total deadline")
@@ -292,7 +310,7 @@ class _Core:
         retry = self._retry
         if retry is None:
             return None
-        if error is not None and not retry._retries(error):
+        if error is not None and (isinstance(error, ConfigError) or not retry._retries(error)):
             return None
         obs = self._obs
         target = self.target
@@ -413,3 +431,28 @@ class _Core:
         elif fallback.last_known_good is not None:
             _add_note(error, f"{FALLBACK_FAILED_NOTE}: {self.target}: no last known good result")
         raise error
+
+    # -- call and acall given the wrong kind of function --------------------------------
+    def _coroutine_given(self, fn: Callable[..., Any], coroutine: Any) -> CallStyleError:
+        """``call`` got a coroutine function: its body never ran (nothing to undo)."""
+        coroutine.close()  # no "never awaited" warning: the error says it all
+        return CallStyleError(
+            self.target,
+            f"{_name(fn)} is a coroutine function; call() would return its coroutine unrun",
+            hint="await pipeline.acall(...) instead, or decorate with pipeline.wrap",
+        )
+
+    def _awaiting(self, fn: Callable[..., Any], result: Any) -> Generator[Any, Any, Any]:
+        """What to drive for ``acall``: the awaitable's iterator, or a CallStyleError
+        when ``fn`` is a plain function (it ran once; it is not retried)."""
+        await_ = getattr(result, "__await__", None)
+        if await_ is not None:
+            return await_()  # type: ignore[no-any-return]
+        if inspect.isawaitable(result):  # a generator-based coroutine drives itself
+            return result  # type: ignore[return-value]
+        raise CallStyleError(
+            self.target,
+            f"{_name(fn)} is a plain function (it returned {type(result).__name__}, "
+            "not an awaitable); acall() awaits what the function returns",
+            hint="use pipeline.call(...) for a plain function, or decorate with pipeline.wrap",
+        )

@@ -45,7 +45,7 @@ from mitigate.errors import (
     ConfigError,
 )
 from mitigate.observe.observers import Observer, Observers
-from mitigate.policy._async import _AsyncDriver, _Resume
+from mitigate.policy._async import _AsyncDriver, _Awaiting, _Resume
 from mitigate.policy._sync import _SyncDriver
 from mitigate.policy._values import INVALID
 from mitigate.policy.breaker import Breaker, BreakerControl, _BreakerState
@@ -383,22 +383,24 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     return self._call(fn, args, kwargs)
             if not self._timed:
                 try:
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
                 except Exception as exc:
                     error: Exception = exc
+                else:
+                    if type(result) is not _Coroutine:
+                        return result
+                    raise self._coroutine_given(fn, result)
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
-            now = self._now
-            start = now()
-            limit = start + self._first_limit
-            sync.deadline = limit
+            start = self._now()
+            sync.deadline = start + self._first_limit
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 error = exc
             else:
-                if now() <= limit:
-                    return result
-                error = self._timed_out(1, start, limit, self._budget_deadline(start), late=True)
+                if type(result) is not _Coroutine:
+                    return result  # even a late one: it was not pre-empted, it answered
+                raise self._coroutine_given(fn, result)
             finally:
                 sync.deadline = None
             return self._resume(fn, args, kwargs, start, brk, gen, error)
@@ -420,7 +422,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 if _DEADLINE.get() is not None:
                     return await self._acall(fn, args, kwargs)  # an outer deadline applies
                 try:
-                    return await fn(*args, **kwargs)
+                    called: Any = fn(*args, **kwargs)
+                    if type(called) is not _Coroutine:
+                        called = _Awaiting(self._awaiting(fn, called))
+                    return await called  # type: ignore[no-any-return]
                 except Exception as exc:
                     error: Exception = exc
                 return await self._aresume(fn, args, kwargs, None, brk, gen, error)
@@ -438,15 +443,11 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 # and those need no timer at all (nothing to pre-empt).
                 step: Any = fn(*args, **kwargs)
                 if type(step) is not _Coroutine:
-                    step = step.__await__()
+                    step = self._awaiting(fn, step)
                 try:
                     suspended = step.send(None)
                 except StopIteration as finished:
-                    if now() <= limit:
-                        return finished.value  # type: ignore[no-any-return]
-                    error = self._timed_out(
-                        1, start, limit, self._budget_deadline(start), late=True
-                    )
+                    return finished.value  # type: ignore[no-any-return]
                 else:
                     # It waits on something: arm the deadline, then keep driving it.
                     loop = asyncio.get_running_loop()
@@ -457,20 +458,19 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     entry = dog.arm(limit, task)
                     result = await _Resume(step, suspended)
                     entry[_TASK] = None
-                    if not entry[_FIRED]:
-                        return result  # type: ignore[no-any-return]
-                    task.uncancel()  # the call swallowed our cancellation: its result is late
-                    error = self._timed_out(
-                        1, start, limit, self._budget_deadline(start), late=True
-                    )
+                    if entry[_FIRED]:
+                        task.uncancel()  # our cancellation was swallowed; it still answered
+                    return result  # type: ignore[no-any-return]
             except asyncio.CancelledError:
                 if entry is None or task is None:
                     raise
                 entry[_TASK] = None
                 if not entry[_FIRED] or task.uncancel() > 0:
                     raise
-                error = self._timed_out(1, start, limit, self._budget_deadline(start), late=False)
+                error = self._timed_out(1, start, limit, self._budget_deadline(start))
             except Exception as exc:
+                if entry is not None and entry[_FIRED] and task is not None:
+                    task.uncancel()  # our cancellation was swallowed: it must not linger
                 error = exc
             finally:
                 if entry is not None:
