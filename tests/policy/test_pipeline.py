@@ -11,6 +11,7 @@ from mitigate import (
     NO_RESULT,
     AttemptTimeoutError,
     Breaker,
+    BreakerOpenError,
     Bulkhead,
     ConfigError,
     Fallback,
@@ -130,10 +131,10 @@ def test_fast_and_general_paths_agree(observed: bool) -> None:
     assert policy.call(FlakyDependency(fail_times=2, then="ok")) == "ok"
     assert clock.now() == pytest.approx(0.2)
     dep = FlakyDependency(fail_times=99)
-    with pytest.raises(ConnectionError):
-        policy.call(dep)  # opens on its 1st failure; each retry waits for the next probe
+    with pytest.raises(BreakerOpenError):
+        policy.call(dep)  # opens on its 1st failure; no budget: not waited out
     assert policy.breaker().state == "open"
-    assert dep.calls == 4 and clock.now() == pytest.approx(0.2 + 3 * 60)
+    assert dep.calls == 1 and clock.now() == pytest.approx(0.2)
 
 
 # -- fault injection ------------------------------------------------------------------------

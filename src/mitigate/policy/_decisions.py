@@ -17,6 +17,7 @@ from mitigate.errors import (
     BUDGET_EXHAUSTED_NOTE,
     RETRY_EXHAUSTED_NOTE,
     AttemptTimeoutError,
+    BreakerOpenError,
     BudgetExhaustedError,
     BulkheadFullError,
     CallStyleError,
@@ -46,6 +47,7 @@ from mitigate.policy.retry import Retry
 from mitigate.policy.timeout import _Watchdog, current_deadline
 
 FALLBACK_FAILED_NOTE: Final = "MITIGATE.FALLBACK.FAILED"
+BREAKER_OPEN_NOTE: Final = "MITIGATE.BREAKER.OPEN"
 
 _Coroutine: Final = types.CoroutineType
 
@@ -82,16 +84,13 @@ class _Core:
     _attempt_timeout: float | None
     _budget: float | None
 
-    def _held(self, now: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
-        """How long this call's breaker stays open from ``now`` (0 when not open)."""
+    def _breaker_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _BreakerState | None:
+        """This call's breaker (its key's, for a keyed breaker), if any."""
         brk = self._brk
-        if brk is None:
-            if self._brk_keyed is None:
-                return 0.0
+        if brk is None and self._brk_keyed is not None:
             assert self._brk_key is not None
             brk = self._brk_keyed.get(self._brk_key(*args, **kwargs))
-        held = brk.open_for(now)
-        return 0.0 if held == float("inf") else held  # forced open: nothing to wait for
+        return brk
 
     def _budget_deadline(self, start: float) -> float | None:
         return None if self._budget is None else start + self._budget
@@ -302,11 +301,12 @@ class _Core:
         deadline: float | None,
         start: float,
         previous: float,
-        held: float = 0.0,
+        brk: _BreakerState | None = None,
     ) -> float | None:
         """How long to wait before the next attempt, or None to give up (the caller
         then re-raises ``error`` or returns the result). Adds the exhausted note and
-        emits the matching event."""
+        emits the matching event. Raises the breaker's error when an open breaker
+        would have to be waited out with no budget bounding the wait."""
         retry = self._retry
         if retry is None:
             return None
@@ -328,12 +328,22 @@ class _Core:
             return None
         delay = retry._delay(attempt, previous)
         server_directed = False
+        # How long a breaker (ours, or one below that refused) stays open.
+        held = 0.0 if brk is None else brk.open_for(now)
+        if isinstance(error, BreakerOpenError) and error.retry_after is not None:
+            held = max(held, error.retry_after)
+        if held > delay and (deadline is None or held == float("inf")):
+            # Nothing bounds the wait (or an operator forced it open): fail fast with
+            # the breaker's error rather than sleeping through its reset.
+            refused = self._refused(brk, error, now, held)
+            if refused is not None:
+                raise refused from (None if refused is error else error)
         if retry.honor_retry_after:
             after = getattr(error, "retry_after", None) if error is not None else None
             if not isinstance(after, int | float) or isinstance(after, bool):
                 after = 0.0
             # An open breaker would reject the next attempt for sure: wait it out
-            # instead of spending a retry on the rejection.
+            # (inside the budget, checked below) instead of spending a retry on it.
             after = max(after, held)
             if after > delay:
                 delay = float(after)
@@ -374,6 +384,31 @@ class _Core:
                 )
             )
         return delay
+
+    def _refused(
+        self, brk: _BreakerState | None, error: Exception | None, now: float, held: float
+    ) -> BreakerOpenError | None:
+        """The breaker's error for a retry that will not wait ``held`` seconds for it
+        (None when the breaker let a call through meanwhile: retry as usual)."""
+        if isinstance(error, BreakerOpenError):
+            refused = error
+        else:
+            assert brk is not None
+            try:
+                brk.release(brk.acquire(now))  # emits breaker.rejected
+            except BreakerOpenError as exc:
+                refused = exc
+            else:
+                return None
+        from mitigate.policy.notation import format_duration as fmt
+
+        why = (
+            "it is forced open"
+            if held == float("inf")
+            else f"it stays open {fmt(held)} and no total budget bounds the wait"
+        )
+        _add_note(refused, f"{BREAKER_OPEN_NOTE}: {self.target} did not retry: {why}")
+        return refused
 
     def _injected(self, decision: FaultDecision, attempt: int) -> None:
         if self._obs:

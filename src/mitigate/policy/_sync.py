@@ -100,7 +100,7 @@ class _SyncDriver(_Core):
                     continue
             at = now()
             delay = self._next_delay(
-                attempt, error, at, deadline, start, previous, self._held(at, args, kwargs)
+                attempt, error, at, deadline, start, previous, self._breaker_of(args, kwargs)
             )
             if delay is None:
                 raise error
