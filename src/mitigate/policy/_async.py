@@ -16,7 +16,7 @@ from mitigate.observe.events import AttemptStarted
 from mitigate.policy._decisions import _Core, _Coroutine
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import _name
+from mitigate.policy.fallback import _arguments, _name
 from mitigate.policy.injection import NO_RESULT, Injector
 from mitigate.policy.timeout import _DEADLINE, _FIRED, _TASK, _Watchdog, _watchdog
 
@@ -295,9 +295,9 @@ class _AsyncDriver(_Core):
         if found:
             return value
         tried: list[str] = []
-        for alternative in fallback.alternatives:
+        for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **kwargs)
+                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:

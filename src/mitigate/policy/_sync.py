@@ -10,13 +10,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from mitigate.errors import BulkheadFullError, ConfigError
+from mitigate.errors import BulkheadFullError, CallStyleError, ConfigError
 from mitigate.observe.events import AttemptStarted
 from mitigate.policy._decisions import _Core, _Coroutine
-from mitigate.policy._values import INVALID
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import _name
+from mitigate.policy.fallback import _arguments, _name
 from mitigate.policy.injection import NO_RESULT, Injector
 from mitigate.policy.timeout import _SYNC
 
@@ -210,20 +209,19 @@ class _SyncDriver(_Core):
         if found:
             return value
         tried: list[str] = []
-        for alternative in fallback.alternatives:
+        for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **kwargs)
+                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
             except Exception as exc:
                 tried.append(f"{_name(alternative)} raised {type(exc).__name__}: {exc}")
                 continue
             if inspect.isawaitable(value):
                 if inspect.iscoroutine(value):
                     value.close()
-                raise ConfigError(
+                raise CallStyleError(
                     self.target,
                     f"fallback {_name(alternative)} is async but the call is sync",
                     hint="call the pipeline with acall, or give a plain function",
-                    code=INVALID,
                 )
             self._fell_back(error, _name(alternative))
             return value

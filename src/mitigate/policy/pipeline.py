@@ -41,9 +41,7 @@ from contextvars import Token
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from mitigate.clock import Clock, default_clock
-from mitigate.errors import (
-    ConfigError,
-)
+from mitigate.errors import CallStyleError, ConfigError
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy._async import _AsyncDriver, _Awaiting, _Resume
 from mitigate.policy._sync import _SyncDriver
@@ -106,6 +104,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         "_bulk",
         "_bulk_key",
         "_bulk_keyed",
+        "_call_fast",
         "_clock",
         "_dog",
         "_fallback",
@@ -198,6 +197,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
             )
         )
         self._fast = self._structural_fast and injector is None
+        self._call_fast = self._fast and self._sync_refusal() is None
         # A breaker with no retry or fallback around it: an open one refuses straight away.
         self._alone = self._retry is None and self._fallback is None
 
@@ -263,6 +263,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     def injector(self, injector: Injector | None) -> None:
         self._injector = injector
         self._fast = self._structural_fast and injector is None
+        self._call_fast = self._fast and self._sync_refusal() is None
 
     def attach(self, injector: Injector) -> None:
         """Let ``injector`` decide, before each call, whether a fault acts on it."""
@@ -337,6 +338,18 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     def __repr__(self) -> str:
         return f"<Pipeline {self.target}: {' -> '.join(self.describe()) or 'no strategies'}>"
 
+    def _sync_refusal(self) -> CallStyleError | None:
+        """Why this pipeline cannot serve a sync call (an async fallback), if it cannot."""
+        fallback = self._fallback
+        if fallback is None or fallback._async is None:
+            return None
+        return CallStyleError(
+            self.target,
+            f"fallback {fallback._async} is async, so a sync call could never fall back",
+            hint="call the pipeline with acall (or wrap a coroutine function), "
+            "or give a plain function as the fallback",
+        )
+
     # -- decorating ----------------------------------------------------------------------
     def wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn``: coroutine functions go through :meth:`acall`, others :meth:`call`.
@@ -356,6 +369,9 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 return await self.acall(afn, *args, **kwargs)
 
             return cast(Callable[P, R], run_async)
+        refusal = self._sync_refusal()
+        if refusal is not None:
+            raise refusal
 
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -368,7 +384,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
         sync = _SYNC
         if (
-            self._fast
+            self._call_fast
             and not self._obs._observers
             and sync.deadline is None
             and _DEADLINE.get() is None
@@ -404,6 +420,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
             finally:
                 sync.deadline = None
             return self._resume(fn, args, kwargs, start, brk, gen, error)
+        if self._fallback is not None and not self._call_fast:
+            refusal = self._sync_refusal()
+            if refusal is not None:
+                raise refusal  # before the dependency is called, not during an outage
         return self._call(fn, args, kwargs)
 
     # -- the async driver ------------------------------------------------------------------
