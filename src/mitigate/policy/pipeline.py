@@ -216,16 +216,18 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 def new_breaker(k: Hashable) -> _BreakerState:
                     return _BreakerState(breaker, target, clock, obs, key=str(k))
 
-                self._brk_keyed = _PerKey(new_breaker, strategy.max_keys)
+                self._brk_keyed = _PerKey(
+                    new_breaker, strategy.max_keys, now=clock.now, every=max(breaker.window, 1.0)
+                )
                 self._brk_key = key
             elif isinstance(policy, Bulkhead):
                 bulkhead = policy
                 self._bulk_keyed = _PerKey(
-                    lambda k: _BulkheadState(bulkhead, target), strategy.max_keys
+                    lambda k: _BulkheadState(bulkhead, target), strategy.max_keys, now=clock.now
                 )
                 self._bulk_key = key
             else:
-                limits.append((policy.limiter(clock), key))
+                limits.append((policy.limiter(clock, max_keys=strategy.max_keys), key))
         elif isinstance(strategy, Retry):
             self._retry = strategy
             if strategy.budget is not None:
