@@ -168,10 +168,10 @@ class TenantResolver:
         watched = {self.header: "header", self.api_key_header: "api_key"}
         if self.use_host:
             watched["host"] = "host"
-        for name, source in watched.items():
-            if counts[name] > 1:
+        for field_name, source in watched.items():
+            if counts[field_name] > 1:
                 raise self._error(
-                    f"header {name} appears {counts[name]} times; send it once",
+                    f"header {field_name} appears {counts[field_name]} times; send it once",
                     400,
                     codes.TENANT_DUPLICATE,
                     source,
