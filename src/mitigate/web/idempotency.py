@@ -11,6 +11,9 @@ On the unsafe methods it guards (``POST`` and ``PATCH`` by default):
 - the same key with a different request -> **422**;
 - the same key while the first request is still being processed -> **409**.
 
+A client that disconnects before the whole body arrived is not a request: the key is
+not claimed and the application is not called, so its retry with the whole body runs.
+
 Refusals are ``application/problem+json`` bodies with ``type``, ``title``, ``status``,
 ``detail`` and a stable ``code``. Keys are scoped per client: by default by the tenant
 that :class:`~mitigate.web.tenancy.TenantMiddleware` resolved and the credential
@@ -58,6 +61,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -195,11 +199,15 @@ class IdempotencyMiddleware:
                 "the tenant middleware, or pass scope_key",
             )
             return
-        body = await _read_body(receive, self.max_body)
-        if body is None:
+        body, outcome = await _read_body(receive, self.max_body)
+        if outcome == "too_large":
             await self._refuse(
                 send, 413, "BODY_TOO_LARGE", key, f"the body exceeds {self.max_body} bytes"
             )
+            return
+        if outcome == "disconnected":
+            # A truncated body is not the request: never claim the key nor run the app,
+            # so the client's retry with the whole body runs. Nobody is left to answer.
             return
         fingerprint = _fingerprint(scope, body)
         stored_key = f"{client_scope}:{key}"
@@ -223,9 +231,11 @@ class IdempotencyMiddleware:
                 "a request with this key is still being processed; retry later",
             )
         else:
-            await self._run(scope, body, send, stored_key, fingerprint)
+            await self._run(scope, body, receive, send, stored_key, fingerprint)
 
-    async def _run(self, scope: Scope, body: bytes, send: Send, key: str, fingerprint: str) -> None:
+    async def _run(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, key: str, fingerprint: str
+    ) -> None:
         status = 0
         headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
@@ -234,8 +244,8 @@ class IdempotencyMiddleware:
 
         async def replay_body() -> Message:
             nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
+            if delivered:  # the body was read: what comes next is the real disconnect
+                return await receive()
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -337,21 +347,24 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+_BodyOutcome = Literal["complete", "too_large", "disconnected"]
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, _BodyOutcome]:
+    """The whole body; ``disconnected`` when the client left before its last chunk."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return b"", "disconnected"
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            return b"", "too_large"
         parts.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+            return b"".join(parts), "complete"
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:
