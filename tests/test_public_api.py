@@ -149,6 +149,7 @@ EXPECTED = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",

@@ -160,6 +160,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
@@ -309,6 +310,7 @@ __all__ = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",
