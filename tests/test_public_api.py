@@ -202,3 +202,21 @@ def test_every_name_exists_and_classes_read_as_mitigate() -> None:
 def test_policy_names_are_exported() -> None:
     assert set(mitigate.__all__) >= POLICY_NAMES
     assert repr(mitigate.Retry(1, base=1.0)).startswith("Retry(")
+
+
+def test_service_toolkit_names_are_public_where_the_contract_says() -> None:
+    import mitigate.guard
+    import mitigate.observe
+    import mitigate.web
+
+    assert {"Migration", "migrate", "WorkQueue", "Job", "Scheduler", "Switches"} <= set(
+        mitigate.__all__
+    )
+    assert {"ErrorEnvelopeMiddleware", "error_body", "current_trace_id", "Health",
+            "TenantMiddleware", "RateLimitMiddleware", "IdempotencyMiddleware",
+            "SignedObjectApp"} <= set(mitigate.web.__all__)  # fmt: skip
+    assert {"assert_no_protected", "PiiLeakError", "Protected", "tenant_transaction",
+            "RedisRateLimiter", "RedisIpBlocker", "PostgresTenantRegistry",
+            "StaticTenantRegistry"} <= set(mitigate.guard.__all__)  # fmt: skip
+    assert {"OpenTelemetryObserver", "PrometheusObserver", "StructlogObserver",
+            "Recorder"} <= set(mitigate.observe.__all__)  # fmt: skip
