@@ -53,7 +53,8 @@ current_tenant: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar(
 class TenantMiddleware:
     """Resolve the tenant of every HTTP and WebSocket request; refuse what does not resolve.
 
-    ``exempt`` path prefixes (health checks, the key document) skip resolution.
+    ``exempt`` paths (health checks, the key document) skip resolution. They match
+    exactly: ``/healthz`` exempts neither ``/healthz/x`` nor ``/healthzadmin``.
     """
 
     def __init__(
@@ -66,11 +67,11 @@ class TenantMiddleware:
     ) -> None:
         self.app = app
         self.resolver = resolver
-        self.exempt = tuple(exempt)
+        self.exempt = frozenset(exempt)
         self.on_reject = on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exempt = bool(self.exempt) and scope.get("path", "").startswith(self.exempt)
+        exempt = scope.get("path", "") in self.exempt
         if scope["type"] not in ("http", "websocket") or exempt:
             await self.app(scope, receive, send)
             return
