@@ -291,6 +291,9 @@ class _Inspection:
                 self.add(Reason.SPECIAL_FILE, name, f"file type {oct(kind)}")
             if e.flags & 0x41:
                 self.add(Reason.ENCRYPTED, name, "encrypted entries cannot be inspected")
+            if e.flags & 0x20:
+                # Patched data (PKWARE flag bit 5): unzip tools refuse or misread it.
+                self.add(Reason.UNSUPPORTED_METHOD, name, "compressed patched data (flag bit 5)")
             if e.method not in (zr.STORED, zr.DEFLATED):
                 self.add(Reason.UNSUPPORTED_METHOD, name, f"compression method {e.method}")
             elif e.method == zr.STORED and e.compressed_size != e.file_size:
