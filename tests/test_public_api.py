@@ -220,3 +220,17 @@ def test_service_toolkit_names_are_public_where_the_contract_says() -> None:
             "StaticTenantRegistry"} <= set(mitigate.guard.__all__)  # fmt: skip
     assert {"OpenTelemetryObserver", "PrometheusObserver", "StructlogObserver",
             "Recorder"} <= set(mitigate.observe.__all__)  # fmt: skip
+
+
+def test_web_and_guard_re_export_every_public_name_of_their_modules() -> None:
+    import importlib
+    import pkgutil
+
+    for package in ("mitigate.web", "mitigate.guard"):
+        pkg = importlib.import_module(package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            missing = sorted(set(getattr(module, "__all__", ())) - set(pkg.__all__))
+            assert not missing, f"{package} does not re-export {info.name}'s {missing}"
