@@ -44,6 +44,11 @@ __all__ = ["format_duration", "parse_breaker", "parse_duration", "parse_retry"]
 
 NOTATION: Final = "MITIGATE.CONFIG.NOTATION"
 DURATION: Final = "MITIGATE.CONFIG.DURATION"
+TOO_LARGE: Final = "MITIGATE.CONFIG.TOO_LARGE"
+MAX_RETRIES: Final = 1000
+"""Most retries a row may give: a schedule holds one delay per retry."""
+MAX_FAILURES: Final = 1_000_000
+"""Most failures a breaker row may count before it trips."""
 _DURATION_HINT: Final = "write e.g. 200ms, 5s, 2m"
 
 _UNITS: Final = {
@@ -94,7 +99,10 @@ def parse_duration(text: str | float) -> float:
             return 0.0
         raise ConfigError(None, f"{text!r} is not a duration", hint=_DURATION_HINT, code=DURATION)
     # Round away binary noise (0.05 * 1 is exact; 0.1 * 60 is not always).
-    return round(float(match[1]) * factor, 9)
+    value = round(float(match[1]) * factor, 9)
+    if not math.isfinite(value):
+        raise ConfigError(None, f"{text[:40]!r} is too large for a duration", code=TOO_LARGE)
+    return value
 
 
 def format_duration(seconds: float) -> str:
@@ -218,15 +226,29 @@ def parse_retry(
     )
 
 
+def _whole(column: str, text: str, token: _Token, limit: int, target: str | None) -> int:
+    # Compare digits before int(): int() of thousands of digits is refused (or slow).
+    digits = token.text.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise _error(
+            column, text, f"is more than {limit}", "give a smaller number", token, target, TOO_LARGE
+        )
+    return int(digits)
+
+
 def _parse_max(value: str | int, target: str | None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise ConfigError(target, f"max {value!r} is negative", code=NOTATION)
+        if value > MAX_RETRIES:
+            raise ConfigError(
+                target, f"max {value} is more than {MAX_RETRIES} retries", code=TOO_LARGE
+            )
         return value
     text = str(value)
     tokens = _tokens(text)
     if len(tokens) == 1 and tokens[0].kind == "num" and "." not in tokens[0].text:
-        return int(tokens[0].text)
+        return _whole("max", text, tokens[0], MAX_RETRIES, target)
     bad = next(
         (t for t in tokens if t.kind != "num" or "." in t.text),
         tokens[1] if len(tokens) > 1 else None,
@@ -419,7 +441,7 @@ def _parse_trip(text: str, target: str | None) -> tuple[int, float]:
         raise _error(
             column, text, "must start with a whole number of failures", hint, first, target
         )
-    failures = int(tokens[0].text)
+    failures = _whole(column, text, tokens[0], MAX_FAILURES, target)
     i = 1
     if i < len(tokens) and tokens[i].word() in (
         "fail",
