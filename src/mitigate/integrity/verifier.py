@@ -76,6 +76,7 @@ TAMPER_CODES = frozenset(
         codes.ROLLBACK,
         codes.SUBJECT_MISMATCH,
         codes.UNKNOWN_KID,
+        codes.KEY_REVOKED,
     }
 )
 
