@@ -1,0 +1,90 @@
+"""Devices, offline bundles, licences and sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ..domain.bundles import BundleStatus
+from ._errors import answer, side
+
+router = APIRouter(tags=["devices"])
+
+
+class DeviceIn(BaseModel):
+    device_id: str = Field(min_length=1, max_length=200)
+    tenant: str = Field(min_length=1, max_length=200)
+    public_key: str | None = None
+    push_token: str = ""
+
+
+class BundleIn(BaseModel):
+    course_id: str = Field(min_length=1, max_length=200)
+
+
+class SyncIn(BaseModel):
+    cursor: int = Field(default=0, ge=0)
+    tamper_reports: list[dict[str, Any]] = Field(default_factory=list)
+
+
+@router.post("/v1/devices", status_code=201)
+async def register_device(body: DeviceIn, request: Request) -> JSONResponse:
+    def run() -> dict[str, Any]:
+        d = side(request).register(body.device_id, body.tenant, body.public_key, body.push_token)
+        return {"deviceId": d.device_id, "tenant": d.tenant}
+
+    return await answer(run, 201)
+
+
+@router.post("/v1/devices/{device_id}/bundles")
+async def request_bundle(device_id: str, body: BundleIn, request: Request) -> JSONResponse:
+    response = await answer(lambda: side(request).request_bundle(device_id, body.course_id))
+    if response.status_code == 200 and b'"preparing"' in bytes(response.body):
+        response.status_code = 202  # accepted: built by the worker, learner sees "preparing"
+    return response
+
+
+@router.get("/v1/devices/{device_id}/bundles/{bundle_id}")
+async def bundle_status(device_id: str, bundle_id: str, request: Request) -> JSONResponse:
+    def run() -> dict[str, Any]:
+        s = side(request)
+        s.device(device_id)
+        view = s.bundle_view(bundle_id)
+        if view["status"] == BundleStatus.READY.value:
+            s.mark_fetched(view["licenseId"])
+        return view
+
+    return await answer(run)
+
+
+@router.post("/v1/devices/{device_id}/sync")
+async def sync(device_id: str, body: SyncIn, request: Request) -> JSONResponse:
+    return await answer(lambda: side(request).sync(device_id, body.cursor, body.tamper_reports))
+
+
+@router.get("/v1/licenses/{license_id}/status")
+async def license_status(license_id: str, request: Request) -> JSONResponse:
+    return await answer(lambda: side(request).license_status(license_id))
+
+
+@router.post("/v1/admin/bundles/{bundle_id}/revoke")
+async def revoke(bundle_id: str, request: Request) -> JSONResponse:
+    return await answer(lambda: side(request).revoke(bundle_id))
+
+
+@router.post("/v1/admin/devices/{device_id}/restore")
+async def restore(device_id: str, request: Request) -> JSONResponse:
+    def run() -> dict[str, Any]:
+        side(request).trust.restore(device_id)
+        return {"deviceId": device_id, "trusted": True}
+
+    return await answer(run)
+
+
+@router.put("/v1/courses/{course_id}/offline-source", status_code=204)
+async def offline_source(course_id: str, request: Request) -> JSONResponse:
+    side(request).add_course(course_id, await request.body())
+    return JSONResponse(None, 204)

@@ -1,0 +1,173 @@
+"""The device side wired with its fake providers, in one process, on one clock: what an
+experiment (or a test) drives over HTTP. Hosts: content.test (API and origin objects),
+cdn.test (caching edge), push.test (push provider), ai.test (AI gateway); one httpx
+client reaches them all through the ASGI transport, as production code reaches the real
+ones."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import mitigate
+from mitigate.web.signed_urls import LocalObjects, SignedObjectApp
+
+from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
+from .adapters.cdn import FakeCdn
+from .adapters.kms import LocalKms
+from .adapters.push import FakePushProvider, PushClient
+from .api import assistant, devices, downloads, keys
+from .device_client import SimulatedDevice, origin_download
+from .devices import AllOn, DeviceSide, Ports
+
+CATALOG = Path(__file__).with_name("catalog.yaml")
+ROUTERS = (devices.router, downloads.router, keys.router, assistant.router)
+
+
+class HostRouter:
+    """One ASGI app per host name; ``content.test/objects/...`` is the origin."""
+
+    def __init__(self, hosts: dict[str, ASGIApp], origin: ASGIApp) -> None:
+        self.hosts = hosts
+        self.origin = origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode().split(":")[0]
+        app = self.hosts[host]
+        if host == "content.test" and str(scope.get("path", "")).startswith("/objects/"):
+            app = self.origin
+        await app(scope, receive, send)
+
+
+def tamper_settings(catalog: mitigate.Catalog) -> tuple[int, float]:
+    """The repeat threshold and window fm.1.3 sets in the catalog (the seed gives none)."""
+    details = catalog.failure_mode("content.fm.1.3").details
+    return int(details["tamper repeat threshold"]), mitigate.parse_duration(
+        details["tamper repeat window"]
+    )
+
+
+class Testbed:
+    def __init__(
+        self,
+        *,
+        clock: mitigate.Clock,
+        catalog: mitigate.Catalog,
+        policy: Callable[[str], Any],
+        observers: list[Any],
+        switches: Any = None,
+        license_lifetimes: dict[str, float] | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.clock = clock
+        self.catalog = catalog
+        self.policy = policy
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="content-testbed-"))
+        self.ring = mitigate.KeyRing.generate(clock=clock)
+        self.url_signer = mitigate.UrlSigner(b"content-url-secret-for-testbed-0", clock=clock)
+        self.push = FakePushProvider()
+        self.ai = FakeAiGateway(clock)
+        self.kms = LocalKms()
+        objects = self.folder / "objects"
+        objects.mkdir(parents=True, exist_ok=True)
+        origin = SignedObjectApp(self.url_signer, LocalObjects(objects))
+        self.api = FastAPI(title="content (device side)")
+        for router in ROUTERS:
+            self.api.include_router(router)
+        self.cdn = FakeCdn(self.url_signer, self._client_for(origin, "content.test"), clock)
+        self.router = HostRouter(
+            {
+                "content.test": self.api,
+                "cdn.test": self.cdn,
+                "push.test": self.push.app,
+                "ai.test": self.ai.app,
+            },
+            origin,
+        )
+        threshold, window = tamper_settings(catalog)
+        self.side = DeviceSide(
+            clock=clock,
+            policy=policy,
+            ring=self.ring,
+            url_signer=self.url_signer,
+            ports=Ports(
+                kms=self.kms,
+                push=PushClient(self._client("push.test")),
+                ai=AssistantConfigClient(self._client("ai.test")),
+                cdn=self._client("cdn.test"),
+                cdn_base="http://cdn.test",
+                origin_base="http://content.test",
+            ),
+            objects_root=objects,
+            tamper_threshold=threshold,
+            tamper_window=window,
+            license_lifetimes=license_lifetimes or {},
+            observers=observers,
+            report=catalog.report,
+            switches=switches or AllOn(),
+        )
+        self.api.state.devices = self.side
+        for fallback_id, handler in self.side.fallback_handlers().items():
+            catalog.provide(fallback_id, handler)
+        catalog.provide("content.fallback.3", origin_download)
+        self.http = self._client("content.test")
+
+    def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
+
+    def _client(self, host: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.router), base_url=f"http://{host}"
+        )
+
+    def device(self, device_id: str, tenant: str = "acme", *, with_key: bool = True) -> SimulatedDevice:
+        return SimulatedDevice(
+            device_id,
+            tenant,
+            client=self._client("content.test"),
+            clock=self.clock,
+            push=self.push,
+            folder=self.folder / "devices" / device_id,
+            policy=self.policy,
+            with_key=with_key,
+        )
+
+    async def add_course(self, course_id: str, content: bytes) -> None:
+        response = await self.http.put(f"/v1/courses/{course_id}/offline-source", content=content)
+        response.raise_for_status()
+
+    @classmethod
+    def for_run(cls, run: Any, **kwargs: Any) -> Testbed:
+        observers = [*run.observers, run.catalog.detector]
+        bed = cls(
+            clock=run.clock,
+            catalog=run.catalog,
+            policy=run.policy,
+            observers=observers,
+            switches=getattr(run, "switches", None),
+            **kwargs,
+        )
+        run.rollback(bed.close)
+        return bed
+
+    @classmethod
+    def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:
+        clock = clock or mitigate.VirtualClock()
+        recorder = mitigate.Recorder()
+        catalog = mitigate.Catalog.load(CATALOG, clock=clock, observers=[recorder])
+        bed = cls(
+            clock=clock, catalog=catalog, policy=catalog.policy, observers=[recorder], **kwargs
+        )
+        bed.recorder = recorder
+        return bed
+
+    async def close(self) -> None:
+        await self.http.aclose()
+        await self.side.ports.cdn.aclose()
+        await self.cdn.origin.aclose()
