@@ -136,7 +136,11 @@ class SimulatedDevice:
         meta = await self.status(bundle_id)
         if meta.get("status") != "ready":
             raise PlaybackRefusedError("CONTENT.BUNDLE.NOT_READY", str(meta.get("message")))
-        content: bytes = await self.policy("cdn.get").acall(cdn_download, self, bundle_id)
+        try:
+            content: bytes = await self.policy("cdn.get").acall(cdn_download, self, bundle_id)
+        except mitigate.IntegrityError as err:
+            self._report(bundle_id, err.code, b"")
+            raise PlaybackRefusedError(err.code, "download failed its check") from None
         bundle = LocalBundle(
             bundle_id,
             content,
@@ -195,17 +199,31 @@ class SimulatedDevice:
                 err, InvalidTag
             ):
                 del self.store[bundle_id]  # unmount before any byte is played
-                self.pending_reports.append(
-                    {
-                        "reportId": uuid.uuid4().hex,
-                        "bundleId": bundle_id,
-                        "reason": code,
-                        "sha256": hashlib.sha256(bundle.content).hexdigest(),
-                    }
-                )
+                self._report(bundle_id, code, bundle.content)
             raise PlaybackRefusedError(code, "bundle failed its check") from None
         self.plays += 1
         return plaintext
+
+    def _report(self, bundle_id: str, code: str, content: bytes) -> None:
+        """Queue content.bundle.tamper_detected.v1 for the next sync (its id makes a
+        re-send idempotent)."""
+        self.pending_reports.append(
+            {
+                "type": "content.bundle.tamper_detected.v1",
+                "reportId": uuid.uuid4().hex,
+                "bundleId": bundle_id,
+                "reason": code,
+                "sha256": hashlib.sha256(content).hexdigest(),
+            }
+        )
+
+    async def try_play(self, bundle_id: str) -> str:
+        """Play and say how it went: "ok", or the refusal's code."""
+        try:
+            await self.play(bundle_id)
+        except PlaybackRefusedError as err:
+            return err.code
+        return "ok"
 
     async def sync(self) -> list[dict[str, Any]]:
         """Send queued tamper reports, apply deltas in the order given. Reports stay queued
@@ -235,7 +253,9 @@ async def cdn_download(device: SimulatedDevice, bundle_id: str) -> bytes:
     hash; on a mismatch the device tells the service (which purges the CDN entry)."""
     try:
         return await device.fetch(bundle_id, "cdn")
-    except mitigate.IntegrityError:
+    except mitigate.IntegrityError as err:
+        if not err.code.endswith("DIGEST_MISMATCH"):
+            raise
         await device.call(
             "POST", f"/v1/devices/{device.device_id}/bundles/{bundle_id}/cdn-integrity"
         )

@@ -32,6 +32,7 @@ class FakeCdn:
         self.hits = 0
         self.fills = 0
         self.purges: list[str] = []
+        self.refusals: list[str] = []  # error codes of 403 answers (expired, invalid URLs)
 
     def corrupt(self, key: str) -> None:
         """Plant poison in the cache (chaos): flip a byte of the cached copy."""
@@ -57,6 +58,7 @@ class FakeCdn:
         try:
             target = self.signer.verify(path, request.url.query)
         except mitigate.SignedUrlError as err:
+            self.refusals.append(err.code)
             return JSONResponse({"code": err.code, "message": str(err)}, 403)
         key = path.removeprefix("/objects/")
         data = self.cache.get(key)
