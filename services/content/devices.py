@@ -36,7 +36,6 @@ SWITCH_FRESH_DOWNLOAD = "content.switch.fresh-download"
 SWITCH_KEYS_VIA_SYNC = "content.switch.keys-via-sync"
 SWITCH_CDN_PURGE = "content.switch.cdn-purge"
 SWITCH_REBUILD = "content.switch.rebuild-flagged"
-SWITCH_LICENSE_EXPIRY = "content.switch.license-expiry"
 
 PARK_REDRIVE_AFTER = 300.0
 """Parked bundle jobs are re-driven after 5 minutes (they stay parked, never dropped)."""
@@ -133,6 +132,7 @@ class DeviceSide:
         self.pending_revocations: set[tuple[str, str]] = set()
         self.push_failures: dict[str, int] = {}
         self.tamper_reports_processed = 0
+        self.rebuilt: list[str] = []
         self._seen_reports: set[str] = set()
         self._seq = itertools.count(1)
         self._versions: dict[str, int] = {}
@@ -195,9 +195,7 @@ class DeviceSide:
         return self.bundle_view(request.bundle_id)
 
     async def _queue_bundle(self, request: BundleRequest) -> str:
-        bundle = self.bundles.setdefault(
-            request.bundle_id, Bundle(request, BundleStatus.PREPARING)
-        )
+        bundle = self.bundles.setdefault(request.bundle_id, Bundle(request, BundleStatus.PREPARING))
         bundle.status = BundleStatus.PREPARING
         job_id = f"bundle:{request.bundle_id}"
         job = self.jobs.get(job_id)
@@ -345,7 +343,9 @@ class DeviceSide:
     async def revoke(self, bundle_id: str) -> dict[str, Any]:
         bundle = self.bundles.get(bundle_id)
         if bundle is None or not bundle.license_id:
-            raise ContentError("CONTENT.BUNDLE.UNKNOWN", f"bundle {bundle_id}: nothing to revoke", 404)
+            raise ContentError(
+                "CONTENT.BUNDLE.UNKNOWN", f"bundle {bundle_id}: nothing to revoke", 404
+            )
         record = self.licenses[bundle.license_id]
         self.licenses[record.license_id] = _replace(record, revoked=True)
         device_id = bundle.request.device_id
@@ -372,11 +372,15 @@ class DeviceSide:
             Delta(delta.kind, delta.id, delta.data, next(self._seq))
         )
 
-    def sync(self, device_id: str, cursor: int, reports: list[dict[str, Any]]) -> dict[str, Any]:
+    async def sync(
+        self, device_id: str, cursor: int, reports: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         device = self.device(device_id)
         for report in reports:
             self._tamper_report(device, report)
         self.device(device_id)  # a report in this sync may have revoked the device
+        if reports:
+            await self.rebuild_flagged()
         fresh = [d for d in self.deltas.get(device_id, []) if d.seq > cursor]
         ordered = order_deltas(
             fresh, revocations_first=self.switches.enabled(SWITCH_REVOCATIONS_FIRST)
@@ -392,12 +396,18 @@ class DeviceSide:
         report_id = str(report.get("reportId", ""))
         bundle_id = str(report.get("bundleId", ""))
         if not report_id or not bundle_id:
-            raise ContentError("CONTENT.TAMPER.INVALID", "a tamper report needs reportId and bundleId")
+            raise ContentError(
+                "CONTENT.TAMPER.INVALID", "a tamper report needs reportId and bundleId"
+            )
         if self.switches.enabled(SWITCH_TAMPER_DEDUPE) and report_id in self._seen_reports:
             return  # a sync retried after a lost answer re-sends its reports
         self._seen_reports.add(report_id)
         self.tamper_reports_processed += 1
-        key = report_id if self.switches.enabled(SWITCH_TAMPER_DEDUPE) else f"{report_id}#{self.tamper_reports_processed}"
+        key = (
+            report_id
+            if self.switches.enabled(SWITCH_TAMPER_DEDUPE)
+            else f"{report_id}#{self.tamper_reports_processed}"
+        )
         self.trust.report(
             device.device_id, report_id=key, subject=bundle_id, reason=str(report.get("reason", ""))
         )
@@ -408,13 +418,19 @@ class DeviceSide:
                 self._add_delta(device.device_id, Delta("bundle", bundle_id, {"fresh": True}))
 
     async def rebuild_flagged(self) -> int:
-        """Rebuild flagged bundles from their source (a pure build: same content)."""
+        """Rebuild flagged bundles whose stored object no longer matches its hash, from
+        their source (a pure build: the same content under a fresh data key)."""
         if not self.switches.enabled(SWITCH_REBUILD):
             return 0
         rebuilt = 0
         for bundle in list(self.bundles.values()):
-            if bundle.flagged and bundle.status is BundleStatus.READY:
+            if not bundle.flagged or bundle.status is not BundleStatus.READY:
+                continue
+            path = self.objects_root / bundle.object_key
+            stored = path.read_bytes() if path.is_file() else b""
+            if hashlib.sha256(stored).digest() != bundle.sha256:
                 await self._build(bundle.request)
+                self.rebuilt.append(bundle.request.bundle_id)
                 rebuilt += 1
         return rebuilt
 

@@ -69,14 +69,17 @@ class Testbed:
         self.catalog = catalog
         self.policy = policy
         self.folder = folder or Path(tempfile.mkdtemp(prefix="content-testbed-"))
-        self.ring = mitigate.KeyRing.generate(clock=clock)
+        overlap = catalog.failure_mode("content.fm.1.6").details["key overlap"]
+        self.ring = mitigate.KeyRing.generate(
+            clock=clock, overlap=mitigate.parse_duration(overlap), observers=observers
+        )
         self.url_signer = mitigate.UrlSigner(b"content-url-secret-for-testbed-0", clock=clock)
         self.push = FakePushProvider()
         self.ai = FakeAiGateway(clock)
         self.kms = LocalKms()
         objects = self.folder / "objects"
         objects.mkdir(parents=True, exist_ok=True)
-        origin = SignedObjectApp(self.url_signer, LocalObjects(objects))
+        origin = SignedObjectApp(self.url_signer, LocalObjects(objects), observers=observers)
         self.api = FastAPI(title="content (device side)")
         for router in ROUTERS:
             self.api.include_router(router)
@@ -126,7 +129,9 @@ class Testbed:
             transport=httpx.ASGITransport(app=self.router), base_url=f"http://{host}"
         )
 
-    def device(self, device_id: str, tenant: str = "acme", *, with_key: bool = True) -> SimulatedDevice:
+    def device(
+        self, device_id: str, tenant: str = "acme", *, with_key: bool = True
+    ) -> SimulatedDevice:
         return SimulatedDevice(
             device_id,
             tenant,
@@ -171,3 +176,8 @@ class Testbed:
         await self.http.aclose()
         await self.side.ports.cdn.aclose()
         await self.cdn.origin.aclose()
+
+
+def alerts(run: Any, rule: str) -> list[Any]:
+    """The ``alert.raised`` events of one detection rule in this run."""
+    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]

@@ -1,0 +1,57 @@
+"""Drafts and the publish saga over HTTP (the author's side)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ..domain.manifest import Manifest
+from ._service import content_of, tenant_of
+
+router = APIRouter(tags=["publish"])
+
+
+@router.put("/v1/drafts/{draft_id}")
+async def save_draft(draft_id: str, manifest: Manifest, request: Request) -> dict[str, Any]:
+    """Store an approved draft's manifest (what the authoring service hands over)."""
+    _check_id(draft_id)
+    return await content_of(request).publisher.save_draft(tenant_of(request), draft_id, manifest)
+
+
+@router.get("/v1/drafts/{draft_id}")
+async def get_draft(draft_id: str, request: Request) -> dict[str, Any]:
+    return await content_of(request).publisher.draft(tenant_of(request), draft_id)
+
+
+@router.post("/v1/drafts/{draft_id}/publish", status_code=202)
+async def publish(draft_id: str, request: Request) -> JSONResponse:
+    """Start the publish saga; poll ``/v1/publishes/{id}`` or the draft for its end."""
+    answer = await content_of(request).publisher.request(tenant_of(request), draft_id)
+    return JSONResponse(answer, status_code=202)
+
+
+@router.get("/v1/publishes/{publish_id}")
+async def publish_status(publish_id: str, request: Request) -> dict[str, Any]:
+    return await content_of(request).publisher.status(tenant_of(request), publish_id)
+
+
+@router.get("/v1/packages/{package_id}")
+async def package(package_id: str, request: Request) -> dict[str, Any]:
+    return await content_of(request).publisher.package(tenant_of(request), package_id)
+
+
+@router.get("/v1/alerts")
+async def alerts(request: Request, audience: str = "author") -> list[dict[str, Any]]:
+    """Alerts raised for the tenant's authors (failed publishes) or admins (parked builds)."""
+    return await content_of(request).publisher.alerts(tenant_of(request), audience)
+
+
+def _check_id(value: str) -> None:
+    from services.kit.errors import ServiceError
+
+    if not (0 < len(value) <= 128) or not value.replace("-", "").replace("_", "").isalnum():
+        raise ServiceError(
+            "CONTENT.DRAFT.BAD_ID", "a draft id is 1-128 letters, digits, '-' or '_'"
+        )
