@@ -17,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from .calls import call
+
 __all__ = ["Remote", "RemoteError", "RemoteRefusedError", "asgi_transport"]
 
 
@@ -61,8 +63,17 @@ class Remote:
         )
 
     async def request(self, target: str, method: str, path: str, **kwargs: Any) -> Any:
-        """Send one request through ``target``'s pipeline; the decoded JSON body."""
-        return await self.policy(target).acall(self._send, target, method, path, kwargs)
+        """Send one request through ``target``'s pipeline; the decoded JSON body. A refusal
+        (4xx) is raised at once: neither retried nor counted by the breaker."""
+        return await call(
+            self.policy(target),
+            self._send,
+            target,
+            method,
+            path,
+            kwargs,
+            permanent=(RemoteRefusedError,),
+        )
 
     async def _send(self, target: str, method: str, path: str, kwargs: dict[str, Any]) -> Any:
         try:

@@ -123,7 +123,12 @@ async def _open_bus(
 ) -> Any:
     if settings.bus in ("", "inproc"):
         return mitigate.InprocBus(
-            store, stream=settings.stream, clock=clock, injector=injector, observers=observers
+            store,
+            stream=settings.stream,
+            clock=clock,
+            injector=injector,
+            observers=observers,
+            poll=settings.poll,
         )
     if settings.bus.startswith("nats://"):
         from mitigate.bus import NatsBus

@@ -40,11 +40,12 @@ class ServiceSettings(BaseSettings):
     catalog: str = Field("", description="path of the service's catalog.yaml")
     schema_name: str = Field("", description="PostgreSQL schema (default: the service name)")
     stream: str = Field("", description="bus stream name (default: the service name)")
+    poll: float = Field(0.05, description="idle poll of the relay and the in-process bus (s)")
 
     def resolved(self) -> ServiceSettings:
         """Fill the URLs left empty with the embedded defaults under ``data_dir``."""
         base = self.data_dir.resolve()
-        updates: dict[str, Any] = {}
+        updates: dict[str, Any] = {"data_dir": base}
         if not self.store:
             updates["store"] = f"sqlite:///{base / (self.name + '.db')}"
         if not self.objects:

@@ -1,0 +1,181 @@
+"""The package builder: assets in, one package file out, SHA-256 per asset as it streams.
+
+Two ways to run it, one code path:
+
+- :class:`InlineBuilder` builds in this process, fetching each asset through the
+  ``asset.fetch`` pipeline (retry 500 ms, 2 s, 5 s in 10 s) chunk by chunk;
+- :class:`ProcessBuilder` runs ``python -m services.content.adapters.builder`` as a
+  subprocess under an address-space limit (content.fm.1.8: a sized worker). A build that
+  outgrows it is killed by the kernel's limit, not the service, and is reported as
+  :class:`BuilderOomError`.
+
+Memory stays bounded by the chunk size in streaming mode, whatever the package size.
+``streaming=False`` is the bulk path (each asset read whole), kept so the limit can be
+shown to catch it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from services.kit.calls import PermanentError, call
+
+__all__ = ["BuilderOomError", "BuiltPackage", "InlineBuilder", "ProcessBuilder", "build_file"]
+
+CHUNK = 1 << 20
+
+
+class BuilderOomError(PermanentError):
+    code = "CONTENT.BUILD.OOM"
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltPackage:
+    path: str
+    size: int
+    assets: list[dict[str, Any]]
+    peak_rss: int = 0  # bytes, when measured (the builder process)
+
+
+def build_file(
+    sources: list[tuple[str, str]], out: str, *, streaming: bool = True
+) -> dict[str, Any]:
+    """Concatenate the files ``sources`` ([(path in package, file)]) into ``out``; the
+    index (offset, size, SHA-256 of each asset). Synchronous: runs in the builder process."""
+    assets = []
+    offset = 0
+    with open(out, "wb") as sink:
+        for inside, source in sources:
+            digest = hashlib.sha256()
+            size = 0
+            with open(source, "rb") as f:
+                if streaming:
+                    while chunk := f.read(CHUNK):
+                        digest.update(chunk)
+                        sink.write(chunk)
+                        size += len(chunk)
+                else:
+                    whole = f.read()  # the bulk path: the whole asset in memory
+                    digest.update(whole)
+                    sink.write(whole)
+                    size = len(whole)
+            assets.append(
+                {"path": inside, "offset": offset, "size": size, "sha256": digest.hexdigest()}
+            )
+            offset += size
+        sink.flush()
+        os.fsync(sink.fileno())
+    return {"size": offset, "assets": assets}
+
+
+class InlineBuilder:
+    """Build in this process, each asset fetched through the ``asset.fetch`` pipeline."""
+
+    def __init__(self, source: Any, policy: Any) -> None:
+        self.source = source
+        self.policy = policy
+
+    async def build(self, tenant: str, assets: list[tuple[str, str]], out: Path) -> BuiltPackage:
+        index = []
+        offset = 0
+        with open(out, "wb") as sink:  # noqa: ASYNC230 (local disk, chunked)
+            for inside, name in assets:
+                entry = await call(
+                    self.policy("asset.fetch"), self._copy, tenant, name, inside, sink, offset
+                )
+                index.append(entry)
+                offset += entry["size"]
+        return BuiltPackage(str(out), offset, index)
+
+    async def _copy(
+        self, tenant: str, name: str, inside: str, sink: Any, offset: int
+    ) -> dict[str, Any]:
+        sink.seek(offset)
+        sink.truncate()  # a retried fetch starts the asset again, not after a partial copy
+        digest = hashlib.sha256()
+        size = 0
+        async for chunk in self.source.read(tenant, name):
+            digest.update(chunk)
+            sink.write(chunk)
+            size += len(chunk)
+        return {"path": inside, "offset": offset, "size": size, "sha256": digest.hexdigest()}
+
+
+class ProcessBuilder:
+    """Build in a subprocess limited to ``memory_mb`` of address space.
+
+    ``blocking=True`` waits for the child synchronously: on a virtual clock the event loop
+    must not look idle (and jump time) while real work runs in another process.
+    """
+
+    def __init__(
+        self, source: Any, policy: Any, *, memory_mb: int = 512, blocking: bool = False
+    ) -> None:
+        self.source = source
+        self.policy = policy
+        self.memory_mb = memory_mb
+        self.blocking = blocking
+
+    async def build(
+        self, tenant: str, assets: list[tuple[str, str]], out: Path, *, streaming: bool = True
+    ) -> BuiltPackage:
+        files = []
+        for inside, name in assets:
+            # The fetch step of this builder: the asset must be there (missing: permanent).
+            await call(self.policy("asset.fetch"), self.source.size, tenant, name)
+            files.append((inside, str(self.source.path(tenant, name))))
+        job = json.dumps({"sources": files, "out": str(out), "streaming": streaming})
+        argv = [sys.executable, "-m", "services.content.adapters.builder"]
+        limit = self.memory_mb << 20
+        if self.blocking:
+            done = subprocess.run(  # noqa: ASYNC221 (see the class docstring)
+                argv, input=job.encode(), capture_output=True, preexec_fn=_limit(limit), check=False
+            )
+            code, stdout, stderr = done.returncode, done.stdout, done.stderr
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                preexec_fn=_limit(limit),
+            )
+            stdout, stderr = await proc.communicate(job.encode())
+            code = proc.returncode or 0
+        if code != 0:
+            text = stderr.decode(errors="replace")
+            if code < 0 or "MemoryError" in text:
+                raise BuilderOomError(
+                    f"[{BuilderOomError.code}] the builder ran out of its {self.memory_mb} MB "
+                    f"memory limit (exit {code}); the build is parked for admin review"
+                )
+            raise RuntimeError(f"builder failed (exit {code}): {text[-500:]}")
+        result = json.loads(stdout)
+        return BuiltPackage(str(out), result["size"], result["assets"], result["peak_rss"])
+
+
+def _limit(limit: int) -> Any:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    result = build_file([(a, b) for a, b in job["sources"]], job["out"], streaming=job["streaming"])
+    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    sys.stdout.write(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
