@@ -8,6 +8,7 @@ State is kept in process (embedded default)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import itertools
@@ -84,7 +85,7 @@ class Bundle:
 class Job:
     job_id: str
     request: BundleRequest
-    state: str = "queued"  # queued | done | parked | dead
+    state: str = "queued"  # queued | running | done | parked | dead
     reason: str = ""
     parked_at: float = 0.0
     runs: int = 0
@@ -133,6 +134,7 @@ class DeviceSide:
         self.push_failures: dict[str, int] = {}
         self.tamper_reports_processed = 0
         self.rebuilt: list[str] = []
+        self.origin_urls = 0  # origin load: signed URLs that bypass the CDN
         self._seen_reports: set[str] = set()
         self._seq = itertools.count(1)
         self._versions: dict[str, int] = {}
@@ -199,7 +201,7 @@ class DeviceSide:
         bundle.status = BundleStatus.PREPARING
         job_id = f"bundle:{request.bundle_id}"
         job = self.jobs.get(job_id)
-        if job is None or job.state in ("done", "dead"):
+        if job is None or job.state in ("done", "dead"):  # same key = same job otherwise
             self.jobs[job_id] = Job(job_id, request)
         self._report_jobs()
         return PREPARING
@@ -244,22 +246,27 @@ class DeviceSide:
         return "ready"
 
     async def work_once(self) -> int:
-        """Run every queued bundle job once through the bundle-create schedule."""
-        done = 0
-        for job in [j for j in self.jobs.values() if j.state == "queued"]:
-            job.runs += 1
-            try:
-                outcome = await self.policy("bundle.create").acall(self._build_job, job.request)
-            except Exception as err:  # retries and budget exhausted: park, never drop
-                job.state, job.reason, job.parked_at = "parked", _reason(err), self.clock.now()
-            else:
-                if outcome == "dead":
-                    job.state = "dead"
-                else:
-                    job.state = "done"
-                    done += 1
+        """Run every queued bundle job through the bundle-create schedule, concurrently
+        (one job's retry waits must not hold back the others)."""
+        queued = [j for j in self.jobs.values() if j.state == "queued"]
+        for job in queued:
+            job.state = "running"
+        results = await asyncio.gather(*(self._run_job(job) for job in queued))
         self._report_jobs()
-        return done
+        return sum(results)
+
+    async def _run_job(self, job: Job) -> int:
+        job.runs += 1
+        try:
+            outcome = await self.policy("bundle.create").acall(self._build_job, job.request)
+        except Exception as err:  # retries and budget exhausted: park, never drop
+            job.state, job.reason, job.parked_at = "parked", _reason(err), self.clock.now()
+            return 0
+        if outcome == "dead":
+            job.state = "dead"
+            return 0
+        job.state = "done"
+        return 1
 
     async def _build_job(self, request: BundleRequest) -> str:
         try:
@@ -288,7 +295,7 @@ class DeviceSide:
             await self.clock.asleep(every)
 
     def job_counts(self) -> dict[str, int]:
-        counts = {"queued": 0, "done": 0, "parked": 0, "dead": 0}
+        counts = {"queued": 0, "running": 0, "done": 0, "parked": 0, "dead": 0}
         for job in self.jobs.values():
             counts[job.state] += 1
         return counts
@@ -475,6 +482,9 @@ class DeviceSide:
             raise ContentError("CONTENT.LICENSE.REVOKED", "licence revoked", 403)
         path = self.url_signer.sign(f"/objects/{bundle.object_key}", bundle.sha256)
         base = self.ports.cdn_base if via == "cdn" else self.ports.origin_base
+        if via != "cdn":
+            self.origin_urls += 1
+            self.report("content_origin_urls", self.origin_urls)
         self.mark_fetched(bundle.license_id)
         return {"url": base + path, "sha256": _b64(bundle.sha256), "via": via}
 

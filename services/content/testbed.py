@@ -6,6 +6,8 @@ ones."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -120,6 +122,7 @@ class Testbed:
             catalog.provide(fallback_id, handler)
         catalog.provide("content.fallback.3", origin_download)
         self.http = self._client("content.test")
+        self._workers: list[Callable[[], Any]] = []
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
@@ -142,6 +145,21 @@ class Testbed:
             policy=self.policy,
             with_key=with_key,
         )
+
+    def start_worker(self) -> Callable[[], Any]:
+        """Start the bundle worker as a background task; returns the function that stops
+        it (a worker restart is stop, then start again)."""
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(self.side.run_worker(stop))
+
+        async def halt() -> None:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self._workers.append(halt)
+        return halt
 
     async def add_course(self, course_id: str, content: bytes) -> None:
         response = await self.http.put(f"/v1/courses/{course_id}/offline-source", content=content)
@@ -173,6 +191,8 @@ class Testbed:
         return bed
 
     async def close(self) -> None:
+        for halt in self._workers:
+            await halt()
         await self.http.aclose()
         await self.side.ports.cdn.aclose()
         await self.cdn.origin.aclose()
