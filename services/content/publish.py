@@ -1,4 +1,4 @@
-"""The publish saga: build -> sign -> upload -> register -> announce -> confirm.
+"""The publish saga: start -> build -> sign -> upload -> register -> announce -> confirm.
 
 - build: the manifest passes the validation gate, the package fits the tenant's plan, and
   the assets stream into one package file (SHA-256 per asset as it streams);
@@ -91,6 +91,9 @@ class Publisher:
         self.saga = mitigate.Saga(
             SAGA,
             [
+                # Always completed first, so its compensation runs last on any failure: the
+                # rollback the author sees (draft approved again, alert).
+                mitigate.Step("start", self._start, self._rollback if compensate else None),
                 mitigate.Step("build", self._build, self._undo_build if compensate else None),
                 mitigate.Step("sign", self._sign),
                 mitigate.Step("upload", self._upload, self._undo_upload if compensate else None),
@@ -320,9 +323,14 @@ class Publisher:
             "admin", tenant, package, BuilderOomError.code, reason, "runbooks/build-oom.md"
         )
 
+    async def _start(self, ctx: mitigate.StepContext) -> dict[str, float]:
+        return {"at": self.rt.clock.wall()}
+
     async def _undo_build(self, ctx: mitigate.StepContext) -> None:
+        _discard(self.staging / f"{ctx.input['package']}.bin")
+
+    async def _rollback(self, ctx: mitigate.StepContext) -> None:
         job = ctx.input
-        _discard(self.staging / f"{job['package']}.bin")
         await self.rt.store.execute(
             "UPDATE content_packages SET state = 'discarded' WHERE id = ?", (job["package"],)
         )
