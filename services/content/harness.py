@@ -134,3 +134,43 @@ async def open_world(run: Any, **overrides: Any) -> World:
     run.rollback(close)
     return world
 
+
+def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
+    """The recorder's ``name`` events of ``target`` at or after ``since``."""
+    return [e for e in run.recorder.named(name, target) if e.at >= since]
+
+
+def first_call(run: Any, target: str, since: float) -> dict[str, Any]:
+    """How the first call of ``target`` after ``since`` went: its attempts, the retry delays
+    it took, when it started and when it gave up (``None`` when it did not)."""
+    starts = events_since(run, "attempt.started", target, since)
+    if not starts:
+        return {"attempts": 0, "delays": [], "start": None, "gave_up": None}
+    t0 = starts[0].at
+    ends = [
+        e.at
+        for name in ("retry.exhausted", "budget.exhausted", "attempt.succeeded")
+        for e in events_since(run, name, target, t0)
+    ]
+    end = min(ends) if ends else None
+    attempts = [e for e in starts if end is None or e.at <= end]
+    # One call's attempts are numbered 1, 2, ...: stop where numbering restarts.
+    call = [attempts[0]]
+    for e in attempts[1:]:
+        if e.attempt <= call[-1].attempt:
+            break
+        call.append(e)
+    last = call[-1].at
+    delays = [e.delay for e in events_since(run, "retry.scheduled", target, t0) if e.at <= last]
+    gave_up = [
+        e.at
+        for name in ("retry.exhausted", "budget.exhausted")
+        for e in events_since(run, name, target, t0)
+    ]
+    return {
+        "attempts": len(call),
+        "delays": delays,
+        "start": t0,
+        "last_start": last,
+        "gave_up": min(gave_up) if gave_up else None,
+    }
