@@ -127,8 +127,7 @@ class SimulatedDevice:
 
     async def status(self, bundle_id: str) -> dict[str, Any]:
         response = await self.call("GET", f"/v1/devices/{self.device_id}/bundles/{bundle_id}")
-        data: dict[str, Any] = response.json()
-        return data
+        return body_of(response)
 
     async def download(self, bundle_id: str) -> LocalBundle:
         """Fetch the bundle through the CDN (policy ``cdn.get``; its fallback goes to the
@@ -246,6 +245,16 @@ class SimulatedDevice:
             elif delta["kind"] == "keys":
                 await self.keys.arefresh()
         return list(body["deltas"])
+
+
+def body_of(response: httpx.Response) -> dict[str, Any]:
+    """The JSON body, or what the device makes of a response that is not JSON (a bare
+    500 from a broken server)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {"status": "error", "httpStatus": response.status_code, "text": response.text}
+    return body if isinstance(body, dict) else {"status": "error", "body": body}
 
 
 async def cdn_download(device: SimulatedDevice, bundle_id: str) -> bytes:

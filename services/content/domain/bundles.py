@@ -9,7 +9,7 @@ from dataclasses import dataclass
 PREPARING = "preparing offline content"
 
 
-class BundleStatus(str, enum.Enum):
+class BundleStatus(enum.StrEnum):
     PREPARING = "preparing"  # queued: the learner sees PREPARING
     READY = "ready"
     FAILED = "failed"  # permanent: e.g. the device has no key; support must act

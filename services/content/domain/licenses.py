@@ -10,7 +10,7 @@ DEFAULT_LIFETIME = 30 * 86_400.0
 """Seed: the licence envelope's expiresAt defaults to 30 days."""
 
 
-class LicenseState(str, enum.Enum):
+class LicenseState(enum.StrEnum):
     READY = "ready"  # issued, the device has not fetched it yet
     ACTIVE = "active"  # on the device, inside its window
     REVOKED = "revoked"  # the server took it back

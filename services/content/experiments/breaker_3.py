@@ -3,6 +3,7 @@ assistant configuration, with the default configuration while it is open."""
 
 from __future__ import annotations
 
+from services.content.device_client import body_of
 from services.content.testbed import Testbed
 
 from mitigate.chaos import Run, experiment
@@ -18,7 +19,7 @@ async def ai_gateway_breaker(run: Run) -> None:
     async def config() -> dict:
         response = await bed.http.get("/v1/courses/c1/assistant-config")
         run.expect("assistant config answered 200", response.status_code == 200, response.text)
-        return dict(response.json())
+        return body_of(response)
 
     first = await config()
     await run.steady("the gateway generates the config", first.get("generated") is True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.content.device_client import body_of
 from services.content.testbed import Testbed
 
 from mitigate.chaos import Run, experiment
@@ -25,8 +26,10 @@ async def push_falls_back_to_expiry(run: Run) -> None:
 
     bed.push.down = True
     response = await bed.http.post("/v1/admin/bundles/c1@tab/revoke")
-    run.expect("revoke answered 200 despite the push failure", response.status_code == 200, response.text)
-    run.expect("the answer says expiry-bounded", response.json().get("push") == "expiry-bounded")
+    run.expect(
+        "revoke answered 200 despite the push failure", response.status_code == 200, response.text
+    )
+    run.expect("the answer says expiry-bounded", body_of(response).get("push") == "expiry-bounded")
     await run.expect_event("fallback.used", target="revocation.push", within=10)
     run.expect("push failure recorded for the device", bed.side.push_failures.get("tab") == 1)
     run.expect("the provider sent nothing", bed.push.sent == [])
@@ -34,7 +37,9 @@ async def push_falls_back_to_expiry(run: Run) -> None:
     license_id = device.store["c1@tab"].license_id
     status = (await bed.http.get(f"/v1/licenses/{license_id}/status")).json()
     await run.wait(float(status["expiresAt"]) - run.clock.wall() - 1)
-    run.expect("never pushed, offline: plays until 30 d - 1 s", await device.try_play("c1@tab") == "ok")
+    run.expect(
+        "never pushed, offline: plays until 30 d - 1 s", await device.try_play("c1@tab") == "ok"
+    )
     await run.wait(2)
     refused = await device.try_play("c1@tab")
     run.expect("stops at the licence expiry at the latest", refused.endswith("EXPIRED"), refused)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.content.device_client import body_of
 from services.content.testbed import Testbed
 
 from mitigate.chaos import Run, experiment
@@ -13,13 +14,15 @@ async def assistant_default_config(run: Run) -> None:
     marked as default, with no error; the fallback is recorded."""
     bed = Testbed.for_run(run)
     ok = await bed.http.get("/v1/courses/c7/assistant-config")
-    await run.steady("generated config", ok.status_code == 200 and ok.json()["default"] is False)
+    await run.steady(
+        "generated config", ok.status_code == 200 and body_of(ok).get("default") is False
+    )
 
     bed.ai.hang = 120.0  # the gateway times out
     start = run.clock.now()
     response = await bed.http.get("/v1/courses/c7/assistant-config")
     took = run.clock.now() - start
-    body = response.json()
+    body = body_of(response)
     run.expect("no error shown: 200", response.status_code == 200, response.text)
     run.expect("the default config is served", body.get("assistant") == "default", str(body))
     run.expect("marked as default", body.get("default") is True)

@@ -29,7 +29,7 @@ async def cdn_poisoning(run: Run) -> None:
     await run.steady("the CDN holds the copy", key in bed.cdn.cache)
 
     bed.cdn.corrupt(key)  # the fault: poison inside the CDN layer
-    del first.store["c5@tab-1"]  # the learner downloads it again (new install)
+    first.store.pop("c5@tab-1", None)  # the learner downloads it again (new install)
     outcome = await run.call("download", first.download, "c5@tab-1")
     run.expect("the bundle still arrives", outcome.ok, str(outcome.error))
     await run.expect_event("integrity.tamper_detected", target="cdn.get", within=60)
@@ -38,9 +38,9 @@ async def cdn_poisoning(run: Run) -> None:
     run.expect("it plays after one extra fetch", await first.try_play("c5@tab-1") == "ok")
 
     fills = bed.cdn.fills
-    del first.store["c5@tab-1"]
+    first.store.pop("c5@tab-1", None)
     fallbacks = len(run.recorder.named("fallback.used", "cdn.get"))
-    await first.download("c5@tab-1")
+    await run.call("download", first.download, "c5@tab-1")
     run.expect("the next CDN read refilled from origin", bed.cdn.fills == fills + 1)
     run.expect(
         "and served good bytes (no fallback needed)",

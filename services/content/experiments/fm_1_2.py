@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.content.device_client import body_of
 from services.content.domain.bundles import PREPARING
 from services.content.testbed import Testbed, alerts
 
@@ -33,10 +34,10 @@ async def kms_down_bundles_queued(run: Run) -> None:
     async with run.fault(Outage("kms.encrypt"), duration=12 * 60):
         for device in learners:
             response = await device.request_bundle("c1")
-            views.append((response.status_code, response.json()))
+            views.append((response.status_code, body_of(response)))
             await run.wait(1)
         response = await keyless.request_bundle("c1")
-        views.append((response.status_code, response.json()))
+        views.append((response.status_code, body_of(response)))
         run.expect(
             "every request answered 202 with a queued job, never an error",
             all(code == 202 and view.get("message") == PREPARING for code, view in views),
@@ -62,7 +63,9 @@ async def kms_down_bundles_queued(run: Run) -> None:
         run.expect("with its reason", "CONTENT.DEVICE.KEY_MISSING" in job.reason, job.reason)
         run.expect("and was never retried", job.runs == 1, str(job.runs))
         shown = await keyless.status("c1@keyless")
-        run.expect("the keyless learner sees a message, not a raw error", shown["status"] == "failed")
+        run.expect(
+            "the keyless learner sees a message, not a raw error", shown["status"] == "failed"
+        )
         run.expect(
             "some jobs parked, none dropped",
             bed.side.job_counts()["parked"] > 0,
@@ -71,15 +74,25 @@ async def kms_down_bundles_queued(run: Run) -> None:
 
     delays = [e.delay for e in run.recorder.named("retry.scheduled", "bundle.create")]
     run.expect("jobs retried on the bundle-create schedule", bool(delays))
-    run.expect("exponential delays, none above 60 s", max(delays, default=99) <= 60, str(delays[:6]))
+    run.expect(
+        "exponential delays, none above 60 s", max(delays, default=99) <= 60, str(delays[:6])
+    )
 
     async def all_ready() -> bool:
         statuses = [await d.status(f"c1@{d.device_id}") for d in learners]
         return all(s["status"] == "ready" for s in statuses)
 
-    await run.recovered("every queued bundle built once the KMS is back", all_ready, within=15 * 60, every=10)
+    await run.recovered(
+        "every queued bundle built once the KMS is back", all_ready, within=15 * 60, every=10
+    )
     counts = bed.side.job_counts()
-    run.expect("nothing lost: 10 built, 1 dead", counts["done"] == LEARNERS and counts["dead"] == 1, str(counts))
+    run.expect(
+        "nothing lost: 10 built, 1 dead",
+        counts["done"] == LEARNERS and counts["dead"] == 1,
+        str(counts),
+    )
     for device in learners[:2]:
         await device.download(f"c1@{device.device_id}")
-        run.expect("the queued bundle plays", await device.try_play(f"c1@{device.device_id}") == "ok")
+        run.expect(
+            "the queued bundle plays", await device.try_play(f"c1@{device.device_id}") == "ok"
+        )

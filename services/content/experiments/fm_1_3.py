@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.content.device_client import DeviceOfflineError
+from services.content.device_client import DeviceOfflineError, body_of
 from services.content.testbed import Testbed, alerts, tamper_settings
 
 from mitigate.chaos import Run, experiment
@@ -49,7 +49,9 @@ async def tampered_bundle(run: Run) -> None:
                 failed = False
             except DeviceOfflineError:
                 failed = True
-            run.expect("a failed sync keeps the report queued", failed and len(device.pending_reports) == 1)
+            run.expect(
+                "a failed sync keeps the report queued", failed and len(device.pending_reports) == 1
+            )
             await device.go_online()
 
         processed = bed.side.tamper_reports_processed
@@ -88,7 +90,7 @@ async def tampered_bundle(run: Run) -> None:
                 "/v1/devices/tab-9/sync",
                 json={"cursor": device.cursor, "tamper_reports": [report]},
             )
-            body = response.json()
+            body = body_of(response)
             run.expect(
                 f"at {threshold} tampers the device is refused with a clear code",
                 response.status_code == 403

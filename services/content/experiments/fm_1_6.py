@@ -43,8 +43,15 @@ async def kid_rotation(run: Run) -> None:
     run.expect("rotation at t0", activated.status_code == 200, activated.text)
     await device.request_bundle("new")
     await device.download("new@tab")
-    kids = [k["kid"] for k in json.loads((await bed.http.get("/.well-known/content-keys.json")).content)["keys"]]
-    run.expect("during the overlap the document lists both kids", {old_kid, next_kid} <= set(kids), str(kids))
+    kids = [
+        k["kid"]
+        for k in json.loads((await bed.http.get("/.well-known/content-keys.json")).content)["keys"]
+    ]
+    run.expect(
+        "during the overlap the document lists both kids",
+        {old_kid, next_kid} <= set(kids),
+        str(kids),
+    )
     run.expect(
         "alert: a live bundle is signed by a kid leaving the document",
         bool(alerts(run, "content.rule.bundles-on-retiring-kid")),
