@@ -71,7 +71,7 @@ class World:
         return await self.http.post(f"/v1/drafts/{draft_id}/publish")
 
     async def settle(
-        self, draft_id: str, *, limit: float = 20 * 60, every: float = 1.0
+        self, draft_id: str, *, limit: float = 20 * 60, every: float = 5.0
     ) -> dict[str, Any]:
         """Poll the draft (as the author's UI does) until its publish ends."""
         end = self.clock.now() + limit
