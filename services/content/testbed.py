@@ -56,6 +56,8 @@ def tamper_settings(catalog: mitigate.Catalog) -> tuple[int, float]:
 
 
 class Testbed:
+    __test__ = False  # not a pytest test class
+
     def __init__(
         self,
         *,
@@ -103,9 +105,9 @@ class Testbed:
             url_signer=self.url_signer,
             ports=Ports(
                 kms=self.kms,
-                push=PushClient(self._client("push.test")),
-                ai=AssistantConfigClient(self._client("ai.test")),
-                cdn=self._client("cdn.test"),
+                push=PushClient(self.client("push.test")),
+                ai=AssistantConfigClient(self.client("ai.test")),
+                cdn=self.client("cdn.test"),
                 cdn_base="http://cdn.test",
                 origin_base="http://content.test",
             ),
@@ -121,13 +123,13 @@ class Testbed:
         for fallback_id, handler in self.side.fallback_handlers().items():
             catalog.provide(fallback_id, handler)
         catalog.provide("content.fallback.3", origin_download)
-        self.http = self._client("content.test")
+        self.http = self.client("content.test")
         self._workers: list[Callable[[], Any]] = []
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
 
-    def _client(self, host: str) -> httpx.AsyncClient:
+    def client(self, host: str) -> httpx.AsyncClient:
         # An unhandled error reaches the client as a 500, as it would over the network.
         transport = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
         return httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
@@ -138,7 +140,7 @@ class Testbed:
         return SimulatedDevice(
             device_id,
             tenant,
-            client=self._client("content.test"),
+            client=self.client("content.test"),
             clock=self.clock,
             push=self.push,
             folder=self.folder / "devices" / device_id,
