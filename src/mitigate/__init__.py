@@ -25,6 +25,7 @@ from mitigate.durable.idempotency import (
     TieredIdempotencyStore,
 )
 from mitigate.durable.inbox import Inbox
+from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
@@ -143,6 +144,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
@@ -227,6 +229,7 @@ __all__ = [
     "License",
     "LimitHit",
     "Message",
+    "Migration",
     "MitigateError",
     "Observer",
     "Observers",
@@ -275,6 +278,7 @@ __all__ = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",
@@ -288,6 +292,7 @@ __all__ = [
     "current_deadline",
     "format_duration",
     "inspect_archive",
+    "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",
