@@ -13,12 +13,14 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import imports, publish
+from .api import assistant, devices, downloads, imports, keys, publish
+from .device_wiring import attach_devices
 
 __all__ = ["ROUTERS", "build_app"]
 
 # One line per router. The device side (12b) adds its own: devices, downloads, keys, ...
 ROUTERS = [publish.router, imports.router]
+ROUTERS += [devices.router, downloads.router, keys.router, assistant.router]  # device side
 
 
 def tenant_resolver(content: Any) -> mitigate.TenantResolver:
@@ -36,4 +38,5 @@ def build_app(content: Any, extra_routers: tuple[Any, ...] = ()) -> FastAPI:
         tenants=tenant_resolver(content),
     )
     app.state.content = content
+    attach_devices(app, getattr(content, "devices", None))
     return app

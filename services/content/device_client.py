@@ -83,13 +83,14 @@ class SimulatedDevice:
 
     async def _fetch_keys(self) -> bytes:
         self._need_network()
-        response = await self.client.get("/.well-known/content-keys.json")
+        response = await self.client.get("/.well-known/content-keys.json")  # no tenant needed
         response.raise_for_status()
         return response.content
 
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         self._need_network()
-        return await self.client.request(method, path, **kwargs)
+        headers = {"x-tenant-id": self.tenant, **kwargs.pop("headers", {})}
+        return await self.client.request(method, path, headers=headers, **kwargs)
 
     def go_offline(self) -> None:
         self.online = False

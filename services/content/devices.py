@@ -515,6 +515,14 @@ class DeviceSide:
         return {**config, "default": not config.get("generated", False)}
 
 
+def tamper_settings(catalog: Any) -> tuple[int, float]:
+    """The repeat threshold and window fm.1.3 sets in the catalog (the seed gives none)."""
+    details = catalog.failure_mode("content.fm.1.3").details
+    return int(details["tamper repeat threshold"]), mitigate.parse_duration(
+        details["tamper repeat window"]
+    )
+
+
 def _replace(record: LicenseRecord, **changes: Any) -> LicenseRecord:
     from dataclasses import replace
 

@@ -24,6 +24,7 @@ from services.kit.serve import run_service
 from .adapters.assets import LocalAssets
 from .adapters.signer import RingSigner
 from .app import build_app
+from .device_wiring import open_devices
 from .imports import Importer
 from .publish import Publisher
 from .schema import ensure_schema
@@ -90,6 +91,7 @@ async def open_content(
     importer = Importer(runtime, settings, workdir=data / "content-imports")
     await importer.load_blocks()
     content = Content(settings, runtime, publisher, importer, catalog, fake, assets)
+    content.devices = await open_devices(runtime, data)
     content.app = build_app(content)
     return content
 

@@ -26,9 +26,10 @@ from .adapters.kms import LocalKms
 from .adapters.push import FakePushProvider, PushClient
 from .api import assistant, devices, downloads, keys
 from .device_client import SimulatedDevice, origin_download
-from .devices import AllOn, DeviceSide, Ports
+from .devices import AllOn, DeviceSide, Ports, tamper_settings
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
+__all__ = ["CATALOG", "HostRouter", "Testbed", "alerts", "tamper_settings"]
 ROUTERS = (devices.router, downloads.router, keys.router, assistant.router)
 
 
@@ -45,14 +46,6 @@ class HostRouter:
         if host == "content.test" and str(scope.get("path", "")).startswith("/objects/"):
             app = self.origin
         await app(scope, receive, send)
-
-
-def tamper_settings(catalog: mitigate.Catalog) -> tuple[int, float]:
-    """The repeat threshold and window fm.1.3 sets in the catalog (the seed gives none)."""
-    details = catalog.failure_mode("content.fm.1.3").details
-    return int(details["tamper repeat threshold"]), mitigate.parse_duration(
-        details["tamper repeat window"]
-    )
 
 
 class Testbed:

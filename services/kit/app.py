@@ -23,8 +23,18 @@ from .runtime import Runtime
 
 __all__ = ["EXEMPT", "create_app", "runtime_of", "standard_health"]
 
-# Paths that need no tenant: probes, metrics, the API document, well-known documents.
-EXEMPT = ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/.well-known/", "/ops/")
+# Paths that need no tenant: probes, metrics, the API document, well-known documents, and
+# objects behind signed URLs (the URL's signature is the authority; a CDN sends no tenant).
+EXEMPT = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/.well-known/",
+    "/ops/",
+    "/objects/",
+)
 
 
 def runtime_of(request: Request) -> Runtime:

@@ -1,0 +1,67 @@
+"""The device side inside the assembled content service (the app `mitigate serve content`
+runs): its routes are served beside the publish routes, the origin serves bundle objects
+behind signed URLs with Range resume, and a device registers, gets a bundle and plays it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+from services.content.device_client import SimulatedDevice
+from services.content.service import open_content
+from services.content.settings import ContentSettings
+from services.kit.runtime import Runtime
+
+import mitigate
+
+
+async def test_the_service_serves_the_device_side(tmp_path: Path) -> None:
+    clock = mitigate.VirtualClock()
+    settings = ContentSettings(data_dir=tmp_path, builder="inline")
+    runtime = await Runtime.open(settings.resolved(), clock=clock)
+    content = await open_content(settings, runtime=runtime)
+    try:
+        transport = httpx.ASGITransport(app=content.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
+            keys = await http.get("/.well-known/content-keys.json")
+            assert keys.status_code == 200
+            assert content.runtime.keyring.active_kid in keys.text
+            source = await http.put(
+                "/v1/courses/c1/offline-source",
+                content=b"offline lesson " * 500,
+                headers={"x-tenant-id": "acme"},
+            )
+            assert source.status_code == 204
+            device = SimulatedDevice(
+                "tab",
+                "acme",
+                client=http,
+                clock=clock,
+                push=content.devices.fakes[0],
+                folder=tmp_path / "device",
+                policy=lambda name: _direct,
+            )
+            assert (await device.register()).status_code == 201
+            assert (await device.request_bundle("c1")).status_code == 200
+            url = (
+                await device.call(
+                    "POST", "/v1/devices/tab/bundles/c1@tab/url", json={"via": "origin"}
+                )
+            ).json()["url"]
+            partial = await http.get(url, headers={"range": "bytes=10-19"})
+            assert partial.status_code == 206
+            assert partial.headers["content-range"].startswith("bytes 10-19/")
+            await device.download("c1@tab")
+            assert await device.play("c1@tab") == b"offline lesson " * 500
+    finally:
+        await content.aclose()
+
+
+class _Direct:
+    """No policy: call straight through (the service's policies are tested elsewhere)."""
+
+    async def acall(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await fn(*args)
+
+
+_direct = _Direct()
