@@ -93,7 +93,14 @@ class World:
 
 
 def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
-    settings = ContentSettings(data_dir=root, builder="inline", poll=1.0, saga_poll=1.0)
+    settings = ContentSettings(
+        data_dir=root,
+        builder="inline",
+        poll=1.0,
+        saga_poll=1.0,
+        # Each run's store is thrown away: no fsync per commit.
+        store=f"sqlite:///{root / 'content.db'}?durability=normal",
+    )
     backend = getattr(run, "backend", "embedded") or "embedded"
     if backend != "embedded":
         unique = f"x{uuid.uuid4().hex[:10]}"

@@ -34,7 +34,9 @@ async def running(content: Any) -> AsyncIterator[dict[str, Any]]:
     ]
     consumer = None
     if content.fake_catalog is not None:
-        consumer = content.fake_catalog.consumer(rt.bus, clock=rt.clock, observers=rt.observers)
+        consumer = content.fake_catalog.consumer(
+            rt.bus, clock=rt.clock, observers=rt.observers, injector=rt.injector
+        )
         loops["catalog"] = consumer
         tasks.append(asyncio.create_task(consumer.run(), name="catalog.consumer"))
     try:

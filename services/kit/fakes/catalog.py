@@ -31,9 +31,14 @@ __all__ = ["BUILT_SUBJECT", "FakeCatalog"]
 
 BUILT_SUBJECT = "content.package.built.v1"
 
-_TABLE = """CREATE TABLE IF NOT EXISTS fake_catalog_packages (
+_TABLES = (
+    """CREATE TABLE IF NOT EXISTS fake_catalog_packages (
     package_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, draft_id TEXT NOT NULL,
-    digest TEXT NOT NULL, status TEXT NOT NULL, built_events INTEGER NOT NULL DEFAULT 0)"""
+    digest TEXT NOT NULL, status TEXT NOT NULL, built_events INTEGER NOT NULL DEFAULT 0)""",
+    # Every built event the catalog applied, in the order it applied them.
+    """CREATE TABLE IF NOT EXISTS fake_catalog_applied (
+    n INTEGER NOT NULL, msg_id TEXT NOT NULL, aggregate TEXT, package_id TEXT NOT NULL)""",
+)
 
 
 class FakeCatalog:
@@ -46,6 +51,7 @@ class FakeCatalog:
         self.inbox = mitigate.Inbox(store, "catalog")
         self._fail: list[int] = []  # statuses to answer with, one per coming request
         self.requests = 0
+        self._applied = 0
         self.app = Starlette(
             routes=[
                 Route("/v1/packages", self._register, methods=["POST"]),
@@ -57,7 +63,10 @@ class FakeCatalog:
 
     async def setup(self) -> FakeCatalog:
         async with self.store.transaction() as tx:
-            await tx.execute(_TABLE)
+            for sql in _TABLES:
+                await tx.execute(sql)
+            row = await tx.fetchone("SELECT COALESCE(MAX(n), 0) FROM fake_catalog_applied")
+        self._applied = int(row[0]) if row else 0
         return self
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -132,9 +141,22 @@ class FakeCatalog:
         found = [await self.get(r[0]) for r in rows]
         return [f for f in found if f is not None]
 
+    async def applied(self) -> list[tuple[int, str, str | None, str]]:
+        """(order, message id, aggregate key, package) of every built event applied."""
+        rows = await self.store.fetch(
+            "SELECT n, msg_id, aggregate, package_id FROM fake_catalog_applied ORDER BY n"
+        )
+        return [(int(n), m, a, p) for n, m, a, p in rows]
+
     # -- bus ----------------------------------------------------------------------------
     async def _on_built(self, message: mitigate.Message, tx: Any) -> None:
         body = json.loads(message.payload)
+        self._applied += 1
+        await tx.execute(
+            "INSERT INTO fake_catalog_applied (n, msg_id, aggregate, package_id)"
+            " VALUES (?, ?, ?, ?)",
+            (self._applied, message.id, message.key, body["packageId"]),
+        )
         await tx.execute(
             "UPDATE fake_catalog_packages SET built_events = built_events + 1,"
             " status = CASE WHEN status = 'pending' THEN 'live' ELSE status END"
@@ -150,6 +172,10 @@ class FakeCatalog:
             await self._on_built(message, tx)
 
     def consumer(self, bus: Any, **kwargs: Any) -> mitigate.Consumer:
-        """The catalog's durable consumer of built events on ``bus``."""
+        """The catalog's durable consumer of built events on ``bus``: a delivery without an
+        outcome comes back after 30 s, for as long as half an hour (at-least-once, retried
+        to depletion; content.fm.1.7), then goes to the DLQ."""
         spec = mitigate.ConsumerSpec("catalog", BUILT_SUBJECT, ack_wait=30.0)
+        kwargs.setdefault("retry", mitigate.Retry(60, base=1.0, cap=30.0))
+        kwargs.setdefault("dead_letters", mitigate.DeadLetters(self.store))
         return mitigate.Consumer(bus, spec, self.handle_built, **kwargs)
