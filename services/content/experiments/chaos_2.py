@@ -1,10 +1,11 @@
 """content.chaos.2: 10 % of bus messages dropped for 2 min while 10 000 built events are
-written (publishes, deliveries and acks each lose 10 %). Unacknowledged publishes are re-sent from the outbox, unacknowledged deliveries are
-redelivered, and the catalog's consumer applies each event exactly once (its inbox holds the
-duplicates), in order per aggregate.
+written (publishes, deliveries and acks each lose 10 %). Unacknowledged publishes are
+re-sent from the outbox, unacknowledged deliveries are redelivered, and the catalog's
+consumer applies each event exactly once (its inbox holds the duplicates), in order per
+aggregate.
 
 The 10 000 events enter through the service's outbox, as the publish saga writes them (one
-transaction each batch); a real publish over the API runs first and alongside.
+transaction per batch); a real publish over the API runs first.
 """
 
 from __future__ import annotations
