@@ -96,6 +96,7 @@ class LocalObjects:
         self._tmp.mkdir(exist_ok=True)
         self.injector = injector
         self.clock = clock
+        self.writes = 0  # puts that reached the disk (a breaker's "no call while open")
 
     def __repr__(self) -> str:
         return f"LocalObjects({str(self.root)!r})"
@@ -111,6 +112,7 @@ class LocalObjects:
 
     async def put(self, key: str, data: Chunks) -> ObjectInfo:
         final = self.path(key)
+        self.writes += 1
         tmp = self._tmp / f"{uuid.uuid4().hex}.part"
         digest = hashlib.sha256()
         size = 0
