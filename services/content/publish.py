@@ -232,6 +232,18 @@ class Publisher:
         keys = ("id", "draftId", "state", "size", "contentSha256", "indexSha256", "kid")
         return dict(zip(keys, rows[0], strict=True))
 
+    async def build(self, tenant: str, package_id: str) -> dict[str, Any]:
+        """The builder's record of a package: built (with its peak RSS) or parked."""
+        rows = await self.rt.store.fetch(
+            "SELECT id, draft_id, state, reason, peak_rss FROM content_builds"
+            " WHERE id = ? AND tenant = ?",
+            (package_id, tenant),
+        )
+        if not rows:
+            raise ServiceError("CONTENT.BUILD.NOT_FOUND", f"no build of {package_id}", status=404)
+        keys = ("packageId", "draftId", "state", "reason", "peakRss")
+        return dict(zip(keys, rows[0], strict=True))
+
     # -- saga steps -----------------------------------------------------------------------
     def _step(self, fn: Any, *args: Any) -> Any:
         return call(self.rt.policy("publish.step"), fn, *args)

@@ -170,10 +170,23 @@ def _limit(limit: int) -> Any:
     return apply
 
 
+def _peak_rss() -> int:
+    """This process's peak resident memory in bytes. Linux's VmHWM starts afresh at exec;
+    ru_maxrss would also count the parent's pages copied by fork before it."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def main() -> None:
     job = json.loads(sys.stdin.read())
     result = build_file([(a, b) for a, b in job["sources"]], job["out"], streaming=job["streaming"])
-    result["peak_rss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    result["peak_rss"] = _peak_rss()
     sys.stdout.write(json.dumps(result))
 
 

@@ -42,6 +42,12 @@ async def package(package_id: str, request: Request) -> dict[str, Any]:
     return await content_of(request).publisher.package(tenant_of(request), package_id)
 
 
+@router.get("/v1/builds/{package_id}")
+async def build(package_id: str, request: Request) -> dict[str, Any]:
+    """The package's build: ``built`` with the builder's peak RSS, or ``parked`` for review."""
+    return await content_of(request).publisher.build(tenant_of(request), package_id)
+
+
 @router.get("/v1/alerts")
 async def alerts(request: Request, audience: str = "author") -> list[dict[str, Any]]:
     """Alerts raised for the tenant's authors (failed publishes) or admins (parked builds)."""
