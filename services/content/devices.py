@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import hashlib
 import itertools
 from collections.abc import Callable, Iterable
@@ -25,7 +26,13 @@ from .adapters.ai_gateway import AssistantConfigClient
 from .adapters.kms import LocalKms
 from .adapters.push import PushClient
 from .domain import sealing
-from .domain.bundles import PREPARING, BundleRequest, BundleStatus, DeviceKeyMissingError
+from .domain.bundles import (
+    PREPARING,
+    BundleRequest,
+    BundleStatus,
+    DeviceKeyMissingError,
+    StorageFullError,
+)
 from .domain.licenses import LicenseRecord, LicenseState, license_state, lifetime_for
 from .domain.sync import Delta, order_deltas
 
@@ -217,9 +224,7 @@ class DeviceSide:
         await self.policy("kms.encrypt").acall(self.ports.kms.wrap, data_key, request.bundle_id)
         version = self._versions.get(request.bundle_id, 0) + 1
         key = f"bundles/{request.bundle_id}/v{version}"
-        path = self.objects_root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(sealed)
+        await self.policy("objects.put").acall(self._write_object, key, sealed)
 
         async def sign() -> mitigate.BundleEnvelope:
             return self.signer.sign_bundle(request.bundle_id, sealed, version=version)
@@ -244,6 +249,21 @@ class DeviceSide:
         )
         self._add_delta(request.device_id, Delta("bundle", request.bundle_id))
         return "ready"
+
+    async def _write_object(self, key: str, data: bytes) -> None:
+        """Write the whole object under a temporary name, then rename it into place: a
+        full disk (ENOSPC) leaves no partial object behind."""
+        path = self.objects_root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(path.name + ".part")
+        try:
+            part.write_bytes(data)
+        except OSError as err:
+            part.unlink(missing_ok=True)
+            if err.errno == errno.ENOSPC:
+                raise StorageFullError(errno.ENOSPC, f"disk full writing {key}") from err
+            raise
+        part.replace(path)
 
     async def work_once(self) -> int:
         """Run every queued bundle job through the bundle-create schedule, concurrently

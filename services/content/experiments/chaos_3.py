@@ -41,7 +41,7 @@ async def corrupt_stored_bundle(run: Run) -> None:
 
     deltas = await victim.sync()
     run.expect("the report reached the server", bed.side.tamper_reports_processed == 1)
-    run.expect("the server rebuilt the bundle from source", bundle_id in bed.side.rebuilt)
+    run.require("the server rebuilt the bundle from source", bundle_id in bed.side.rebuilt)
     run.expect(
         "a fresh download is offered",
         any(d["kind"] == "bundle" and d["id"] == bundle_id for d in deltas),

@@ -9,7 +9,7 @@ from services.content.testbed import Testbed
 from mitigate.chaos import Outage, Run, experiment
 
 
-@experiment("content.fallback.1")
+@experiment("content.fallback.1", failure_modes=["content.fm.1.2"])
 async def realtime_falls_back_to_queue(run: Run) -> None:
     """The KMS breaker is open: the request is answered 202 "preparing" instead of an
     error, one job per bundle however often the learner retries, the job survives a

@@ -10,7 +10,7 @@ from mitigate.chaos import Run, experiment
 DAY = 86_400.0
 
 
-@experiment("content.fallback.2")
+@experiment("content.fallback.2", failure_modes=["content.fm.1.5"])
 async def push_falls_back_to_expiry(run: Run) -> None:
     """The push provider is down when a bundle is revoked: the failure is recorded per
     device, the revoke still succeeds, and a device that never gets the push stops

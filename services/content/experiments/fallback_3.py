@@ -9,7 +9,7 @@ from services.content.testbed import Testbed
 from mitigate.chaos import Run, experiment
 
 
-@experiment("content.fallback.3")
+@experiment("content.fallback.3", failure_modes=["content.fm.1.10"])
 async def cdn_down_origin_direct(run: Run) -> None:
     """The CDN answers 5xx: the client receives a signed origin URL and downloads
     directly, the digest matches; after the CDN heals, downloads go through it again."""

@@ -63,7 +63,7 @@ async def tampered_bundle(run: Run) -> None:
             )
             device.pending_reports.append(report)  # the answer was lost: sent again
             await device.sync()
-            run.expect(
+            run.require(
                 f"tamper {round_}: the re-sent report is not counted again",
                 bed.side.trust.tampers("tab-9") == round_,
                 f"{bed.side.trust.tampers('tab-9')} counted",
@@ -75,7 +75,8 @@ async def tampered_bundle(run: Run) -> None:
             )
             run.expect(f"tamper {round_}: bundle flagged", bed.side.bundles[bundle_id].flagged)
             await device.request_bundle("c7")
-            await device.download(bundle_id)
+            fresh = await run.call("fresh download", device.download, bundle_id)
+            run.require(f"tamper {round_}: fresh download arrives", fresh.ok, str(fresh.error))
             run.expect(
                 f"tamper {round_}: the fresh download plays",
                 await device.try_play(bundle_id) == "ok",
