@@ -46,7 +46,9 @@ async def ai_gateway_breaker(run: Run) -> None:
         f"{ai.calls - calls_when_open} calls",
     )
 
-    opened_at = run.recorder.named("breaker.opened", "assistant.config")[0].at
+    opened = run.recorder.named("breaker.opened", "assistant.config")
+    run.require("the breaker opened", bool(opened))
+    opened_at = opened[0].at
     await run.wait(max(0.0, opened_at + 60 - run.clock.now()))
     await config()  # the probe, gateway still failing
     run.expect("failed probe: one gateway call", ai.calls == calls_when_open + 1)
