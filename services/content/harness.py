@@ -105,7 +105,11 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
     if backend != "embedded":
         unique = f"x{uuid.uuid4().hex[:10]}"
         settings = settings.with_backend(backend).model_copy(  # type: ignore[assignment]
-            update={"schema_name": f"content_{unique}", "stream": f"CONTENT_{unique.upper()}"}
+            update={
+                "schema_name": f"content_{unique}",
+                "stream": f"CONTENT_{unique.upper()}",
+                "subject_prefix": f"{unique}.",
+            }
         )
     return settings.model_copy(update=overrides)  # type: ignore[return-value]
 

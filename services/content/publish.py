@@ -443,7 +443,8 @@ class Publisher:
             await tx.execute(
                 "UPDATE content_packages SET state = 'announced' WHERE id = ?", (job["package"],)
             )
-            await self.outbox.enqueue(tx, BUILT_SUBJECT, payload, key=job["draft"], msg_id=msg_id)
+            subject = self.rt.settings.subject(BUILT_SUBJECT)
+            await self.outbox.enqueue(tx, subject, payload, key=job["draft"], msg_id=msg_id)
         self.outbox.notify()
         return {"msgId": msg_id}
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import mitigate
 
+from .publish import BUILT_SUBJECT
+
 __all__ = ["running"]
 
 
@@ -35,7 +37,11 @@ async def running(content: Any) -> AsyncIterator[dict[str, Any]]:
     consumer = None
     if content.fake_catalog is not None:
         consumer = content.fake_catalog.consumer(
-            rt.bus, clock=rt.clock, observers=rt.observers, injector=rt.injector
+            rt.bus,
+            subject=rt.settings.subject(BUILT_SUBJECT),
+            clock=rt.clock,
+            observers=rt.observers,
+            injector=rt.injector,
         )
         loops["catalog"] = consumer
         tasks.append(asyncio.create_task(consumer.run(), name="catalog.consumer"))

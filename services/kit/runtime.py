@@ -136,7 +136,7 @@ async def _open_bus(
         return await NatsBus.connect(
             settings.bus,
             stream=settings.stream,
-            subjects=[f"{settings.stream.lower()}.>"],
+            subjects=[settings.subject(f"{settings.name}.>")],
             clock=clock,
             injector=injector,
             observers=observers,

@@ -40,11 +40,15 @@ class ServiceSettings(BaseSettings):
     catalog: str = Field("", description="path of the service's catalog.yaml")
     schema_name: str = Field("", description="PostgreSQL schema (default: the service name)")
     stream: str = Field("", description="bus stream name (default: the service name)")
+    subject_prefix: str = Field(
+        "", description="prefix of every bus subject (isolates test runs on one NATS server)"
+    )
     poll: float = Field(0.05, description="idle poll of the relay and the in-process bus (s)")
 
     def resolved(self) -> ServiceSettings:
-        """Fill the URLs left empty with the embedded defaults under ``data_dir``."""
+        """Fill the URLs left empty with the embedded defaults under ``data_dir`` (created)."""
         base = self.data_dir.resolve()
+        base.mkdir(parents=True, exist_ok=True)
         updates: dict[str, Any] = {"data_dir": base}
         if not self.store:
             updates["store"] = f"sqlite:///{base / (self.name + '.db')}"
@@ -70,6 +74,10 @@ class ServiceSettings(BaseSettings):
                 raise ValueError(f"unknown backend {part!r} in {backend!r}; use {known}")
             updates.update(BACKENDS[part])
         return self.model_copy(update=updates)
+
+    def subject(self, name: str) -> str:
+        """The bus subject ``name`` (``content.package.built.v1``) with the prefix."""
+        return f"{self.subject_prefix}{name}"
 
     @property
     def store_url(self) -> str:

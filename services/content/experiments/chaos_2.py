@@ -30,6 +30,7 @@ async def drop_ten_percent(run: Run) -> None:
     assert catalog is not None
     outbox = world.content.publisher.outbox
     store = world.content.runtime.store
+    subject = world.content.runtime.settings.subject(BUILT_SUBJECT)
     before = len(await catalog.applied())
 
     t0 = run.clock.now()
@@ -42,7 +43,7 @@ async def drop_ten_percent(run: Run) -> None:
             for i in range(batch * per_batch, (batch + 1) * per_batch):
                 aggregate = f"draft-{i % AGGREGATES}"
                 payload = {"packageId": f"load-{i}", "draftId": aggregate, "seq": i}
-                await outbox.enqueue(tx, BUILT_SUBJECT, payload, key=aggregate, msg_id=f"ev-{i}")
+                await outbox.enqueue(tx, subject, payload, key=aggregate, msg_id=f"ev-{i}")
                 run.ledger.sent(f"ev-{i}")
         outbox.notify()
         await run.wait(3)

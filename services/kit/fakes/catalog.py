@@ -171,11 +171,13 @@ class FakeCatalog:
         async with self.store.transaction() as tx:
             await self._on_built(message, tx)
 
-    def consumer(self, bus: Any, **kwargs: Any) -> mitigate.Consumer:
+    def consumer(
+        self, bus: Any, *, subject: str = BUILT_SUBJECT, **kwargs: Any
+    ) -> mitigate.Consumer:
         """The catalog's durable consumer of built events on ``bus``: a delivery without an
         outcome comes back after 30 s, for as long as half an hour (at-least-once, retried
         to depletion; content.fm.1.7), then goes to the DLQ."""
-        spec = mitigate.ConsumerSpec("catalog", BUILT_SUBJECT, ack_wait=30.0)
+        spec = mitigate.ConsumerSpec("catalog", subject, ack_wait=30.0)
         kwargs.setdefault("retry", mitigate.Retry(60, base=1.0, cap=30.0))
         kwargs.setdefault("dead_letters", mitigate.DeadLetters(self.store))
         return mitigate.Consumer(bus, spec, self.handle_built, **kwargs)
