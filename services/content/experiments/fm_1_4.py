@@ -69,7 +69,8 @@ async def malicious_zip(run: Run) -> None:
         cleared = await http.post("/ops/importer-blocks/acme/clear", headers=OPS)
         run.require("the operator clears the block", cleared.status_code == 200, cleared.text)
 
-    await run.expect_event("guard.archive_quarantined", within=60)
+    quarantined = run.recorder.named("guard.archive_quarantined")
+    run.expect("one quarantine event per hostile zip", len(quarantined) == len(HOSTILE))
     after = await http.post("/v1/imports", content=clean_zip(), headers=zip_headers)
     run.expect("after review, acme imports again", after.status_code == 201, after.text)
 
