@@ -35,6 +35,7 @@ __all__ = [
     "BreakerOpenError",
     "BudgetExhaustedError",
     "BulkheadFullError",
+    "CallStyleError",
     "ConfigError",
     "InjectedError",
     "MitigateError",
@@ -189,3 +190,14 @@ class InjectedError(MitigateError):
         runbook: str | None = None,
     ) -> None:
         super().__init__(target, message, hint=hint, runbook=runbook)
+
+
+class CallStyleError(ConfigError):
+    """``acall`` was given a plain function, or ``call`` a coroutine function.
+
+    A misuse of the pipeline, not a failure of the dependency: it is never retried,
+    never counted by a breaker and never answered by a fallback.
+    """
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.CALL_STYLE"
+

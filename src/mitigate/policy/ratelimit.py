@@ -36,6 +36,7 @@ token and 600/min per tenant are two keyed limits in one pipeline).
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 from collections.abc import Hashable
@@ -114,9 +115,10 @@ class RateLimit:
             if burst is not None:
                 raise invalid(name, "a sliding window allows a burst of the whole rate; drop burst")
 
-    def limiter(self, clock: Clock | None = None) -> RateLimiter:
-        """A running limiter on ``clock`` (the real clock by default)."""
-        return RateLimiter(self, clock if clock is not None else default_clock())
+    def limiter(self, clock: Clock | None = None, *, max_keys: int | None = None) -> RateLimiter:
+        """A running limiter on ``clock`` (the real clock by default), holding at most
+        ``max_keys`` keys when given."""
+        return RateLimiter(self, clock if clock is not None else default_clock(), max_keys=max_keys)
 
     def describe(self) -> str:
         """A short human text.
@@ -136,12 +138,15 @@ class RateLimiter:
     """The running state of a :class:`RateLimit`: one entry per key, thread-safe.
 
     Keys that have recovered their whole budget are dropped as the table grows, so a
-    limiter per token or per IP does not leak.
+    limiter per token or per IP does not leak. With ``max_keys``, a table still full after
+    that drops its oldest keys down to 7/8 of it (they start again with a whole budget):
+    one scan per ``max_keys / 8`` new keys, never one per key.
     """
 
     __slots__ = (
         "_interval",
         "_lock",
+        "_max_keys",
         "_now",
         "_per",
         "_prune_at",
@@ -155,7 +160,7 @@ class RateLimiter:
         "options",
     )
 
-    def __init__(self, options: RateLimit, clock: Clock) -> None:
+    def __init__(self, options: RateLimit, clock: Clock, *, max_keys: int | None = None) -> None:
         self.options = options
         self.clock = clock
         self._now = clock.now
@@ -175,7 +180,8 @@ class RateLimiter:
         self._tats: dict[Hashable, int] = {}
         # sliding_window keeps [next index, stamp 1, ..., stamp rate] per key.
         self._rings: dict[Hashable, list[int]] = {}
-        self._prune_at = 1024
+        self._max_keys = max_keys
+        self._prune_at = 1024 if max_keys is None else min(1024, max_keys)
 
     def __repr__(self) -> str:
         return f"<RateLimiter {self.options.describe()} keys={len(self)}>"
@@ -257,3 +263,12 @@ class RateLimiter:
         for k in [k for k, ring in self._rings.items() if max(ring[1:]) <= horizon]:
             del self._rings[k]
         self._prune_at = max(1024, 2 * len(self))
+        bound = self._max_keys
+        if bound is not None:
+            low = bound - max(1, bound // 8)
+            for table in (self._tats, self._rings):
+                excess = len(table) - low
+                if excess > 0:  # oldest first: dicts keep the order keys arrived in
+                    for k in list(itertools.islice(table, excess)):
+                        del table[k]
+            self._prune_at = min(self._prune_at, bound)
