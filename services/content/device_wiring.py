@@ -16,6 +16,7 @@ import mitigate
 from mitigate.web.signed_urls import LocalObjects, SignedObjectApp
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
+from .adapters.device_state import SqlState
 from .adapters.kms import LocalKms
 from .adapters.push import FakePushProvider, PushClient
 from .devices import DeviceSide, Ports, tamper_settings
@@ -70,7 +71,9 @@ async def open_devices(
         observers=runtime.observers,
         report=catalog.report,
         switches=runtime.switches,
+        state=await SqlState(runtime.store).setup(),
     )
+    await side.restore()
     for fallback_id, handler in side.fallback_handlers().items():
         catalog.provide(fallback_id, handler)
     side.fakes = (push, ai)  # type: ignore[attr-defined]

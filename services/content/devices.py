@@ -22,7 +22,9 @@ import httpx
 
 import mitigate
 
+from . import device_codec as codec
 from .adapters.ai_gateway import AssistantConfigClient
+from .adapters.device_state import MemoryState
 from .adapters.kms import LocalKms
 from .adapters.push import PushClient
 from .domain import sealing
@@ -122,6 +124,7 @@ class DeviceSide:
     observers: Iterable[Any] = ()
     report: Callable[[str, float], None] = lambda metric, value: None
     switches: Any = field(default_factory=AllOn)
+    state: Any = field(default_factory=MemoryState)
 
     def __post_init__(self) -> None:
         self.signer = mitigate.EnvelopeSigner(self.ring)
@@ -146,6 +149,9 @@ class DeviceSide:
         self._seq = itertools.count(1)
         self._versions: dict[str, int] = {}
         self._license_tokens: dict[str, str] = {}
+        self._delta_index: dict[str, tuple[str, Delta]] = {}
+        self._reports: dict[str, dict[str, Any]] = {}  # tamper reports counted, by key
+        self._dirty: set[tuple[str, str]] = set()
         self._observers = mitigate.Observers(list(self.observers))
         self.objects_root.mkdir(parents=True, exist_ok=True)
 
@@ -171,6 +177,7 @@ class DeviceSide:
         device = Device(device_id, tenant, key, push or device_id)
         self.devices[device_id] = device
         self.deltas.setdefault(device_id, [])
+        self._touch("device", device_id)
         return device
 
     def device(self, device_id: str) -> Device:
@@ -188,6 +195,7 @@ class DeviceSide:
 
     def add_course(self, course_id: str, content: bytes) -> None:
         self.courses[course_id] = content
+        self._touch("course", course_id)
 
     # -- bundles -------------------------------------------------------------------------
     async def request_bundle(self, device_id: str, course_id: str) -> dict[str, Any]:
@@ -210,6 +218,8 @@ class DeviceSide:
         job = self.jobs.get(job_id)
         if job is None or job.state in ("done", "dead"):  # same key = same job otherwise
             self.jobs[job_id] = Job(job_id, request)
+        self._touch("bundle", request.bundle_id)
+        self._touch("job", job_id)
         self._report_jobs()
         return PREPARING
 
@@ -248,6 +258,9 @@ class DeviceSide:
             license_id=lic.license_id,
         )
         self._add_delta(request.device_id, Delta("bundle", request.bundle_id))
+        self._touch("license", lic.license_id)
+        self._touch("bundle", request.bundle_id)
+        self._touch("version", request.bundle_id)
         return "ready"
 
     async def _write_object(self, key: str, data: bytes) -> None:
@@ -273,10 +286,12 @@ class DeviceSide:
             job.state = "running"
         results = await asyncio.gather(*(self._run_job(job) for job in queued))
         self._report_jobs()
+        await self.flush()
         return sum(results)
 
     async def _run_job(self, job: Job) -> int:
         job.runs += 1
+        self._touch("job", job.job_id)
         try:
             outcome = await self.policy("bundle.create").acall(self._build_job, job.request)
         except Exception as err:  # retries and budget exhausted: park, never drop
@@ -296,6 +311,7 @@ class DeviceSide:
             job.reason = f"{DeviceKeyMissingError.code}: {err}"
             bundle = self.bundles[request.bundle_id]
             bundle.status, bundle.reason = BundleStatus.FAILED, job.reason
+            self._touch("bundle", request.bundle_id)
             return "dead"
 
     def redrive_parked(self) -> int:
@@ -304,6 +320,7 @@ class DeviceSide:
         for job in self.jobs.values():
             if job.state == "parked" and now - job.parked_at >= PARK_REDRIVE_AFTER:
                 job.state = "queued"
+                self._touch("job", job.job_id)
                 moved += 1
         return moved
 
@@ -366,6 +383,7 @@ class DeviceSide:
         record = self.licenses.get(license_id)
         if record is not None and not record.fetched:
             self.licenses[license_id] = _replace(record, fetched=True)
+            self._touch("license", license_id)
 
     async def revoke(self, bundle_id: str) -> dict[str, Any]:
         bundle = self.bundles.get(bundle_id)
@@ -375,9 +393,11 @@ class DeviceSide:
             )
         record = self.licenses[bundle.license_id]
         self.licenses[record.license_id] = _replace(record, revoked=True)
+        self._touch("license", record.license_id)
         device_id = bundle.request.device_id
         self._add_delta(device_id, Delta("revocation", bundle_id, {"licenseId": record.license_id}))
         self.pending_revocations.add((device_id, bundle_id))
+        self._touch("pending", f"{device_id}|{bundle_id}")
         self.report("content_revocations_pending", len(self.pending_revocations))
         pushed = await self.policy("revocation.push").acall(self._push_sync, device_id)
         return {"bundleId": bundle_id, "push": pushed}
@@ -395,9 +415,11 @@ class DeviceSide:
 
     # -- sync ----------------------------------------------------------------------------
     def _add_delta(self, device_id: str, delta: Delta) -> None:
-        self.deltas.setdefault(device_id, []).append(
-            Delta(delta.kind, delta.id, delta.data, next(self._seq))
-        )
+        numbered = Delta(delta.kind, delta.id, delta.data, next(self._seq))
+        self.deltas.setdefault(device_id, []).append(numbered)
+        key = f"{device_id}:{numbered.seq}"
+        self._delta_index[key] = (device_id, numbered)
+        self._touch("delta", key)
 
     async def sync(
         self, device_id: str, cursor: int, reports: list[dict[str, Any]]
@@ -415,8 +437,10 @@ class DeviceSide:
         for delta in ordered:
             if delta.kind == "revocation":
                 self.pending_revocations.discard((device_id, delta.id))
+                self._touch("pending", f"{device_id}|{delta.id}")
         self.report("content_revocations_pending", len(self.pending_revocations))
         device.seq_seen = max([cursor, *(d.seq for d in fresh)])
+        self._touch("device", device_id)
         return {"cursor": device.seq_seen, "deltas": [d.as_json() for d in ordered]}
 
     def _tamper_report(self, device: Device, report: dict[str, Any]) -> None:
@@ -429,18 +453,21 @@ class DeviceSide:
         if self.switches.enabled(SWITCH_TAMPER_DEDUPE) and report_id in self._seen_reports:
             return  # a sync retried after a lost answer re-sends its reports
         self._seen_reports.add(report_id)
+        self._touch("seen", report_id)
         self.tamper_reports_processed += 1
         key = (
             report_id
             if self.switches.enabled(SWITCH_TAMPER_DEDUPE)
             else f"{report_id}#{self.tamper_reports_processed}"
         )
-        self.trust.report(
-            device.device_id, report_id=key, subject=bundle_id, reason=str(report.get("reason", ""))
-        )
+        reason = str(report.get("reason", ""))
+        self._reports[key] = {"device": device.device_id, "bundle": bundle_id, "reason": reason}
+        self._touch("report", key)
+        self.trust.report(device.device_id, report_id=key, subject=bundle_id, reason=reason)
         bundle = self.bundles.get(bundle_id)
         if bundle is not None:
             bundle.flagged = True
+            self._touch("bundle", bundle_id)
             if self.switches.enabled(SWITCH_FRESH_DOWNLOAD):
                 self._add_delta(device.device_id, Delta("bundle", bundle_id, {"fresh": True}))
 
@@ -460,6 +487,111 @@ class DeviceSide:
                 self.rebuilt.append(bundle.request.bundle_id)
                 rebuilt += 1
         return rebuilt
+
+    def restore_device(self, device_id: str) -> None:
+        """An operator reviewed a revoked device: trust it again, counting afresh."""
+        self.trust.restore(device_id)
+        for key in [k for k, r in self._reports.items() if r["device"] == device_id]:
+            del self._reports[key]
+            self._touch("report", key)
+
+    # -- state ---------------------------------------------------------------------------
+    def _touch(self, kind: str, key: str) -> None:
+        self._dirty.add((kind, key))
+
+    def _encode(self, kind: str, key: str) -> dict[str, Any] | None:
+        if kind == "device":
+            device = self.devices.get(key)
+            return None if device is None else codec.device_data(device)
+        if kind == "course":
+            content = self.courses.get(key)
+            return None if content is None else {"content": codec.b64(content)}
+        if kind == "bundle":
+            bundle = self.bundles.get(key)
+            return None if bundle is None else codec.bundle_data(bundle)
+        if kind == "job":
+            job = self.jobs.get(key)
+            return None if job is None else codec.job_data(job)
+        if kind == "license":
+            record = self.licenses.get(key)
+            return None if record is None else codec.license_data(record, self._license_tokens[key])
+        if kind == "delta":
+            found = self._delta_index.get(key)
+            return None if found is None else codec.delta_data(*found)
+        if kind == "pending":
+            device_id, _, bundle_id = key.partition("|")
+            return {} if (device_id, bundle_id) in self.pending_revocations else None
+        if kind == "seen":
+            return {} if key in self._seen_reports else None
+        if kind == "report":
+            return self._reports.get(key)
+        if kind == "version":
+            version = self._versions.get(key)
+            return None if version is None else {"v": version}
+        raise ValueError(f"unknown state kind {kind!r}")
+
+    async def flush(self) -> None:
+        """Write what this use case changed, in one transaction."""
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, set()
+        await self.state.save([(kind, key, self._encode(kind, key)) for kind, key in sorted(dirty)])
+
+    async def restore(self) -> None:
+        """Read the state back at start (after a restart nothing is lost)."""
+        rows = await self.state.load()
+        quiet = mitigate.DeviceTrust(
+            threshold=self.tamper_threshold, window=self.tamper_window, clock=self.clock
+        )
+        last_seq = 0
+        for kind, key, data in rows:
+            if kind == "device":
+                self.devices[key] = Device(
+                    data["device_id"],
+                    data["tenant"],
+                    codec.unb64(data["public_key"]),
+                    data["push_token"],
+                    data["seq_seen"],
+                )
+                self.deltas.setdefault(key, [])
+            elif kind == "course":
+                self.courses[key] = codec.unb64(data["content"]) or b""
+            elif kind == "bundle":
+                self.bundles[key] = Bundle(**codec.bundle_fields(data))
+            elif kind == "job":
+                self.jobs[key] = Job(
+                    data["job_id"],
+                    codec.request_from(data["request"]),
+                    data["state"],
+                    data["reason"],
+                    data["parked_at"],
+                    data["runs"],
+                )
+            elif kind == "license":
+                record, token = codec.license_from(data)
+                self.licenses[key] = record
+                self._license_tokens[key] = token
+            elif kind == "delta":
+                device_id, delta = codec.delta_from(data)
+                self.deltas.setdefault(device_id, []).append(delta)
+                self._delta_index[key] = (device_id, delta)
+                last_seq = max(last_seq, delta.seq)
+            elif kind == "pending":
+                device_id, _, bundle_id = key.partition("|")
+                self.pending_revocations.add((device_id, bundle_id))
+            elif kind == "seen":
+                self._seen_reports.add(key)
+            elif kind == "report":
+                self._reports[key] = data
+                quiet.report(data["device"], report_id=key, subject=data["bundle"])
+            elif kind == "version":
+                self._versions[key] = int(data["v"])
+        for deltas in self.deltas.values():
+            deltas.sort(key=lambda d: d.seq)
+        self._seq = itertools.count(last_seq + 1)
+        quiet.observers = self.trust.observers  # replayed quietly; new reports alert again
+        self.trust = quiet
+        self._report_jobs()
 
     # -- keys ----------------------------------------------------------------------------
     def publish_next_key(self) -> str:

@@ -16,11 +16,16 @@ def side(request: Request) -> DeviceSide:
     return value
 
 
-async def answer(call: Callable[[], Awaitable[Any] | Any], status: int = 200) -> JSONResponse:
+async def answer(
+    request: Request, call: Callable[[], Awaitable[Any] | Any], status: int = 200
+) -> JSONResponse:
+    """Run one use case, write what it changed (even when it then refused), and answer."""
     try:
         result = call()
         if hasattr(result, "__await__"):
             result = await result
     except ContentError as err:
         return JSONResponse({"code": err.code, "message": str(err)}, err.status)
+    finally:
+        await side(request).flush()
     return JSONResponse(result, status)

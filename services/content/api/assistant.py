@@ -12,4 +12,4 @@ router = APIRouter(tags=["assistant"])
 
 @router.get("/v1/courses/{course_id}/assistant-config")
 async def assistant_config(course_id: str, request: Request) -> JSONResponse:
-    return await answer(lambda: side(request).assistant_config(course_id))
+    return await answer(request, lambda: side(request).assistant_config(course_id))

@@ -36,12 +36,14 @@ async def register_device(body: DeviceIn, request: Request) -> JSONResponse:
         d = side(request).register(body.device_id, body.tenant, body.public_key, body.push_token)
         return {"deviceId": d.device_id, "tenant": d.tenant}
 
-    return await answer(run, 201)
+    return await answer(request, run, 201)
 
 
 @router.post("/v1/devices/{device_id}/bundles")
 async def request_bundle(device_id: str, body: BundleIn, request: Request) -> JSONResponse:
-    response = await answer(lambda: side(request).request_bundle(device_id, body.course_id))
+    response = await answer(
+        request, lambda: side(request).request_bundle(device_id, body.course_id)
+    )
     if response.status_code == 200 and b'"preparing"' in bytes(response.body):
         response.status_code = 202  # accepted: built by the worker, learner sees "preparing"
     return response
@@ -57,34 +59,37 @@ async def bundle_status(device_id: str, bundle_id: str, request: Request) -> JSO
             s.mark_fetched(view["licenseId"])
         return view
 
-    return await answer(run)
+    return await answer(request, run)
 
 
 @router.post("/v1/devices/{device_id}/sync")
 async def sync(device_id: str, body: SyncIn, request: Request) -> JSONResponse:
-    return await answer(lambda: side(request).sync(device_id, body.cursor, body.tamper_reports))
+    return await answer(
+        request, lambda: side(request).sync(device_id, body.cursor, body.tamper_reports)
+    )
 
 
 @router.get("/v1/licenses/{license_id}/status")
 async def license_status(license_id: str, request: Request) -> JSONResponse:
-    return await answer(lambda: side(request).license_status(license_id))
+    return await answer(request, lambda: side(request).license_status(license_id))
 
 
 @router.post("/v1/admin/bundles/{bundle_id}/revoke")
 async def revoke(bundle_id: str, request: Request) -> JSONResponse:
-    return await answer(lambda: side(request).revoke(bundle_id))
+    return await answer(request, lambda: side(request).revoke(bundle_id))
 
 
 @router.post("/v1/admin/devices/{device_id}/restore")
 async def restore(device_id: str, request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
-        side(request).trust.restore(device_id)
+        side(request).restore_device(device_id)
         return {"deviceId": device_id, "trusted": True}
 
-    return await answer(run)
+    return await answer(request, run)
 
 
 @router.put("/v1/courses/{course_id}/offline-source", status_code=204)
 async def offline_source(course_id: str, request: Request) -> JSONResponse:
     side(request).add_course(course_id, await request.body())
+    await side(request).flush()
     return JSONResponse(None, 204)

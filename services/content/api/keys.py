@@ -20,7 +20,7 @@ async def key_document(request: Request) -> Response:
 
 @router.post("/v1/admin/keys/next")
 async def publish_next(request: Request) -> JSONResponse:
-    return await answer(lambda: {"kid": side(request).publish_next_key()})
+    return await answer(request, lambda: {"kid": side(request).publish_next_key()})
 
 
 @router.post("/v1/admin/keys/{kid}/activate")
@@ -29,7 +29,7 @@ async def activate(kid: str, request: Request) -> JSONResponse:
         side(request).activate_key(kid)
         return {"active": kid}
 
-    return await answer(run)
+    return await answer(request, run)
 
 
 @router.post("/v1/admin/keys/{kid}/retire")
@@ -38,4 +38,4 @@ async def retire(kid: str, request: Request) -> JSONResponse:
         side(request).retire_key(kid)
         return {"retired": kid}
 
-    return await answer(run)
+    return await answer(request, run)

@@ -65,3 +65,70 @@ class _Direct:
 
 
 _direct = _Direct()
+
+
+async def test_device_state_survives_a_restart(tmp_path: Path) -> None:
+    """Registrations, bundles, licences, revocations not yet synced, queued jobs and tamper
+    counts are in the service's own tables: a restarted service still has them."""
+    clock = mitigate.VirtualClock()
+    settings = ContentSettings(data_dir=tmp_path, builder="inline")
+    tenant = {"x-tenant-id": "acme"}
+
+    async def started():  # type: ignore[no-untyped-def]
+        runtime = await Runtime.open(settings.resolved(), clock=clock)
+        return await open_content(settings, runtime=runtime)
+
+    content = await started()
+    transport = httpx.ASGITransport(app=content.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
+        await http.put("/v1/courses/c1/offline-source", content=b"lesson", headers=tenant)
+        device = SimulatedDevice(
+            "tab",
+            "acme",
+            client=http,
+            clock=clock,
+            push=content.devices.fakes[0],
+            folder=tmp_path / "device",
+            policy=lambda name: _direct,
+        )
+        await device.register()
+        await device.request_bundle("c1")
+        license_id = content.devices.bundles["c1@tab"].license_id
+        keyless = SimulatedDevice(
+            "old",
+            "acme",
+            client=http,
+            clock=clock,
+            push=content.devices.fakes[0],
+            folder=tmp_path / "old",
+            policy=lambda name: _direct,
+            with_key=False,
+        )
+        await keyless.register()
+        assert (await keyless.request_bundle("c1")).status_code == 202
+        await http.post("/v1/admin/bundles/c1@tab/revoke", headers=tenant)
+        report = {"reportId": "r1", "bundleId": "c1@tab", "reason": "digest"}
+        await device.call(
+            "POST", "/v1/devices/tab/sync", json={"cursor": 99, "tamper_reports": [report]}
+        )
+    await content.aclose()
+
+    content = await started()
+    try:
+        side = content.devices
+        assert "tab" in side.devices and "old" in side.devices
+        assert side.license_status(license_id)["status"] == "revoked"
+        assert side.jobs["bundle:c1@old"].state == "queued"  # survives the restart
+        assert side.trust.tampers("tab") == 1
+        transport = httpx.ASGITransport(app=content.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
+            again = await http.post(
+                "/v1/devices/tab/sync",
+                json={"cursor": 0, "tamper_reports": [report]},
+                headers=tenant,
+            )
+            assert again.status_code == 200
+            assert again.json()["deltas"][0]["kind"] == "revocation"
+        assert side.trust.tampers("tab") == 1  # the re-sent report is still a duplicate
+    finally:
+        await content.aclose()
