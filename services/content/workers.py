@@ -1,6 +1,6 @@
 """The content service's background loops, started beside the app (``serve``) or by an
-experiment: the publish saga worker, the outbox relay, and, when the catalog service is the
-embedded fake, its consumer of built events."""
+experiment: the publish saga worker, the outbox relay, the offline-bundle worker, and,
+when the catalog service is the embedded fake, its consumer of built events."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ async def running(content: Any) -> AsyncIterator[dict[str, Any]]:
         asyncio.create_task(relay.run(), name="content.relay"),
         asyncio.create_task(content.publisher.worker.run(stop=stop), name="content.sagas"),
     ]
+    if getattr(content, "devices", None) is not None:  # offline bundles queued when KMS fails
+        loops["bundles"] = content.devices
+        tasks.append(asyncio.create_task(content.devices.run_worker(stop), name="content.bundles"))
     consumer = None
     if content.fake_catalog is not None:
         consumer = content.fake_catalog.consumer(

@@ -10,6 +10,7 @@ import httpx
 from services.content.device_client import SimulatedDevice
 from services.content.service import open_content
 from services.content.settings import ContentSettings
+from services.content.workers import running
 from services.kit.runtime import Runtime
 
 import mitigate
@@ -130,5 +131,35 @@ async def test_device_state_survives_a_restart(tmp_path: Path) -> None:
             assert again.status_code == 200
             assert again.json()["deltas"][0]["kind"] == "revocation"
         assert side.trust.tampers("tab") == 1  # the re-sent report is still a duplicate
+    finally:
+        await content.aclose()
+
+
+async def test_the_service_bundle_worker_runs_queued_jobs(tmp_path: Path) -> None:
+    """A bundle request that could not be built at once is queued and the service's own
+    bundle worker takes it: here a device without a key, dead-lettered with its reason."""
+    clock = mitigate.VirtualClock()
+    settings = ContentSettings(data_dir=tmp_path, builder="inline")
+    runtime = await Runtime.open(settings.resolved(), clock=clock)
+    content = await open_content(settings, runtime=runtime)
+    tenant = {"x-tenant-id": "acme"}
+    try:
+        transport = httpx.ASGITransport(app=content.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
+            await http.put("/v1/courses/c1/offline-source", content=b"lesson", headers=tenant)
+            body = {"device_id": "old", "tenant": "acme"}
+            assert (await http.post("/v1/devices", json=body, headers=tenant)).status_code == 201
+            queued = await http.post(
+                "/v1/devices/old/bundles", json={"course_id": "c1"}, headers=tenant
+            )
+            assert queued.status_code == 202
+            async with running(content) as loops:
+                assert "bundles" in loops
+                for _ in range(20):
+                    if content.devices.jobs["bundle:c1@old"].state == "dead":
+                        break
+                    await clock.asleep(1)
+            view = (await http.get("/v1/devices/old/bundles/c1@old", headers=tenant)).json()
+        assert view["status"] == "failed" and "KEY_MISSING" in view["reason"]
     finally:
         await content.aclose()
