@@ -16,9 +16,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import CollectorRegistry
 
 import mitigate
+from mitigate.web import ErrorEnvelopeMiddleware, Health
 
-from .envelope import TraceIdMiddleware, install_error_handlers
-from .health import Health
+from .envelope import install_error_handlers
 from .runtime import Runtime
 
 __all__ = ["EXEMPT", "create_app", "runtime_of", "standard_health"]
@@ -44,7 +44,7 @@ def runtime_of(request: Request) -> Runtime:
 
 def standard_health(runtime: Runtime) -> Health:
     """Readiness checks on the runtime's backends."""
-    health = Health()
+    health = Health(clock=runtime.clock, timeout=5.0, observers=runtime.observers)
 
     async def store() -> bool:
         await runtime.store.fetch("SELECT 1")
@@ -86,16 +86,16 @@ def create_app(
     health = health or standard_health(runtime)
 
     @app.get("/healthz", tags=["platform"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    async def healthz() -> JSONResponse:
+        """Liveness: the process answers."""
+        ok, body = await health.live_details()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/readyz", tags=["platform"])
     async def readyz() -> JSONResponse:
-        ok, details = await health.ready()
-        return JSONResponse(
-            {"status": "ready" if ok else "not ready", "checks": details},
-            status_code=200 if ok else 503,
-        )
+        """Readiness: every critical dependency (store, bus, objects) answers."""
+        ok, body = await health.ready()
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["platform"], response_class=Response)
     async def metrics() -> Response:
@@ -105,7 +105,7 @@ def create_app(
     for router in routers:
         app.include_router(router)
 
-    # Middleware, innermost first: idempotency sees resolved tenants; trace ids wrap all.
+    # Middleware, innermost first: idempotency sees resolved tenants; the envelope wraps all.
     if idempotency:
         app.add_middleware(
             mitigate.IdempotencyMiddleware,
@@ -117,5 +117,5 @@ def create_app(
         from mitigate.web.tenancy import TenantMiddleware
 
         app.add_middleware(TenantMiddleware, resolver=tenants, exempt=EXEMPT)
-    app.add_middleware(TraceIdMiddleware)
+    app.add_middleware(ErrorEnvelopeMiddleware)
     return app
