@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
-import mitigate
 from services.content.adapters.device_state import SqlState
 from tests.conftest import require_postgres
+
+import mitigate
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
