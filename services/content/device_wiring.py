@@ -61,7 +61,7 @@ async def open_devices(
             kms=LocalKms(),
             push=PushClient(_in_process(push.app, "http://push.fake")),
             ai=AssistantConfigClient(_in_process(ai.app, "http://ai.fake")),
-            cdn=httpx.AsyncClient(base_url=cdn_url or origin or "http://127.0.0.1"),
+            cdn=httpx.AsyncClient(base_url=cdn_url) if cdn_url else None,
             cdn_base=cdn_url.rstrip("/") or origin,
             origin_base=origin,
         ),
@@ -72,6 +72,7 @@ async def open_devices(
         report=catalog.report,
         switches=runtime.switches,
         state=await SqlState(runtime.store).setup(),
+        ops_token=getattr(runtime.settings, "ops_token", None),
     )
     await side.restore()
     for fallback_id, handler in side.fallback_handlers().items():

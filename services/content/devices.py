@@ -47,6 +47,9 @@ SWITCH_KEYS_VIA_SYNC = "content.switch.keys-via-sync"
 SWITCH_CDN_PURGE = "content.switch.cdn-purge"
 SWITCH_REBUILD = "content.switch.rebuild-flagged"
 
+MAX_OFFLINE_SOURCE = 64 << 20
+"""Offline source of one course held for bundling (built packages stream; this does not)."""
+
 PARK_REDRIVE_AFTER = 300.0
 """Parked bundle jobs are re-driven after 5 minutes (they stay parked, never dropped)."""
 
@@ -105,7 +108,7 @@ class Ports:
     kms: LocalKms
     push: PushClient
     ai: AssistantConfigClient
-    cdn: httpx.AsyncClient
+    cdn: httpx.AsyncClient | None  # the CDN's purge API; None: no CDN in front
     cdn_base: str
     origin_base: str
 
@@ -125,6 +128,7 @@ class DeviceSide:
     report: Callable[[str, float], None] = lambda metric, value: None
     switches: Any = field(default_factory=AllOn)
     state: Any = field(default_factory=MemoryState)
+    ops_token: str | None = None  # operator routes (/ops/...) need it in x-ops-token
 
     def __post_init__(self) -> None:
         self.signer = mitigate.EnvelopeSigner(self.ring)
@@ -180,12 +184,18 @@ class DeviceSide:
         self._touch("device", device_id)
         return device
 
-    def device(self, device_id: str) -> Device:
+    def device_any(self, device_id: str) -> Device:
+        """The registered device, trusted or not (operators restore revoked ones)."""
         device = self.devices.get(device_id)
         if device is None:
             raise ContentError(
                 "CONTENT.DEVICE.UNKNOWN", f"device {device_id}: not registered; register it", 404
             )
+        return device
+
+    def device(self, device_id: str) -> Device:
+        """The registered device, refused once its trust was revoked."""
+        device = self.device_any(device_id)
         if self.switches.enabled(SWITCH_DEVICE_TRUST):
             try:
                 self.trust.require_trusted(device_id)
@@ -193,7 +203,21 @@ class DeviceSide:
                 raise ContentError(err.code, str(err), 403) from None
         return device
 
+    def owned_bundle(self, device_id: str, bundle_id: str) -> Bundle:
+        """The device's own bundle; another device's is not found (no token leaks)."""
+        bundle = self.bundles.get(bundle_id)
+        if bundle is None or bundle.request.device_id != device_id:
+            raise ContentError("CONTENT.BUNDLE.UNKNOWN", f"bundle {bundle_id}: not requested", 404)
+        return bundle
+
     def add_course(self, course_id: str, content: bytes) -> None:
+        if len(content) > MAX_OFFLINE_SOURCE:
+            raise ContentError(
+                "CONTENT.COURSE.TOO_LARGE",
+                f"course {course_id}: {len(content)} bytes; the offline source is capped at "
+                f"{MAX_OFFLINE_SOURCE} bytes",
+                413,
+            )
         self.courses[course_id] = content
         self._touch("course", course_id)
 
@@ -602,14 +626,17 @@ class DeviceSide:
         return kid
 
     def activate_key(self, kid: str) -> None:
-        self.ring.activate(kid)
+        try:
+            self.ring.activate(kid)
+        except mitigate.KeyRingError as err:
+            raise _key_error(err) from None
         self.report_retiring()
 
     def retire_key(self, kid: str) -> None:
         try:
             self.ring.retire(kid)
         except mitigate.KeyRingError as err:
-            raise ContentError(err.code, str(err), 409) from None
+            raise _key_error(err) from None
 
     def report_retiring(self) -> int:
         soon = self.clock.wall() + 2 * 86_400
@@ -643,9 +670,7 @@ class DeviceSide:
     async def cdn_integrity_failure(self, device_id: str, bundle_id: str) -> dict[str, Any]:
         """A client's SHA-256 check of a CDN copy failed: purge it, answer with origin."""
         self.device(device_id)
-        bundle = self.bundles.get(bundle_id)
-        if bundle is None:
-            raise ContentError("CONTENT.BUNDLE.UNKNOWN", f"bundle {bundle_id}: unknown", 404)
+        bundle = self.owned_bundle(device_id, bundle_id)
         self._observers.emit(
             mitigate.TamperDetected(
                 target="cdn.get",
@@ -655,7 +680,7 @@ class DeviceSide:
                 device=device_id,
             )
         )
-        if self.switches.enabled(SWITCH_CDN_PURGE):
+        if self.ports.cdn is not None and self.switches.enabled(SWITCH_CDN_PURGE):
             await self.ports.cdn.post("/purge", json={"key": bundle.object_key})
         return self.download_url(device_id, bundle_id, via="origin")
 
@@ -673,6 +698,11 @@ def tamper_settings(catalog: Any) -> tuple[int, float]:
     return int(details["tamper repeat threshold"]), mitigate.parse_duration(
         details["tamper repeat window"]
     )
+
+
+def _key_error(err: mitigate.KeyRingError) -> ContentError:
+    status = 404 if err.code.endswith("UNKNOWN_KID") else 409
+    return ContentError(err.code, str(err), status)
 
 
 def _replace(record: LicenseRecord, **changes: Any) -> LicenseRecord:

@@ -29,6 +29,7 @@ from .device_client import SimulatedDevice, origin_download
 from .devices import AllOn, DeviceSide, Ports, tamper_settings
 
 CATALOG = Path(__file__).with_name("catalog.yaml")
+OPS_TOKEN = "testbed-operator"
 __all__ = ["CATALOG", "HostRouter", "Testbed", "alerts", "tamper_settings"]
 ROUTERS = (devices.router, downloads.router, keys.router, assistant.router)
 
@@ -111,12 +112,14 @@ class Testbed:
             observers=observers,
             report=catalog.report,
             switches=switches or AllOn(),
+            ops_token=OPS_TOKEN,
         )
         self.api.state.devices = self.side
         for fallback_id, handler in self.side.fallback_handlers().items():
             catalog.provide(fallback_id, handler)
         catalog.provide("content.fallback.3", origin_download)
-        self.http = self.client("content.test")
+        self.http = self.client("content.test")  # the operator's and the publisher's client
+        self.http.headers["x-ops-token"] = OPS_TOKEN
         self._workers: list[Callable[[], Any]] = []
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
@@ -157,7 +160,7 @@ class Testbed:
         return halt
 
     async def add_course(self, course_id: str, content: bytes) -> None:
-        response = await self.http.put(f"/v1/courses/{course_id}/offline-source", content=content)
+        response = await self.http.put(f"/ops/courses/{course_id}/offline-source", content=content)
         response.raise_for_status()
 
     @classmethod
@@ -189,7 +192,8 @@ class Testbed:
         for halt in self._workers:
             await halt()
         await self.http.aclose()
-        await self.side.ports.cdn.aclose()
+        if self.side.ports.cdn is not None:
+            await self.side.ports.cdn.aclose()
         await self.cdn.origin.aclose()
 
 

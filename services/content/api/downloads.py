@@ -18,9 +18,13 @@ class UrlIn(BaseModel):
 @router.post("/v1/devices/{device_id}/bundles/{bundle_id}/url")
 async def signed_url(device_id: str, bundle_id: str, body: UrlIn, request: Request) -> JSONResponse:
     via = "origin" if body.via == "origin" else "cdn"
-    return await answer(request, lambda: side(request).download_url(device_id, bundle_id, via))
+    return await answer(
+        request, lambda: side(request).download_url(device_id, bundle_id, via), device=device_id
+    )
 
 
 @router.post("/v1/devices/{device_id}/bundles/{bundle_id}/cdn-integrity")
 async def cdn_integrity(device_id: str, bundle_id: str, request: Request) -> JSONResponse:
-    return await answer(request, lambda: side(request).cdn_integrity_failure(device_id, bundle_id))
+    return await answer(
+        request, lambda: side(request).cdn_integrity_failure(device_id, bundle_id), device=device_id
+    )

@@ -18,24 +18,24 @@ async def key_document(request: Request) -> Response:
     return Response(body, media_type="application/json", headers={"cache-control": "max-age=300"})
 
 
-@router.post("/v1/admin/keys/next")
+@router.post("/ops/keys/next")
 async def publish_next(request: Request) -> JSONResponse:
-    return await answer(request, lambda: {"kid": side(request).publish_next_key()})
+    return await answer(request, lambda: {"kid": side(request).publish_next_key()}, operator=True)
 
 
-@router.post("/v1/admin/keys/{kid}/activate")
+@router.post("/ops/keys/{kid}/activate")
 async def activate(kid: str, request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
         side(request).activate_key(kid)
         return {"active": kid}
 
-    return await answer(request, run)
+    return await answer(request, run, operator=True)
 
 
-@router.post("/v1/admin/keys/{kid}/retire")
+@router.post("/ops/keys/{kid}/retire")
 async def retire(kid: str, request: Request) -> JSONResponse:
     def run() -> dict[str, Any]:
         side(request).retire_key(kid)
         return {"retired": kid}
 
-    return await answer(request, run)
+    return await answer(request, run, operator=True)

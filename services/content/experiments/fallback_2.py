@@ -25,7 +25,7 @@ async def push_falls_back_to_expiry(run: Run) -> None:
     device.go_offline()
 
     bed.push.down = True
-    response = await bed.http.post("/v1/admin/bundles/c1@tab/revoke")
+    response = await bed.http.post("/ops/bundles/c1@tab/revoke")
     run.expect(
         "revoke answered 200 despite the push failure", response.status_code == 200, response.text
     )

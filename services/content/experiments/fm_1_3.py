@@ -103,5 +103,5 @@ async def tampered_bundle(run: Run) -> None:
     run.expect("admin alert raised", bool(alerts(run, "content.rule.device-revoked")))
     again = await device.request_bundle("c7")
     run.expect("a revoked device gets no new bundle", again.status_code == 403, again.text)
-    restored = await bed.http.post("/v1/admin/devices/tab-9/restore")
+    restored = await bed.http.post("/ops/devices/tab-9/restore")
     run.expect("an operator can restore the device", restored.status_code == 200)

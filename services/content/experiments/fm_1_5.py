@@ -44,10 +44,10 @@ async def revocation_delay(run: Run) -> None:
     await bed.http.post("/v1/devices/back/bundles", json={"course_id": "c2"})
     revokes = []
     bed.push.down = True
-    revokes.append(await bed.http.post("/v1/admin/bundles/c1@lost/revoke"))
+    revokes.append(await bed.http.post("/ops/bundles/c1@lost/revoke"))
     bed.push.down = False
     for device in (far, back, short):
-        revokes.append(await bed.http.post(f"/v1/admin/bundles/c1@{device.device_id}/revoke"))
+        revokes.append(await bed.http.post(f"/ops/bundles/c1@{device.device_id}/revoke"))
     run.expect(
         "every revoke answered 200 (push failure falls back to sync + expiry)",
         all(r.status_code == 200 for r in revokes),

@@ -28,7 +28,7 @@ async def kid_rotation(run: Run) -> None:
     await run.steady("the old bundle plays", await device.try_play("old@tab") == "ok")
     old_kid = bed.ring.active_kid
 
-    next_kid = (await bed.http.post("/v1/admin/keys/next")).json()["kid"]  # t0 - 1 day
+    next_kid = (await bed.http.post("/ops/keys/next")).json()["kid"]  # t0 - 1 day
     fetches = device.keys.fetch_count
     deltas = await device.sync()
     run.expect("sync carries the new kid", any(d["kind"] == "keys" for d in deltas), str(deltas))
@@ -39,7 +39,7 @@ async def kid_rotation(run: Run) -> None:
     run.expect("it got it through sync (one refresh)", device.keys.fetch_count == fetches + 1)
 
     await run.wait(DAY)  # t0
-    activated = await bed.http.post(f"/v1/admin/keys/{next_kid}/activate")
+    activated = await bed.http.post(f"/ops/keys/{next_kid}/activate")
     run.expect("rotation at t0", activated.status_code == 200, activated.text)
     await device.request_bundle("new")
     await device.download("new@tab")
@@ -58,7 +58,7 @@ async def kid_rotation(run: Run) -> None:
     )
 
     await run.wait(DAY)  # t0 + 1 day
-    refused = await bed.http.post(f"/v1/admin/keys/{old_kid}/retire")
+    refused = await bed.http.post(f"/ops/keys/{old_kid}/retire")
     run.expect(
         "retiring the old kid inside the 2-day overlap is refused",
         refused.status_code == 409 and refused.json()["code"] == "MITIGATE.KEYRING.OVERLAP",

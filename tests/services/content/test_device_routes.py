@@ -66,7 +66,7 @@ async def test_bundle_plays_and_licence_moves_ready_active_revoked(bed: Testbed)
     status = (await bed.http.get(f"/v1/licenses/{license_id}/status")).json()
     assert status["status"] == "active"
     assert status["expiresAt"] - bed.clock.wall() == pytest.approx(30 * DAY, abs=1)
-    assert (await bed.http.post("/v1/admin/bundles/c1@tab/revoke")).status_code == 200
+    assert (await bed.http.post("/ops/bundles/c1@tab/revoke")).status_code == 200
     status = (await bed.http.get(f"/v1/licenses/{license_id}/status")).json()
     assert (status["status"], status["message"]) == ("revoked", "licence revoked")
     refused = await device.call("POST", "/v1/devices/tab/bundles/c1@tab/url", json={})
@@ -75,7 +75,7 @@ async def test_bundle_plays_and_licence_moves_ready_active_revoked(bed: Testbed)
 
 async def test_unknown_licence_and_bundle(bed: Testbed) -> None:
     assert (await bed.http.get("/v1/licenses/nope/status")).status_code == 404
-    assert (await bed.http.post("/v1/admin/bundles/nope/revoke")).status_code == 404
+    assert (await bed.http.post("/ops/bundles/nope/revoke")).status_code == 404
 
 
 async def test_licence_expires_and_a_forged_one_is_refused(bed: Testbed) -> None:
@@ -94,7 +94,7 @@ async def test_sync_lists_revocations_first_and_dedupes_tamper_reports(bed: Test
     device = await ready_device(bed)
     await bed.add_course("c2", b"two")
     await bed.http.post("/v1/devices/tab/bundles", json={"course_id": "c2"})
-    await bed.http.post("/v1/admin/bundles/c1@tab/revoke")
+    await bed.http.post("/ops/bundles/c1@tab/revoke")
     deltas = await device.sync()
     assert deltas[0]["kind"] == "revocation"
     assert "c1@tab" not in device.store
@@ -113,11 +113,11 @@ async def test_sync_lists_revocations_first_and_dedupes_tamper_reports(bed: Test
 
 async def test_key_document_lists_kids_and_retirement_inside_overlap_is_409(bed: Testbed) -> None:
     old = bed.ring.active_kid
-    new = (await bed.http.post("/v1/admin/keys/next")).json()["kid"]
-    assert (await bed.http.post(f"/v1/admin/keys/{new}/activate")).status_code == 200
+    new = (await bed.http.post("/ops/keys/next")).json()["kid"]
+    assert (await bed.http.post(f"/ops/keys/{new}/activate")).status_code == 200
     doc = (await bed.http.get("/.well-known/content-keys.json")).json()
     assert {old, new} <= {k["kid"] for k in doc["keys"]}
-    refused = await bed.http.post(f"/v1/admin/keys/{old}/retire")
+    refused = await bed.http.post(f"/ops/keys/{old}/retire")
     assert refused.status_code == 409 and refused.json()["code"] == "MITIGATE.KEYRING.OVERLAP"
 
 

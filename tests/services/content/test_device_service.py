@@ -4,6 +4,7 @@ behind signed URLs with Range resume, and a device registers, gets a bundle and 
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import httpx
@@ -28,9 +29,9 @@ async def test_the_service_serves_the_device_side(tmp_path: Path) -> None:
             assert keys.status_code == 200
             assert content.runtime.keyring.active_kid in keys.text
             source = await http.put(
-                "/v1/courses/c1/offline-source",
+                "/ops/courses/c1/offline-source",
                 content=b"offline lesson " * 500,
-                headers={"x-tenant-id": "acme"},
+                headers=OPS,
             )
             assert source.status_code == 204
             device = SimulatedDevice(
@@ -82,7 +83,7 @@ async def test_device_state_survives_a_restart(tmp_path: Path) -> None:
     content = await started()
     transport = httpx.ASGITransport(app=content.app)
     async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
-        await http.put("/v1/courses/c1/offline-source", content=b"lesson", headers=tenant)
+        await http.put("/ops/courses/c1/offline-source", content=b"lesson", headers=OPS)
         device = SimulatedDevice(
             "tab",
             "acme",
@@ -107,7 +108,7 @@ async def test_device_state_survives_a_restart(tmp_path: Path) -> None:
         )
         await keyless.register()
         assert (await keyless.request_bundle("c1")).status_code == 202
-        await http.post("/v1/admin/bundles/c1@tab/revoke", headers=tenant)
+        await http.post("/ops/bundles/c1@tab/revoke", headers=OPS)
         report = {"reportId": "r1", "bundleId": "c1@tab", "reason": "digest"}
         await device.call(
             "POST", "/v1/devices/tab/sync", json={"cursor": 99, "tamper_reports": [report]}
@@ -146,7 +147,7 @@ async def test_the_service_bundle_worker_runs_queued_jobs(tmp_path: Path) -> Non
     try:
         transport = httpx.ASGITransport(app=content.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
-            await http.put("/v1/courses/c1/offline-source", content=b"lesson", headers=tenant)
+            await http.put("/ops/courses/c1/offline-source", content=b"lesson", headers=OPS)
             body = {"device_id": "old", "tenant": "acme"}
             assert (await http.post("/v1/devices", json=body, headers=tenant)).status_code == 201
             queued = await http.post(
@@ -163,3 +164,46 @@ async def test_the_service_bundle_worker_runs_queued_jobs(tmp_path: Path) -> Non
         assert view["status"] == "failed" and "KEY_MISSING" in view["reason"]
     finally:
         await content.aclose()
+
+
+async def test_devices_are_scoped_to_their_tenant(tmp_path: Path) -> None:
+    """Another tenant cannot see, sync, download or revoke a device's bundles; a device id
+    cannot be registered twice across tenants; unknown ids stay 404."""
+    clock = mitigate.VirtualClock()
+    settings = ContentSettings(data_dir=tmp_path, builder="inline")
+    runtime = await Runtime.open(settings.resolved(), clock=clock)
+    content = await open_content(settings, runtime=runtime)
+    acme, globex = {"x-tenant-id": "acme"}, {"x-tenant-id": "globex"}
+    try:
+        transport = httpx.ASGITransport(app=content.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
+            await http.put("/ops/courses/c1/offline-source", content=b"lesson", headers=OPS)
+            body = {"device_id": "tab", "tenant": "acme", "public_key": _KEY}
+            assert (await http.post("/v1/devices", json=body, headers=acme)).status_code == 201
+            posed = await http.post("/v1/devices", json=body, headers=globex)
+            assert posed.status_code == 400
+            assert posed.json()["code"] == "CONTENT.DEVICE.TENANT_MISMATCH"
+            taken = {"device_id": "tab", "tenant": "globex"}
+            assert (await http.post("/v1/devices", json=taken, headers=globex)).status_code == 409
+            ok = await http.post("/v1/devices/tab/bundles", json={"course_id": "c1"}, headers=acme)
+            assert ok.status_code == 200
+            license_id = ok.json()["licenseId"]
+            for method, path, json_body in [
+                ("GET", "/v1/devices/tab/bundles/c1@tab", None),
+                ("POST", "/v1/devices/tab/sync", {"cursor": 0}),
+                ("POST", "/v1/devices/tab/bundles/c1@tab/url", {}),
+                ("GET", f"/v1/licenses/{license_id}/status", None),
+            ]:
+                other = await http.request(method, path, json=json_body, headers=globex)
+                assert other.status_code == 404, (path, other.text)
+            no_token = await http.post("/ops/bundles/c1@tab/revoke", headers=globex)
+            assert no_token.status_code == 403
+            assert no_token.json()["code"] == "CONTENT.OPS.FORBIDDEN"
+            status = await http.get(f"/v1/licenses/{license_id}/status", headers=acme)
+            assert status.json()["status"] != "revoked"  # the other tenant changed nothing
+    finally:
+        await content.aclose()
+
+
+OPS = {"x-ops-token": "local-operator"}
+_KEY = base64.b64encode(bytes(range(32))).decode()
