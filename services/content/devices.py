@@ -619,7 +619,7 @@ class DeviceSide:
 
     # -- keys ----------------------------------------------------------------------------
     def publish_next_key(self) -> str:
-        kid = self.ring.publish_next()
+        kid = str(self.ring.publish_next())
         if self.switches.enabled(SWITCH_KEYS_VIA_SYNC):
             for device_id in self.devices:
                 self._add_delta(device_id, Delta("keys", kid))

@@ -118,6 +118,7 @@ class Testbed:
         for fallback_id, handler in self.side.fallback_handlers().items():
             catalog.provide(fallback_id, handler)
         catalog.provide("content.fallback.3", origin_download)
+        self.recorder: mitigate.Recorder | None = None  # standalone: every event
         self.http = self.client("content.test")  # the operator's and the publisher's client
         self.http.headers["x-ops-token"] = OPS_TOKEN
         self._workers: list[Callable[[], Any]] = []
