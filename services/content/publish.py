@@ -1,9 +1,10 @@
 """The publish saga: start -> build -> sign -> upload -> register -> announce -> confirm.
 
 - build: the manifest passes the validation gate, the package fits the tenant's plan, and
-  the assets stream into one package file (SHA-256 per asset as it streams);
+  each asset streams once through SHA-256 into the package index;
 - sign: the package index digest is signed by the KMS (``kms.sign``);
-- upload: the package and its signed index go to the object store (``objects.put``);
+- upload: the assets stream into the package object (each checked against its SHA-256)
+  and the signed index follows (``objects.put``);
 - register: the catalog service records the package (``catalog.register``, its own 45 s
   deadline, content.chaos.4);
 - announce: ``content.package.built.v1`` goes into the outbox in the same transaction as
@@ -24,7 +25,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import mitigate
@@ -43,7 +43,6 @@ BUILT_SUBJECT = "content.package.built.v1"
 RUNBOOK = "runbooks/content/build-failures.md"
 DEADLINE = 15 * 60.0
 STUCK_AFTER = 5 * 60.0
-CONFIRM_POLL = 5.0
 
 
 class PackageTooLargeError(PermanentError):
@@ -73,15 +72,12 @@ class Publisher:
         assets: Any,
         catalog: Remote,
         signer: Any,
-        staging: Path,
     ) -> None:
         self.rt = runtime
         self.settings = settings
         self.assets = assets
         self.catalog = catalog
         self.signer = signer
-        self.staging = staging
-        self.staging.mkdir(parents=True, exist_ok=True)
         self.outbox = mitigate.Outbox(runtime.store)
         switches = runtime.switches
         self.gate = switches.enabled("content.switch.manifest-gate")
@@ -94,7 +90,7 @@ class Publisher:
                 # Always completed first, so its compensation runs last on any failure: the
                 # rollback the author sees (draft approved again, alert).
                 mitigate.Step("start", self._start, self._rollback if compensate else None),
-                mitigate.Step("build", self._build, self._undo_build if compensate else None),
+                mitigate.Step("build", self._build),
                 mitigate.Step("sign", self._sign),
                 mitigate.Step("upload", self._upload, self._undo_upload if compensate else None),
                 mitigate.Step(
@@ -275,13 +271,12 @@ class Publisher:
                 f"[{PackageTooLargeError.code}] too large for plan "
                 f"{self.settings.plan(tenant)!r}: {sum(sizes)} bytes over the {cap} byte cap"
             )
-        out = self.staging / f"{package}.bin"
         pairs = [(a.path, a.source) for a in manifest.assets]
         try:
             if isinstance(self.builder, ProcessBuilder):
-                built = await self.builder.build(tenant, pairs, out, streaming=self.streaming)
+                built = await self.builder.build(tenant, pairs, streaming=self.streaming)
             else:
-                built = await self.builder.build(tenant, pairs, out)
+                built = await self.builder.build(tenant, pairs)
         except BuilderOomError as exc:
             await self._park_build(package, tenant, draft_id, str(exc))
             raise
@@ -292,9 +287,9 @@ class Publisher:
                     ManifestError.code, f"asset {declared.path}: SHA-256 differs from the manifest"
                 )
         return {
-            "staging": built.path,
             "size": built.size,
             "assets": built.assets,
+            "sources": [a.source for a in manifest.assets],
             "title": manifest.title,
             "version": manifest.version,
             "entry": manifest.entry,
@@ -338,9 +333,6 @@ class Publisher:
     async def _start(self, ctx: mitigate.StepContext) -> dict[str, float]:
         return {"at": self.rt.clock.wall()}
 
-    async def _undo_build(self, ctx: mitigate.StepContext) -> None:
-        _discard(self.staging / f"{ctx.input['package']}.bin")
-
     async def _rollback(self, ctx: mitigate.StepContext) -> None:
         job = ctx.input
         await self.rt.store.execute(
@@ -375,8 +367,9 @@ class Publisher:
         job, built, signed = ctx.input, ctx.results["build"], ctx.results["sign"]
         prefix = f"packages/{job['tenant']}/{job['package']}"
         put = self.rt.policy("objects.put")
+        content = f"{prefix}/content.bin"
         info = await call(
-            put, lambda: self.rt.objects.put(f"{prefix}/content.bin", _file(built["staging"]))
+            put, lambda: self.rt.objects.put(content, self._package_bytes(job["tenant"], built))
         )
         index = json.loads(_index_bytes(job, built))
         index["contentSha256"] = info.sha256
@@ -397,8 +390,21 @@ class Publisher:
                 signed["kid"],
             ),
         )
-        _discard(Path(built["staging"]))
         return {"prefix": prefix, "contentSha256": info.sha256, "size": info.size}
+
+    async def _package_bytes(self, tenant: str, built: dict[str, Any]) -> AsyncIterator[bytes]:
+        """The package: its assets one after the other, streamed from the asset store, each
+        checked against the SHA-256 the build recorded (an asset changed since: refused)."""
+        for source, entry in zip(built["sources"], built["assets"], strict=True):
+            digest = hashlib.sha256()
+            async for chunk in self.assets.read(tenant, source):
+                digest.update(chunk)
+                yield chunk
+            if digest.hexdigest() != entry["sha256"]:
+                raise BuildRefusedError(
+                    "CONTENT.ASSET.CHANGED",
+                    f"asset {entry['path']} changed since the build; publish again",
+                )
 
     async def _undo_upload(self, ctx: mitigate.StepContext) -> None:
         prefix = f"packages/{ctx.input['tenant']}/{ctx.input['package']}"
@@ -462,7 +468,7 @@ class Publisher:
                 break
             if status == "withdrawn":
                 raise BuildRefusedError("CONTENT.CATALOG.WITHDRAWN", f"{path} was withdrawn")
-            await self.rt.clock.asleep(CONFIRM_POLL)
+            await self.rt.clock.asleep(self.settings.confirm_poll)
         async with self.rt.store.transaction() as tx:
             await tx.execute(
                 "UPDATE content_packages SET state = 'published' WHERE id = ?", (job["package"],)
@@ -528,13 +534,3 @@ def _index_bytes(job: dict[str, Any], built: dict[str, Any]) -> bytes:
         "assets": built["assets"],
     }
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _discard(path: Path) -> None:
-    path.unlink(missing_ok=True)
-
-
-async def _file(path: str) -> AsyncIterator[bytes]:
-    with open(path, "rb") as f:  # noqa: ASYNC230 (local disk, chunked)
-        while chunk := f.read(1 << 20):
-            yield chunk

@@ -86,7 +86,6 @@ async def open_content(
         assets=assets,
         catalog=catalog,
         signer=RingSigner(runtime.keyring),
-        staging=data / "content-staging",
     )
     importer = Importer(runtime, settings, workdir=data / "content-imports")
     await importer.load_blocks()

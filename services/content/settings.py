@@ -38,6 +38,7 @@ class ContentSettings(ServiceSettings):
     builder: str = "process"
     builder_memory_mb: int = 512
     saga_poll: float = 1.0
+    confirm_poll: float = 1.0  # how often the publish saga asks the catalog if it is live
 
     def plan(self, tenant: str) -> str:
         return self.tenants.get(tenant, "free")

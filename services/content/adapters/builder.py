@@ -1,4 +1,6 @@
-"""The package builder: assets in, one package file out, SHA-256 per asset as it streams.
+"""The package builder: each asset read once, streaming, into the package index (offset,
+size, SHA-256 per asset). The upload step then streams the assets into the object store,
+checking each against its SHA-256 as it passes: no staging copy, never all in memory.
 
 Two ways to run it, one code path:
 
@@ -19,19 +21,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import resource
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from services.kit.calls import PermanentError, call
 
-__all__ = ["BuilderOomError", "BuiltPackage", "InlineBuilder", "ProcessBuilder", "build_file"]
+__all__ = ["BuilderOomError", "BuiltPackage", "InlineBuilder", "ProcessBuilder", "index_files"]
 
-CHUNK = 1 << 20
+CHUNK = 4 << 20  # big enough that hashing, not system calls, sets the pace
 
 
 class BuilderOomError(PermanentError):
@@ -40,40 +40,31 @@ class BuilderOomError(PermanentError):
 
 @dataclass(frozen=True, slots=True)
 class BuiltPackage:
-    path: str
     size: int
     assets: list[dict[str, Any]]
     peak_rss: int = 0  # bytes, when measured (the builder process)
 
 
-def build_file(
-    sources: list[tuple[str, str]], out: str, *, streaming: bool = True
-) -> dict[str, Any]:
-    """Concatenate the files ``sources`` ([(path in package, file)]) into ``out``; the
-    index (offset, size, SHA-256 of each asset). Synchronous: runs in the builder process."""
+def index_files(sources: list[tuple[str, str]], *, streaming: bool = True) -> dict[str, Any]:
+    """The package index of the files ``sources`` ([(path in package, file)]): offset, size
+    and SHA-256 of each asset, read once. Synchronous: runs in the builder process."""
     assets = []
     offset = 0
-    with open(out, "wb") as sink:
-        for inside, source in sources:
-            digest = hashlib.sha256()
-            size = 0
-            with open(source, "rb") as f:
-                if streaming:
-                    while chunk := f.read(CHUNK):
-                        digest.update(chunk)
-                        sink.write(chunk)
-                        size += len(chunk)
-                else:
-                    whole = f.read()  # the bulk path: the whole asset in memory
-                    digest.update(whole)
-                    sink.write(whole)
-                    size = len(whole)
-            assets.append(
-                {"path": inside, "offset": offset, "size": size, "sha256": digest.hexdigest()}
-            )
-            offset += size
-        sink.flush()
-        os.fsync(sink.fileno())
+    for inside, source in sources:
+        digest = hashlib.sha256()
+        size = 0
+        with open(source, "rb") as f:
+            if streaming:
+                while chunk := f.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+            else:
+                whole = f.read()  # the bulk path: the whole asset in memory
+                digest.update(whole)
+                size = len(whole)
+        entry = {"path": inside, "offset": offset, "size": size, "sha256": digest.hexdigest()}
+        assets.append(entry)
+        offset += size
     return {"size": offset, "assets": assets}
 
 
@@ -84,28 +75,20 @@ class InlineBuilder:
         self.source = source
         self.policy = policy
 
-    async def build(self, tenant: str, assets: list[tuple[str, str]], out: Path) -> BuiltPackage:
+    async def build(self, tenant: str, assets: list[tuple[str, str]]) -> BuiltPackage:
         index = []
         offset = 0
-        with open(out, "wb") as sink:  # noqa: ASYNC230 (local disk, chunked)
-            for inside, name in assets:
-                entry = await call(
-                    self.policy("asset.fetch"), self._copy, tenant, name, inside, sink, offset
-                )
-                index.append(entry)
-                offset += entry["size"]
-        return BuiltPackage(str(out), offset, index)
+        for inside, name in assets:
+            entry = await call(self.policy("asset.fetch"), self._hash, tenant, name, inside, offset)
+            index.append(entry)
+            offset += entry["size"]
+        return BuiltPackage(offset, index)
 
-    async def _copy(
-        self, tenant: str, name: str, inside: str, sink: Any, offset: int
-    ) -> dict[str, Any]:
-        sink.seek(offset)
-        sink.truncate()  # a retried fetch starts the asset again, not after a partial copy
+    async def _hash(self, tenant: str, name: str, inside: str, offset: int) -> dict[str, Any]:
         digest = hashlib.sha256()
         size = 0
         async for chunk in self.source.read(tenant, name):
             digest.update(chunk)
-            sink.write(chunk)
             size += len(chunk)
         return {"path": inside, "offset": offset, "size": size, "sha256": digest.hexdigest()}
 
@@ -126,14 +109,14 @@ class ProcessBuilder:
         self.blocking = blocking
 
     async def build(
-        self, tenant: str, assets: list[tuple[str, str]], out: Path, *, streaming: bool = True
+        self, tenant: str, assets: list[tuple[str, str]], *, streaming: bool = True
     ) -> BuiltPackage:
         files = []
         for inside, name in assets:
             # The fetch step of this builder: the asset must be there (missing: permanent).
             await call(self.policy("asset.fetch"), self.source.size, tenant, name)
             files.append((inside, str(self.source.path(tenant, name))))
-        job = json.dumps({"sources": files, "out": str(out), "streaming": streaming})
+        job = json.dumps({"sources": files, "streaming": streaming})
         argv = [sys.executable, "-m", "services.content.adapters.builder"]
         limit = self.memory_mb << 20
         if self.blocking:
@@ -160,7 +143,7 @@ class ProcessBuilder:
                 )
             raise RuntimeError(f"builder failed (exit {code}): {text[-500:]}")
         result = json.loads(stdout)
-        return BuiltPackage(str(out), result["size"], result["assets"], result["peak_rss"])
+        return BuiltPackage(result["size"], result["assets"], result["peak_rss"])
 
 
 def _limit(limit: int) -> Any:
@@ -185,7 +168,7 @@ def _peak_rss() -> int:
 
 def main() -> None:
     job = json.loads(sys.stdin.read())
-    result = build_file([(a, b) for a, b in job["sources"]], job["out"], streaming=job["streaming"])
+    result = index_files([(a, b) for a, b in job["sources"]], streaming=job["streaming"])
     result["peak_rss"] = _peak_rss()
     sys.stdout.write(json.dumps(result))
 
