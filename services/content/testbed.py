@@ -179,6 +179,14 @@ class Testbed:
         return bed
 
     @classmethod
+    async def open(cls, run: Any, **kwargs: Any) -> Testbed:
+        """The testbed of one run. Device state stays in process whatever the run's
+        backend: on a VirtualClock a real server's I/O would let the clock jump while the
+        loop waits on a socket; the state table is tested on PostgreSQL in
+        tests/services/content/test_device_state.py."""
+        return cls.for_run(run, **kwargs)
+
+    @classmethod
     def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:
         clock = clock or mitigate.VirtualClock()
         recorder = mitigate.Recorder()

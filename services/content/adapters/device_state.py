@@ -51,11 +51,14 @@ class SqlState:
             return
         async with self.store.transaction() as tx:
             for kind, key, data in rows:
-                await tx.execute(
-                    "DELETE FROM content_device_state WHERE kind = ? AND id = ?", (kind, key)
-                )
-                if data is not None:
+                if data is None:
                     await tx.execute(
-                        "INSERT INTO content_device_state (kind, id, data) VALUES (?, ?, ?)",
-                        (kind, key, json.dumps(data, sort_keys=True)),
+                        "DELETE FROM content_device_state WHERE kind = ? AND id = ?", (kind, key)
                     )
+                    continue
+                # An upsert: two use cases may write the same row at once.
+                await tx.execute(
+                    "INSERT INTO content_device_state (kind, id, data) VALUES (?, ?, ?) "
+                    "ON CONFLICT (kind, id) DO UPDATE SET data = excluded.data",
+                    (kind, key, json.dumps(data, sort_keys=True)),
+                )

@@ -13,7 +13,7 @@ from mitigate.chaos import Run, experiment
 async def ai_gateway_breaker(run: Run) -> None:
     """AI gateway errors: 4 failures stay closed, the 5th opens; open = default config
     without a gateway call; a half-open probe after 60 s (fails: open again; ok: closed)."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     ai = bed.ai
 
     async def config() -> dict:

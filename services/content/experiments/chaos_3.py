@@ -16,7 +16,7 @@ async def corrupt_stored_bundle(run: Run) -> None:
     mount fail verification and its tamper report reaches the server, which flags the
     bundle and rebuilds it from source; the fresh download verifies and plays the same
     content; the device never plays corrupt bytes."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     source = b"chapter " * 500
     await bed.add_course("c3", source)
     devices = [bed.device(f"tab-{i}") for i in range(3)]

@@ -14,7 +14,7 @@ async def realtime_falls_back_to_queue(run: Run) -> None:
     """The KMS breaker is open: the request is answered 202 "preparing" instead of an
     error, one job per bundle however often the learner retries, the job survives a
     worker restart and completes after recovery."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c1", b"lesson " * 300)
     crowd = [bed.device(f"crowd-{i}") for i in range(10)]
     learner = bed.device("learner")

@@ -15,7 +15,7 @@ async def push_falls_back_to_expiry(run: Run) -> None:
     """The push provider is down when a bundle is revoked: the failure is recorded per
     device, the revoke still succeeds, and a device that never gets the push stops
     playing at its licence's expiry at the latest (30 days)."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c1", b"lesson" * 300)
     device = bed.device("tab")
     await device.register()

@@ -13,7 +13,7 @@ from mitigate.chaos import Run, experiment
 async def cdn_down_origin_direct(run: Run) -> None:
     """The CDN answers 5xx: the client receives a signed origin URL and downloads
     directly, the digest matches; after the CDN heals, downloads go through it again."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c1", b"course " * 1000)
     devices = [bed.device(f"tab-{i}") for i in range(3)]
     for device in devices:

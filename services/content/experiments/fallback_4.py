@@ -12,7 +12,7 @@ from mitigate.chaos import Run, experiment
 async def assistant_default_config(run: Run) -> None:
     """The AI gateway hangs past the attempt timeout: the default config is served,
     marked as default, with no error; the fallback is recorded."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     ok = await bed.http.get("/v1/courses/c7/assistant-config")
     await run.steady(
         "generated config", ok.status_code == 200 and body_of(ok).get("default") is False

@@ -15,7 +15,7 @@ async def cdn_poisoning(run: Run) -> None:
     hash the signed URL carries) fails, an integrity event is emitted, the client gets
     the bundle from the origin through a signed URL, the CDN entry is purged and the
     next CDN read serves good bytes; the origin object is unchanged."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c5", b"video frames " * 2000)
     first, second = bed.device("tab-1"), bed.device("tab-2")
     for device in (first, second):

@@ -23,7 +23,7 @@ async def kms_down_bundles_queued(run: Run) -> None:
     queued jobs retry on the bundle-create schedule, park, and finish once the KMS is
     back; the keyless job goes to the dead letters with its reason, without retries;
     built + queued + parked + dead always equals what was requested."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c1", b"offline lesson " * 400)
     warm = bed.device("warm")
     learners = [bed.device(f"learner-{i}") for i in range(LEARNERS)]

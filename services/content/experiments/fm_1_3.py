@@ -21,7 +21,7 @@ async def tampered_bundle(run: Run) -> None:
     re-send, processed once); the server flags bundle and device and offers a fresh
     download; at the catalog's repeat threshold the device's trust is revoked (admin
     alert) and the device is refused with a clear code."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     threshold, _ = tamper_settings(run.catalog)
     source = b"course seven, chapter one. " * 100
     await bed.add_course("c7", source)

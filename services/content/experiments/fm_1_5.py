@@ -22,7 +22,7 @@ async def revocation_delay(run: Run) -> None:
     """Revoke bundles while devices are offline: the pending gauge counts them, a push
     forces a sync on reconnect and the sync lists the revocation first; a device that
     never reconnects plays until its licence's expiresAt (30 days, or the tenant's 7)."""
-    bed = Testbed.for_run(run, license_lifetimes={"short": 7 * DAY})
+    bed = await Testbed.open(run, license_lifetimes={"short": 7 * DAY})
     await bed.add_course("c1", b"lesson one" * 200)
     await bed.add_course("c2", b"lesson two" * 200)
     far = bed.device("far")  # never reconnects: expiry is the bound

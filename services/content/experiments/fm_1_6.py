@@ -18,7 +18,7 @@ async def kid_rotation(run: Run) -> None:
     bundles before and after; a retirement at t0 + 1 day is refused inside the 2-day
     overlap; both bundles verify on a device that is offline after its sync; no bundle
     signed by an active kid fails verification."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("old", b"signed before the rotation " * 50)
     await bed.add_course("new", b"signed after the rotation " * 50)
     device = bed.device("tab")

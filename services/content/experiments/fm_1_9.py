@@ -15,7 +15,7 @@ async def url_expires_mid_download(run: Run) -> None:
     """The link throttles the transfer and drops it at 60 %; the client resumes 11 min
     later: the CDN answers 403 expired, the client renews the URL (the first renewal
     call fails once and is retried) and resumes with a Range request, not from byte 0."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     source = os.urandom(256 * 1024)
     await bed.add_course("big", source)
     device = bed.device("slow")

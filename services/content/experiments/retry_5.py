@@ -14,7 +14,7 @@ async def bundle_create_schedule(run: Run) -> None:
     """bundle.create fails 5x then succeeds: exponential delays, none above 60 s, the
     6th attempt succeeds. KMS down 12 min: after the retries run out the job is parked
     (not dropped) and re-driven when the KMS is back; jobs = built + parked throughout."""
-    bed = Testbed.for_run(run)
+    bed = await Testbed.open(run)
     await bed.add_course("c1", b"lesson " * 300)
     a, b = bed.device("a"), bed.device("b")
     await a.register()
