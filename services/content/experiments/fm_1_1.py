@@ -43,6 +43,13 @@ async def build_failures_roll_back(run: Run) -> None:
     run.expect("(a) published after the rate limit", a["state"] == "published", str(a))
     run.expect("(a) two objects.put retries", len(retries) == 2, f"{len(retries)} retries")
 
+    # (a') the asset source fails twice (network): the fetch is retried, published.
+    await world.draft("a2", good)
+    async with run.fault(Failure("asset.fetch", times=2, error=ConnectionError("reset"))):
+        await world.publish("a2")
+        a2 = await world.settle("a2")
+    run.expect("(a') published after transient asset fetch errors", a2["state"] == "published")
+
     # (b) invalid manifest (written around the API, as a broken authoring export would be).
     await world.draft("b", good)
     broken = dict(good, entry="missing.html")
@@ -82,7 +89,7 @@ async def build_failures_roll_back(run: Run) -> None:
     attempts_per_call = _max_attempts(run, "kms.sign")
     run.expect("(d) never more than 4 attempts per signing call", attempts_per_call <= 4)
     await run.expect_event("saga.compensated", within=20 * 60, detection=False)
-    kept = {steady["packageId"], a["packageId"]}
+    kept = {steady["packageId"], a["packageId"], a2["packageId"]}
     stray = [k for k in await world.objects() if k.split("/")[2] not in kept]
     run.expect("only published packages have objects", stray == [], str(stray))
 

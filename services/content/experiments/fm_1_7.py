@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from services.content.harness import open_world
 
-from mitigate.chaos import Drop, Run, experiment
+from mitigate.chaos import Drop, Failure, FaultContext, Run, experiment
 
 STUCK_AFTER = 5 * 60
 
@@ -29,10 +29,21 @@ async def built_event_lost(run: Run) -> None:
     assert catalog is not None
     outbox = world.content.publisher.outbox
 
-    # (a) 6 minutes without deliveries.
+    # (a) 6 minutes without deliveries; the steps before meet transient failures too (a
+    # saga step and the catalog call, each retried), and after the drop one ack is lost, so
+    # the catalog sees the event twice and applies it once.
     await world.draft("a", manifest)
     t0 = run.clock.now()
+    await run.inject(Failure("publish.step", times=1), duration=60)
+    await run.inject(Failure("catalog.register", times=1), duration=60)
     await run.inject(Drop("bus.deliver"), duration=6 * 60)
+    lost: list[float] = []
+
+    def first_ack_after_the_drop(ctx: FaultContext) -> bool:
+        lost.append(ctx.now)
+        return len(lost) == 1
+
+    await run.inject(Drop("bus.ack", start=6 * 60, when=first_ack_after_the_drop), duration=8 * 60)
     response = await world.publish("a")
     ledger = await _watch_outbox(run, world, outbox, until=t0 + 4 * 60)
     a = await world.settle("a", every=10)
@@ -48,6 +59,20 @@ async def built_event_lost(run: Run) -> None:
         "(a) the catalog applied the event once",
         live is not None and live["status"] == "live" and live["builtEvents"] == 1,
         str(live),
+    )
+    await run.wait(90)  # the lost ack: the bus redelivers after its 30 s ack wait
+    repeats = await catalog.inbox.duplicates()
+    run.expect("(a) the repeated delivery was caught by the inbox", repeats >= 1, str(repeats))
+    again = await catalog.get(a["packageId"])
+    run.expect(
+        "(a) still applied once after the repeat",
+        again is not None and again["builtEvents"] == 1,
+        str(again),
+    )
+    run.expect(
+        "(a) the transient step and catalog failures were retried",
+        bool(run.recorder.named("retry.scheduled", "publish.step"))
+        and bool(run.recorder.named("retry.scheduled", "catalog.register")),
     )
     state = await world.saga_state(response.json()["publishId"])
     run.expect("(a) saga completed", state == "completed", state)
