@@ -45,10 +45,15 @@ async def build_failures_roll_back(run: Run) -> None:
 
     # (a') the asset source fails twice (network): the fetch is retried, published.
     await world.draft("a2", good)
+    fetch_retries = len(run.recorder.named("retry.scheduled", "asset.fetch"))
     async with run.fault(Failure("asset.fetch", times=2, error=ConnectionError("reset"))):
         await world.publish("a2")
         a2 = await world.settle("a2")
     run.expect("(a') published after transient asset fetch errors", a2["state"] == "published")
+    fetched = run.recorder.values("retry.scheduled", "delay", "asset.fetch")[fetch_retries:]
+    run.expect(
+        "(a') the asset fetch retried after 500 ms, 2 s", fetched == [0.5, 2.0], str(fetched)
+    )
 
     # (b) invalid manifest (written around the API, as a broken authoring export would be).
     await world.draft("b", good)
