@@ -69,5 +69,5 @@ def install_error_handlers(app: FastAPI) -> None:
     async def mitigate_error(request: Request, exc: mitigate.MitigateError) -> JSONResponse:
         status, headers = _status_for(exc)
         code = getattr(exc, "code", "MITIGATE.ERROR")
-        log.warning("dependency error %s: %s", code, exc)
+        log.info("dependency error %s: %s", code, exc)
         return envelope(status, code, str(exc), headers)
