@@ -50,3 +50,19 @@ async def test_rows_survive_a_reopen_and_deletes_remove_them(store_url: str) -> 
         ]
     finally:
         await store.aclose()
+
+
+async def test_two_writers_of_one_row_do_not_collide(store_url: str) -> None:
+    """A request and the bundle worker may write the same job row at the same moment."""
+    import asyncio
+
+    store = await mitigate.open_store(store_url)
+    try:
+        state = await SqlState(store).setup()
+        await asyncio.gather(
+            *(state.save([("job", "bundle:c1@tab", {"state": f"s{i}"})]) for i in range(8))
+        )
+        rows = await state.load()
+        assert len(rows) == 1 and rows[0][0:2] == ("job", "bundle:c1@tab")
+    finally:
+        await store.aclose()
