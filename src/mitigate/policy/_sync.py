@@ -211,7 +211,7 @@ class _SyncDriver(_Core):
         tried: list[str] = []
         for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
+                value = alternative(*args, **_arguments(fallback, index, error, args, kwargs))
             except Exception as exc:
                 tried.append(f"{_name(alternative)} raised {type(exc).__name__}: {exc}")
                 continue
