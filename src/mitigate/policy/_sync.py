@@ -1,7 +1,7 @@
 """The sync driver: the general loop of :meth:`Pipeline.call` (private).
 
 Waits are ``clock.sleep``; a sync call cannot be pre-empted, so a late result is
-flagged after it returns.
+returned and its lateness reported (``timeout.fired`` without an error).
 """
 
 from __future__ import annotations
