@@ -215,3 +215,10 @@ class NotationError(ConfigError):
     """A retry or breaker cell in table notation is not readable."""
 
     code: ClassVar[str] = "MITIGATE.CONFIG.NOTATION"
+
+
+class TooLargeError(ConfigError):
+    """A notation value is beyond its limit (a duration too large to be finite, too many
+    retries, a breaker or rate counting too high)."""
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.TOO_LARGE"

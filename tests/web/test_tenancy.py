@@ -198,3 +198,32 @@ async def test_a_repeated_tenant_header_is_refused(spy, headers) -> None:
     assert recorder.values("guard.tenant_rejected", "reason") == [
         "MITIGATE.TENANT.DUPLICATE_HEADER"
     ]
+
+
+@pytest.mark.parametrize("path", ["/healthz/details", "/healthzadmin", "/healthz/"])
+async def test_exempt_paths_are_exact_not_prefixes(spy, registry, path: str) -> None:
+    inner = Starlette(
+        routes=[Route("/healthz", spy.health), Route(path, spy.endpoint)],
+    )
+    resolver = TenantResolver(registry, shared_hosts=["api.test"])
+    app = TenantMiddleware(inner, resolver, exempt=["/healthz"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://api.test",
+    ) as client:
+        r = await client.get(path)
+        assert r.status_code == 400 and r.json()["code"] == "MITIGATE.TENANT.MISSING"
+        assert (await client.get("/healthz")).status_code == 200
+    assert spy.calls == ["health"]  # only the exact exempt path ran without a tenant
+
+
+async def test_an_exempt_entry_ending_in_a_slash_exempts_its_subtree(spy, registry) -> None:
+    inner = Starlette(routes=[Route("/objects/{name}", spy.health), Route("/objects", spy.health)])
+    resolver = TenantResolver(registry, shared_hosts=["api.test"])
+    app = TenantMiddleware(inner, resolver, exempt=["/objects/"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as client:
+        assert (await client.get("/objects/a.bin")).status_code == 200
+        assert (await client.get("/objects")).status_code == 400
+    assert spy.calls == ["health"]

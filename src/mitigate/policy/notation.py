@@ -36,12 +36,16 @@ import math
 import re
 from typing import Final
 
-from mitigate.errors import ConfigError, DurationError, NotationError
+from mitigate.errors import ConfigError, DurationError, NotationError, TooLargeError
 from mitigate.policy.breaker import Breaker
 from mitigate.policy.retry import DEFAULT_FACTOR, Jitter, Retry
 
 __all__ = ["format_duration", "parse_breaker", "parse_duration", "parse_retry"]
 
+MAX_RETRIES: Final = 1000
+"""Most retries a row may give: a schedule holds one delay per retry."""
+MAX_FAILURES: Final = 1_000_000
+"""Most failures a breaker row may count before it trips."""
 _DURATION_HINT: Final = "write e.g. 200ms, 5s, 2m"
 
 _UNITS: Final = {
@@ -90,7 +94,10 @@ def parse_duration(text: str | float) -> float:
             return 0.0
         raise DurationError(None, f"{text!r} is not a duration", hint=_DURATION_HINT)
     # Round away binary noise (0.05 * 1 is exact; 0.1 * 60 is not always).
-    return round(float(match[1]) * factor, 9)
+    value = round(float(match[1]) * factor, 9)
+    if not math.isfinite(value):
+        raise TooLargeError(None, f"{text[:40]!r} is too large for a duration")
+    return value
 
 
 def format_duration(seconds: float) -> str:
@@ -147,10 +154,11 @@ def _error(
     hint: str,
     token: _Token | None,
     target: str | None,
-) -> NotationError:
+    kind: type[NotationError] | type[TooLargeError] = NotationError,
+) -> ConfigError:
     start, end = (token.start, token.end) if token is not None else (len(text), len(text) + 1)
     caret = " " * start + "^" * max(1, end - start)
-    return NotationError(
+    return kind(
         target,
         f"{column} {text!r}: {problem}",
         hint=f"{hint}\n    {text}\n    {caret}",
@@ -212,15 +220,33 @@ def parse_retry(
     )
 
 
+def _whole(column: str, text: str, token: _Token, limit: int, target: str | None) -> int:
+    # Compare digits before int(): int() of thousands of digits is refused (or slow).
+    digits = token.text.lstrip("0") or "0"
+    if len(digits) > len(str(limit)) or int(digits) > limit:
+        raise _error(
+            column,
+            text,
+            f"is more than {limit}",
+            "give a smaller number",
+            token,
+            target,
+            TooLargeError,
+        )
+    return int(digits)
+
+
 def _parse_max(value: str | int, target: str | None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
             raise NotationError(target, f"max {value!r} is negative")
+        if value > MAX_RETRIES:
+            raise TooLargeError(target, f"max {value} is more than {MAX_RETRIES} retries")
         return value
     text = str(value)
     tokens = _tokens(text)
     if len(tokens) == 1 and tokens[0].kind == "num" and "." not in tokens[0].text:
-        return int(tokens[0].text)
+        return _whole("max", text, tokens[0], MAX_RETRIES, target)
     bad = next(
         (t for t in tokens if t.kind != "num" or "." in t.text),
         tokens[1] if len(tokens) > 1 else None,
@@ -413,7 +439,7 @@ def _parse_trip(text: str, target: str | None) -> tuple[int, float]:
         raise _error(
             column, text, "must start with a whole number of failures", hint, first, target
         )
-    failures = int(tokens[0].text)
+    failures = _whole(column, text, tokens[0], MAX_FAILURES, target)
     i = 1
     if i < len(tokens) and tokens[i].word() in (
         "fail",

@@ -36,13 +36,12 @@ token and 600/min per tenant are two keyed limits in one pipeline).
 
 from __future__ import annotations
 
-import itertools
 import math
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from mitigate.clock import Clock, default_clock
 from mitigate.policy._values import Seconds, invalid, seconds
@@ -62,6 +61,8 @@ class Permit(NamedTuple):
 
 
 _ALLOWED: Final = Permit(True, 0.0)
+# A limiter keyed by user input (a token, an address) holds at most this many keys.
+DEFAULT_MAX_KEYS: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -115,9 +116,11 @@ class RateLimit:
             if burst is not None:
                 raise invalid(name, "a sliding window allows a burst of the whole rate; drop burst")
 
-    def limiter(self, clock: Clock | None = None, *, max_keys: int | None = None) -> RateLimiter:
+    def limiter(
+        self, clock: Clock | None = None, *, max_keys: int | None = DEFAULT_MAX_KEYS
+    ) -> RateLimiter:
         """A running limiter on ``clock`` (the real clock by default), holding at most
-        ``max_keys`` keys when given."""
+        ``max_keys`` keys (``None``: no bound, for keys that are not user input)."""
         return RateLimiter(self, clock if clock is not None else default_clock(), max_keys=max_keys)
 
     def describe(self) -> str:
@@ -138,9 +141,11 @@ class RateLimiter:
     """The running state of a :class:`RateLimit`: one entry per key, thread-safe.
 
     Keys that have recovered their whole budget are dropped as the table grows, so a
-    limiter per token or per IP does not leak. With ``max_keys``, a table still full after
-    that drops its oldest keys down to 7/8 of it (they start again with a whole budget):
-    one scan per ``max_keys / 8`` new keys, never one per key.
+    limiter per token or per IP does not leak; and the table never holds more than
+    ``max_keys`` (100,000 by default; ``None`` for no bound). When every key is live (a
+    flood of fresh tokens inside one window), a full table forgets the least constrained
+    keys (free for their next permit soonest) down to 7/8 of it, so a key that is being
+    refused keeps its limit: one sort per ``max_keys / 8`` new keys, never one per key.
     """
 
     __slots__ = (
@@ -160,7 +165,13 @@ class RateLimiter:
         "options",
     )
 
-    def __init__(self, options: RateLimit, clock: Clock, *, max_keys: int | None = None) -> None:
+    def __init__(
+        self, options: RateLimit, clock: Clock, *, max_keys: int | None = DEFAULT_MAX_KEYS
+    ) -> None:
+        if max_keys is not None and (
+            isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1
+        ):
+            raise invalid("RateLimiter", f"max_keys must be an integer >= 1, got {max_keys!r}")
         self.options = options
         self.clock = clock
         self._now = clock.now
@@ -266,9 +277,16 @@ class RateLimiter:
         bound = self._max_keys
         if bound is not None:
             low = bound - max(1, bound // 8)
-            for table in (self._tats, self._rings):
-                excess = len(table) - low
-                if excess > 0:  # oldest first: dicts keep the order keys arrived in
-                    for k in list(itertools.islice(table, excess)):
-                        del table[k]
+            table: dict[Hashable, Any] = self._rings if self._sliding else self._tats
+            excess = len(table) - low
+            if excess > 0:
+                # Every key is live: forget those whose next permit is free soonest (a
+                # ring's oldest stamp, a gcra key's tat); keys being refused sort last.
+                free_at: Callable[[Hashable], int] = (
+                    (lambda k: self._rings[k][self._rings[k][0]])
+                    if self._sliding
+                    else self._tats.__getitem__
+                )
+                for k in sorted(table, key=free_at)[:excess]:
+                    del table[k]
             self._prune_at = min(self._prune_at, bound)

@@ -9,7 +9,9 @@ On the unsafe methods it guards (``POST`` and ``PATCH`` by default):
   response is replayed: status, body and content headers, errors included, with
   ``Idempotent-Replayed: true``; the application is not called again;
 - the same key with a different request -> **422**;
-- the same key while the first request is still being processed -> **409**.
+- the same key while the first request is still being processed -> **409**; the claim
+  is renewed every ``lock / 3`` seconds on the clock while the application runs, so a
+  slow handler is never taken for abandoned and run twice.
 
 A client that disconnects before the whole body arrived is not a request: the key is
 not claimed and the application is not called, so its retry with the whole body runs.
@@ -58,6 +60,8 @@ answered, the key is released so the client's retry runs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable
@@ -263,8 +267,14 @@ class IdempotencyMiddleware:
                     finished = True
             await send(message)
 
+        keeper = asyncio.create_task(self._keep_claim(key, fingerprint))
         try:
-            await self.app(scope, replay_body, capture)
+            try:
+                await self.app(scope, replay_body, capture)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
         except BaseException:
             if finished:  # the client got a full (error) response: keep it for the retry
                 await self.store.complete(
@@ -285,6 +295,18 @@ class IdempotencyMiddleware:
             )
         else:  # the app returned without a full response: let the client retry
             await self.store.release(key, fingerprint)
+
+    async def _keep_claim(self, key: str, fingerprint: str) -> None:
+        """Renew the claim every third of ``lock`` while the application runs, so a slow
+        handler is not taken for abandoned and run a second time."""
+        while True:
+            await self.clock.asleep(self.lock / 3)
+            try:
+                held = await self.store.renew(key, fingerprint, lock=self.lock)
+            except Exception:  # a passing store error: the next tick retries
+                continue
+            if not held:
+                return  # no longer ours (expired and taken over): nothing left to keep
 
     async def _replay(self, send: Send, response: StoredResponse, key: str, tier: str) -> None:
         if self.observers:
