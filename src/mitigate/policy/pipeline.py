@@ -385,11 +385,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     # -- the sync driver -------------------------------------------------------------------
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
-        sync = _SYNC
         if (
             self._call_fast
             and not self._obs._observers
-            and sync.deadline is None
+            and _SYNC.deadline is None
             and _DEADLINE.get() is None
         ):
             brk = self._brk
@@ -411,6 +410,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     raise self._coroutine_given(fn, result)
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
             start = self._now()
+            sync = _SYNC
             sync.deadline = start + self._first_limit
             try:
                 result = fn(*args, **kwargs)
