@@ -363,29 +363,32 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[P, Awaitable[Any]], fn)
 
+            acall = self.acall
+
             @functools.wraps(fn)
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(afn, *args, **kwargs)
+                return await acall(afn, *args, **kwargs)
 
             return cast(Callable[P, R], run_async)
         refusal = self._sync_refusal()
         if refusal is not None:
             raise refusal
 
+        call = self.call  # bound once: no bound-method object per call
+
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
+            return call(fn, *args, **kwargs)
 
         return run
 
     # -- the sync driver -------------------------------------------------------------------
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
-        sync = _SYNC
         if (
             self._call_fast
             and not self._obs._observers
-            and sync.deadline is None
+            and _SYNC.deadline is None
             and _DEADLINE.get() is None
         ):
             brk = self._brk
@@ -402,18 +405,19 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 except Exception as exc:
                     error: Exception = exc
                 else:
-                    if type(result) is not _Coroutine:
+                    if result.__class__ is not _Coroutine:
                         return result
                     raise self._coroutine_given(fn, result)
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
             start = self._now()
+            sync = _SYNC
             sync.deadline = start + self._first_limit
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 error = exc
             else:
-                if type(result) is not _Coroutine:
+                if result.__class__ is not _Coroutine:
                     return result  # even a late one: it was not pre-empted, it answered
                 raise self._coroutine_given(fn, result)
             finally:
@@ -442,7 +446,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     return await self._acall(fn, args, kwargs)  # an outer deadline applies
                 try:
                     called: Any = fn(*args, **kwargs)
-                    if type(called) is not _Coroutine:
+                    if called.__class__ is not _Coroutine:
                         called = _Awaiting(self._awaiting(fn, called))
                     return await called  # type: ignore[no-any-return]
                 except Exception as exc:
