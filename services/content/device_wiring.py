@@ -13,7 +13,7 @@ import httpx
 from fastapi import FastAPI
 
 import mitigate
-from mitigate.web.signed_urls import LocalObjects, SignedObjectApp
+from mitigate.web import LocalObjects, SignedObjectApp
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
 from .adapters.device_state import SqlState

@@ -201,7 +201,7 @@ class Publisher:
         return {"publishId": publish_id, "packageId": package_id, "state": "building"}
 
     async def status(self, tenant: str, publish_id: str) -> dict[str, Any]:
-        from mitigate.durable.saga_admin import get_saga
+        from mitigate import get_saga
 
         found = await get_saga(self.rt.store, publish_id)
         if found is None or (found.input or {}).get("tenant") != tenant:
@@ -338,7 +338,7 @@ class Publisher:
         await self.rt.store.execute(
             "UPDATE content_packages SET state = 'discarded' WHERE id = ?", (job["package"],)
         )
-        from mitigate.durable.saga_admin import get_saga
+        from mitigate import get_saga
 
         found = await get_saga(self.rt.store, ctx.saga_id)
         reason = (found.error if found is not None else None) or "the publish was rolled back"

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mitigate
-from mitigate.web.signed_urls import LocalObjects, SignedObjectApp
+from mitigate.web import LocalObjects, SignedObjectApp
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
 from .adapters.cdn import FakeCdn

@@ -114,7 +114,7 @@ def create_app(
             clock=runtime.clock,
         )
     if tenants is not None:
-        from mitigate.web.tenancy import TenantMiddleware
+        from mitigate.web import TenantMiddleware
 
         app.add_middleware(TenantMiddleware, resolver=tenants, exempt=EXEMPT)
     app.add_middleware(ErrorEnvelopeMiddleware)

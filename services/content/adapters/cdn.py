@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 import mitigate
-from mitigate.web.signed_urls import parse_range
+from mitigate.web import parse_range
 
 
 class FakeCdn:
