@@ -43,7 +43,15 @@ if TYPE_CHECKING:
     from mitigate.observe.observers import Observer
     from mitigate.policy.injection import Injector
 
-__all__ = ["REAL_CLOCK_CODE", "RunScope", "current_scope", "real_clock_refused", "run_scope"]
+__all__ = [
+    "REAL_CLOCK_CODE",
+    "RunScope",
+    "current_scope",
+    "real_clock_refused",
+    "run_injector",
+    "run_observers",
+    "run_scope",
+]
 
 REAL_CLOCK_CODE = "MITIGATE.CONFIG.REAL_CLOCK"
 
@@ -101,6 +109,22 @@ def run_scope(scope: RunScope) -> Iterator[RunScope]:
         yield scope
     finally:
         _CURRENT.reset(token)
+
+
+def run_injector(given: Injector | None) -> Injector | None:
+    """``given``, or the current run's fault injector (for other injection points, such
+    as the bus adapters' ``bus.publish``)."""
+    if given is not None:
+        return given
+    scope = _CURRENT.get()
+    return scope.injector if scope is not None else None
+
+
+def run_observers(given: Iterable[Observer]) -> list[Observer]:
+    """``given`` plus the current run's observers it lacks."""
+    observers = list(given)
+    scope = _CURRENT.get()
+    return observers if scope is None else [*observers, *scope.missing_observers(observers)]
 
 
 def real_clock_refused(what: str, scope: RunScope) -> ConfigError:

@@ -209,3 +209,21 @@ def test_config_error_code_is_documented() -> None:
     assert info.value.code == "MITIGATE.CONFIG.REAL_CLOCK"
     text = (Path(__file__).resolve().parents[2] / "docs" / "errors.md").read_text()
     assert "MITIGATE.CONFIG.REAL_CLOCK" in text
+
+
+def test_a_fault_reaches_a_bus_built_inside_the_run(tmp_path: Path) -> None:
+    from mitigate import InprocBus, Message, SqliteStore
+
+    @experiment("svc.bus")
+    async def bus_publish(run: Run) -> None:
+        store = await SqliteStore.open(tmp_path / "bus.db")  # no clock: the run's
+        run.rollback(store.aclose)
+        bus = InprocBus(store)  # no injector, no observers: the run's
+        run.expect("the store is on the run's clock", store.clock is run.clock)
+        async with run.fault(Failure("bus.publish", times=1)):
+            outcome = await run.call("publish", bus.publish, Message("a.b", b"x", id="m1"))
+        run.expect("the publish fault acted", not outcome.ok)
+        run.expect("the run saw it", run.recorder.count("fault.injected") == 1)
+
+    result = _run(bus_publish)
+    assert result.verdict == "verified", result.reason
