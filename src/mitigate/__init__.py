@@ -30,6 +30,13 @@ from mitigate.durable.outbox import Outbox
 from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
+from mitigate.durable.saga_admin import (
+    SagaRecord,
+    compensate_saga,
+    get_saga,
+    list_sagas,
+    retry_saga,
+)
 from mitigate.durable.saga_worker import SagaWorker
 from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
@@ -292,6 +299,7 @@ __all__ = [
     "SagaCompleted",
     "SagaDeadlineExceeded",
     "SagaOutcome",
+    "SagaRecord",
     "SagaResumed",
     "SagaStarted",
     "SagaStepFailed",
@@ -322,14 +330,18 @@ __all__ = [
     "Verdict",
     "VirtualClock",
     "WorkQueue",
+    "compensate_saga",
     "current_deadline",
     "format_duration",
+    "get_saga",
     "inspect_archive",
+    "list_sagas",
     "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",
     "parse_retry",
+    "retry_saga",
     "sanitize",
     "sanitize_for_write",
     "verify_bundle",

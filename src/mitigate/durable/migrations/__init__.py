@@ -50,6 +50,9 @@ class Migration:
     postgres: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # Lists work too (a service often builds them); stored as tuples so sorting works.
+        object.__setattr__(self, "sqlite", tuple(self.sqlite))
+        object.__setattr__(self, "postgres", tuple(self.postgres))
         if self.version < 1:
             raise ConfigError(
                 None,
