@@ -61,6 +61,7 @@ from mitigate.policy.timeout import (
     _Watchdog,
     _watchdog,
 )
+from mitigate.runscope import current_scope
 
 __all__ = ["Pipeline", "Strategy"]
 
@@ -133,6 +134,13 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     ) -> None:
         if not isinstance(target, str) or not target:
             raise ConfigError(None, f"a pipeline needs a target name, got {target!r}")
+        # Built inside an experiment run: take its clock, injector and observers (read
+        # once here, never per call); a target the mutation check removed passes through.
+        scope = current_scope()
+        if scope is not None:
+            clock = scope.lend_clock(target, clock)
+            injector = scope.injector if injector is None else injector
+            strategies = () if target in scope.passthrough else strategies
         for strategy in strategies:
             if not isinstance(strategy, Strategy):
                 raise ConfigError(
@@ -154,6 +162,11 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         self._clock: Clock = clock if clock is not None else default_clock()
         self._now = self._clock.now
         self._obs = observers if isinstance(observers, Observers) else Observers(observers)
+        if scope is not None:
+            missing = scope.missing_observers(self._obs)
+            if missing:  # a new fan-out: a shared one must not keep the run's observers
+                self._obs = Observers((*self._obs, *missing))
+            scope.joined(target, self)
         self._injector = injector
         self._dog: _Watchdog | None = None
 
