@@ -13,4 +13,4 @@ def test_api_reference_examples_run() -> None:
     assert len(blocks) >= 1
     namespace: dict[str, object] = {"__name__": "docs_api"}
     for block in blocks:
-        exec(compile(block, str(DOC), "exec"), namespace)
+        exec(compile(block, str(DOC), "exec", dont_inherit=True), namespace)

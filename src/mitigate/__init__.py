@@ -27,9 +27,11 @@ from mitigate.durable.idempotency import (
 from mitigate.durable.inbox import Inbox
 from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
+from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
     AttemptTimeoutError,
     BreakerOpenError,
@@ -53,6 +55,7 @@ from mitigate.guard.errors import (
     TenantError,
 )
 from mitigate.guard.html import HtmlPolicy, sanitize, sanitize_for_write
+from mitigate.guard.pii import PiiLeakError
 from mitigate.guard.quarantine import ArchiveGuard, ImporterGate, Quarantine
 from mitigate.guard.tenancy import StaticTenantRegistry, Tenant, TenantResolver
 from mitigate.integrity.envelope import (
@@ -123,6 +126,19 @@ from mitigate.observe.events import (
     TenantRejected,
 )
 from mitigate.observe.observers import Observer, Observers, Recorder
+from mitigate.observe.service_events import (
+    HealthCheckFailed,
+    JobCompleted,
+    JobDeadLettered,
+    JobEnqueued,
+    JobFailed,
+    JobLeaseExpired,
+    JobParked,
+    JobUnparked,
+    PiiLeakBlocked,
+    ScheduledJobFailed,
+    ScheduledJobRan,
+)
 from mitigate.policy import (
     NO_RESULT,
     Breaker,
@@ -201,6 +217,7 @@ __all__ = [
     "FallbackUsed",
     "FaultDecision",
     "FaultInjected",
+    "HealthCheckFailed",
     "HtmlPolicy",
     "HtmlRejected",
     "HtmlRejectedError",
@@ -220,12 +237,21 @@ __all__ = [
     "IpBlocked",
     "IpBlockedError",
     "IpBlocker",
+    "Job",
+    "JobCompleted",
+    "JobDeadLettered",
+    "JobEnqueued",
+    "JobFailed",
+    "JobLeaseExpired",
+    "JobParked",
+    "JobUnparked",
     "KeyCache",
     "KeyRing",
     "KeyRingError",
     "KeyRotated",
     "KeySet",
     "Keyed",
+    "LeaseLostError",
     "License",
     "LimitHit",
     "Message",
@@ -238,11 +264,14 @@ __all__ = [
     "OutboxPublishFailed",
     "OutboxPublished",
     "Permit",
+    "PiiLeakBlocked",
+    "PiiLeakError",
     "Pipeline",
     "PoisonMessageError",
     "PublicKey",
     "PublishRejectedError",
     "Quarantine",
+    "QueueError",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -270,6 +299,9 @@ __all__ = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "ScheduledJobFailed",
+    "ScheduledJobRan",
+    "Scheduler",
     "Severity",
     "SignedUrlError",
     "SqliteStore",
@@ -289,6 +321,7 @@ __all__ = [
     "UrlSigner",
     "Verdict",
     "VirtualClock",
+    "WorkQueue",
     "current_deadline",
     "format_duration",
     "inspect_archive",

@@ -5,7 +5,9 @@ Codes are stable; ``--ignore CODE`` on the command line leaves one out.
 ===========================  =======  ==================================================
 code                         level    finding
 ===========================  =======  ==================================================
-``yaml``                     error    the file is not valid YAML
+``yaml``                     error    the file is not valid YAML, or uses an alias, or
+                                      is too large or too deeply nested to read
+``too-large``                error    a number or duration beyond any sensible value
 ``schema``                   error    a value has the wrong type or bad notation
 ``unknown-field``            error    a field the schema does not know (a typo)
 ``duplicate-key``            error    a YAML key given twice in one mapping
@@ -48,6 +50,7 @@ __all__ = ["CODES", "lint_file", "lint_model", "policy_findings"]
 
 CODES = (
     "yaml",
+    "too-large",
     "schema",
     "unknown-field",
     "duplicate-key",

@@ -45,7 +45,6 @@ from mitigate.errors import CallStyleError, ConfigError
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy._async import _AsyncDriver, _Awaiting, _Resume
 from mitigate.policy._sync import _SyncDriver
-from mitigate.policy._values import INVALID
 from mitigate.policy.breaker import Breaker, BreakerControl, _BreakerState
 from mitigate.policy.bulkhead import Bulkhead, _BulkheadState
 from mitigate.policy.fallback import Fallback, _LastKnownGood
@@ -133,14 +132,13 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         injector: Injector | None = None,
     ) -> None:
         if not isinstance(target, str) or not target:
-            raise ConfigError(None, f"a pipeline needs a target name, got {target!r}", code=INVALID)
+            raise ConfigError(None, f"a pipeline needs a target name, got {target!r}")
         for strategy in strategies:
             if not isinstance(strategy, Strategy):
                 raise ConfigError(
                     target,
                     f"{strategy!r} is not a strategy",
                     hint="compose Retry, Breaker, Timeout, Fallback, Bulkhead, RateLimit, Keyed",
-                    code=INVALID,
                 )
         ordered = sorted(strategies, key=_rank)
         kinds = [type(s.policy if isinstance(s, Keyed) else s) for s in ordered]
@@ -150,7 +148,6 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     target,
                     f"more than one {kind.__name__}",
                     hint="give each strategy once",
-                    code=INVALID,
                 )
         self.target = target
         self.strategies: tuple[Strategy, ...] = tuple(ordered)
@@ -284,10 +281,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         """
         if self._brk_keyed is not None:
             if key is None:
-                raise ConfigError(self.target, "the breaker is keyed; pass the key", code=INVALID)
+                raise ConfigError(self.target, "the breaker is keyed; pass the key")
             return self._brk_keyed.get(key)
         if self._brk is None:
-            raise ConfigError(self.target, "this pipeline has no breaker", code=INVALID)
+            raise ConfigError(self.target, "this pipeline has no breaker")
         return self._brk
 
     def describe(self) -> tuple[str, ...]:
