@@ -19,6 +19,13 @@ from mitigate.catalog import Catalog, CatalogError, CatalogModel
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.durable import SqliteStore, Store, open_store
 from mitigate.durable.dlq import DeadLetter, DeadLetterNotFoundError, DeadLetters
+from mitigate.durable.errors import (
+    NotJsonError,
+    SagaDefinitionChangedError,
+    SagaParkedError,
+    StoreDataError,
+    StoreUnavailableError,
+)
 from mitigate.durable.idempotency import (
     DatabaseIdempotencyStore,
     RedisIdempotencyStore,
@@ -26,9 +33,9 @@ from mitigate.durable.idempotency import (
 )
 from mitigate.durable.inbox import Inbox
 from mitigate.durable.outbox import Outbox
-from mitigate.durable.relay import Relay
+from mitigate.durable.relay import Relay, RelayOptions
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
-from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.saga_worker import SagaHandle, SagaWorker, SagaWorkerOptions
 from mitigate.errors import (
     AttemptTimeoutError,
     BreakerOpenError,
@@ -111,12 +118,14 @@ from mitigate.observe.events import (
     SagaCompensationFailed,
     SagaCompleted,
     SagaDeadlineExceeded,
+    SagaParked,
     SagaResumed,
     SagaStarted,
     SagaStepFailed,
     SagaStepStarted,
     SagaStepSucceeded,
     SagaStuck,
+    SagaWorkerFailed,
     Severity,
     TamperDetected,
     TenantRejected,
@@ -228,6 +237,7 @@ __all__ = [
     "LimitHit",
     "Message",
     "MitigateError",
+    "NotJsonError",
     "Observer",
     "Observers",
     "Outbox",
@@ -248,6 +258,7 @@ __all__ = [
     "RedisIdempotencyStore",
     "RejectedError",
     "Relay",
+    "RelayOptions",
     "Retry",
     "RetryExhausted",
     "RetryScheduled",
@@ -259,7 +270,11 @@ __all__ = [
     "SagaCompensationFailed",
     "SagaCompleted",
     "SagaDeadlineExceeded",
+    "SagaDefinitionChangedError",
+    "SagaHandle",
     "SagaOutcome",
+    "SagaParked",
+    "SagaParkedError",
     "SagaResumed",
     "SagaStarted",
     "SagaStepFailed",
@@ -267,6 +282,8 @@ __all__ = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "SagaWorkerFailed",
+    "SagaWorkerOptions",
     "Severity",
     "SignedUrlError",
     "SqliteStore",
@@ -274,7 +291,9 @@ __all__ = [
     "Step",
     "StepContext",
     "Store",
+    "StoreDataError",
     "StoreError",
+    "StoreUnavailableError",
     "TamperDetected",
     "Tenant",
     "TenantError",

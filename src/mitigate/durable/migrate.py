@@ -95,13 +95,20 @@ async def _apply(store: Store, migration: Migration) -> None:
                 f"INSERT INTO {VERSION_TABLE} (version, name, applied_at) VALUES (?, ?, ?)",
                 (migration.version, migration.name, store.clock.wall()),
             )
-    except StoreError:
-        raise
+    except StoreError as exc:
+        if exc.code == "MITIGATE.STORE.MIGRATION":
+            raise
+        where = f" at: {statement.strip()[:120]}" if statement else ""
+        raise _failed(migration, where, exc) from exc
     except Exception as exc:
         where = f" at: {statement.strip()[:120]}" if statement else ""
-        raise StoreError(
-            f"migration {migration.version} {migration.name}",
-            f"failed and was rolled back; the schema stays at the previous version{where} ({exc})",
-            hint="fix the migration file and open the store again",
-            code="MITIGATE.STORE.MIGRATION",
-        ) from exc
+        raise _failed(migration, where, exc) from exc
+
+
+def _failed(migration: Migration, where: str, exc: BaseException) -> StoreError:
+    return StoreError(
+        f"migration {migration.version} {migration.name}",
+        f"failed and was rolled back; the schema stays at the previous version{where} ({exc})",
+        hint="fix the migration file and open the store again",
+        code="MITIGATE.STORE.MIGRATION",
+    )

@@ -14,6 +14,11 @@ with ``FOR UPDATE SKIP LOCKED``, so two relays never claim the same row and a cr
 relay's rows come back when its lease runs out. A row published twice (lease lost, ack
 lost) carries the same ``Nats-Msg-Id`` and the broker stores it once.
 
+Every update a relay makes to its claimed rows (mark sent, release, count a poison
+failure) is fenced by its lease: a relay that stalled past its lease and lost the rows to
+another relay changes nothing. Failure counts are incremented by the database
+(``failures = failures + 1``), never written back from a stale read.
+
 A row the broker can never take (:class:`~mitigate.bus.errors.PoisonMessageError`:
 unencodable, too large) is counted; after ``max_poison`` such failures it moves to the
 DLQ in one transaction and the rows behind it flow on.
@@ -24,28 +29,62 @@ DLQ in one transaction and the rows behind it flow on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mitigate.bus.errors import BusUnavailableError, PoisonMessageError
 from mitigate.bus.port import Bus, Message
 from mitigate.clock import Clock
 from mitigate.durable import _outbox_metrics
 from mitigate.durable.dlq import OUTBOX_SOURCE, DeadLetters
+from mitigate.durable.errors import OutboxConfigError
 from mitigate.durable.outbox import Backlog, Outbox, OutboxRow, row_to_message
-from mitigate.errors import ConfigError
 from mitigate.observe.events import OutboxBacklog, OutboxPublished, OutboxPublishFailed
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.pipeline import Pipeline
 from mitigate.policy.retry import Retry
 
-__all__ = ["Relay", "RelayRound"]
+__all__ = ["Relay", "RelayOptions", "RelayRound"]
 
 _log = logging.getLogger("mitigate.outbox")
 _ROW = "id, msg_id, dedup_id, subject, msg_key, headers, payload, created_at, failures"
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOptions:
+    """How a :class:`Relay` runs (see :class:`Relay` for each option).
+
+    >>> RelayOptions(batch=100).lease
+    60.0
+    >>> RelayOptions(batch=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mitigate.durable.errors.OutboxConfigError: [MITIGATE.CONFIG.OUTBOX] relay: batch must be ...
+    """
+
+    batch: int = 256
+    concurrency: int = 1
+    lease: float = 60.0
+    idle: float = 0.05
+    backoff_cap: float = 30.0
+    max_poison: int = 3
+    sample_every: float = 15.0
+    lag_window: float = 300.0
+
+    def __post_init__(self) -> None:
+        for label in ("batch", "concurrency", "max_poison"):
+            value = getattr(self, label)
+            if value < 1:
+                raise OutboxConfigError("relay", f"{label} must be >= 1, got {value!r}")
+        for label in ("lease", "idle", "backoff_cap", "sample_every", "lag_window"):
+            seconds = getattr(self, label)
+            if seconds <= 0:
+                raise OutboxConfigError("relay", f"{label} must be > 0 seconds, got {seconds!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,45 +123,40 @@ class Relay:
         outbox: Outbox,
         bus: Bus,
         *,
+        options: RelayOptions | None = None,
         policy: Pipeline | None = None,
         dead_letters: DeadLetters | None = None,
-        batch: int = 256,
-        concurrency: int = 1,
-        lease: float = 60.0,
-        idle: float = 0.05,
-        backoff_cap: float = 30.0,
-        max_poison: int = 3,
+        batch: int | None = None,
+        concurrency: int | None = None,
+        lease: float | None = None,
+        idle: float | None = None,
+        backoff_cap: float | None = None,
+        max_poison: int | None = None,
         encode: Callable[[Message], Message] | None = None,
-        sample_every: float = 15.0,
-        lag_window: float = 300.0,
+        sample_every: float | None = None,
+        lag_window: float | None = None,
         owner: str | None = None,
         registry: _outbox_metrics.Registry | None = None,
         clock: Clock | None = None,
         observers: Iterable[Observer] = (),
     ) -> None:
-        name = outbox.name
-        for label, value in (
-            ("batch", batch),
-            ("concurrency", concurrency),
-            ("max_poison", max_poison),
-        ):
-            if value < 1:
-                raise ConfigError(
-                    name, f"{label} must be >= 1, got {value!r}", code="MITIGATE.CONFIG.OUTBOX"
-                )
-        for label, seconds in (
-            ("lease", lease),
-            ("idle", idle),
-            ("backoff_cap", backoff_cap),
-            ("sample_every", sample_every),
-            ("lag_window", lag_window),
-        ):
-            if seconds <= 0:
-                raise ConfigError(
-                    name,
-                    f"{label} must be > 0 seconds, got {seconds!r}",
-                    code="MITIGATE.CONFIG.OUTBOX",
-                )
+        given: dict[str, Any] = {
+            "batch": batch,
+            "concurrency": concurrency,
+            "lease": lease,
+            "idle": idle,
+            "backoff_cap": backoff_cap,
+            "max_poison": max_poison,
+            "sample_every": sample_every,
+            "lag_window": lag_window,
+        }
+        try:
+            options = dataclasses.replace(
+                options or RelayOptions(), **{k: v for k, v in given.items() if v is not None}
+            )
+        except OutboxConfigError as exc:
+            raise OutboxConfigError(outbox.name, exc.message) from None
+        self.options = options
         self.outbox = outbox
         self.store = outbox.store
         self.bus = bus
@@ -134,15 +168,15 @@ class Relay:
         self.dead_letters = dead_letters or DeadLetters(
             self.store, clock=self.clock, observers=self.observers
         )
-        self.batch = batch
-        self.concurrency = concurrency
-        self.lease = lease
-        self.idle = idle
-        self.backoff_cap = backoff_cap
-        self.max_poison = max_poison
+        self.batch = options.batch
+        self.concurrency = options.concurrency
+        self.lease = options.lease
+        self.idle = options.idle
+        self.backoff_cap = options.backoff_cap
+        self.max_poison = options.max_poison
         self.encode = encode
-        self.sample_every = sample_every
-        self.lag_window = lag_window
+        self.sample_every = options.sample_every
+        self.lag_window = options.lag_window
         self.owner = owner or f"relay-{uuid.uuid4().hex[:12]}"
         self.metrics = _outbox_metrics.for_registry(registry)
         self._lags: deque[tuple[float, float]] = deque(maxlen=100_000)
@@ -359,11 +393,19 @@ class Relay:
     async def _mark_sent(self, rows: Sequence[OutboxRow]) -> None:
         wall = self.clock.wall()
         ids = [r.id for r in rows]
-        await self.store.execute(
+        marked = await self.store.fetch(
             "UPDATE mitigate_outbox SET state = 1, sent_at = ?, lease_owner = NULL,"
-            f" lease_until = NULL WHERE id IN ({_marks(ids)})",
-            (wall, *ids),
+            f" lease_until = NULL WHERE id IN ({_marks(ids)}) AND lease_owner = ?"
+            " RETURNING id",
+            (wall, *ids, self.owner),
         )
+        if len(marked) != len(rows):
+            # Lost to another relay (lease ran out): it publishes and marks them; the
+            # broker dedupes by message id. Count only what this relay marked.
+            kept = {r[0] for r in marked}
+            rows = [r for r in rows if r.id in kept]
+            if not rows:
+                return
         now = self.clock.now()
         lags = [max(0.0, wall - r.created_at) for r in rows]
         self._lags.extend((now, lag) for lag in lags)
@@ -381,8 +423,8 @@ class Relay:
     async def _release(self, ids: Sequence[int], error: BaseException | None) -> None:
         await self.store.execute(
             "UPDATE mitigate_outbox SET lease_owner = NULL, lease_until = NULL, last_error = ?"
-            f" WHERE id IN ({_marks(ids)}) AND state = 0",
-            (None if error is None else repr(error)[:2000], *ids),
+            f" WHERE id IN ({_marks(ids)}) AND state = 0 AND lease_owner = ?",
+            (None if error is None else repr(error)[:2000], *ids, self.owner),
         )
 
     async def _poisoned(self, poison: Sequence[tuple[OutboxRow, BaseException]]) -> int:
@@ -390,7 +432,14 @@ class Relay:
         dead = 0
         async with self.store.transaction() as tx:
             for row, error in poison:
-                failures = row.failures + 1
+                counted = await tx.fetchone(
+                    "UPDATE mitigate_outbox SET failures = failures + 1, last_error = ?"
+                    " WHERE id = ? AND lease_owner = ? AND state = 0 RETURNING failures",
+                    (str(error)[:2000], row.id, self.owner),
+                )
+                if counted is None:
+                    continue  # another relay holds the row now: it counts its own failures
+                failures = int(counted[0])
                 if failures >= self.max_poison:
                     await self.dead_letters.add(
                         row.message,
@@ -401,16 +450,16 @@ class Relay:
                         tx=tx,
                     )
                     await tx.execute(
-                        "UPDATE mitigate_outbox SET state = 2, failures = ?, last_error = ?,"
-                        " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                        (failures, str(error)[:2000], row.id),
+                        "UPDATE mitigate_outbox SET state = 2, lease_owner = NULL,"
+                        " lease_until = NULL WHERE id = ?",
+                        (row.id,),
                     )
                     dead += 1
                 else:
                     await tx.execute(
-                        "UPDATE mitigate_outbox SET failures = ?, last_error = ?,"
-                        " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                        (failures, str(error)[:2000], row.id),
+                        "UPDATE mitigate_outbox SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE id = ?",
+                        (row.id,),
                     )
         if dead:
             self.metrics.dead_lettered.labels(self.outbox.name).inc(dead)

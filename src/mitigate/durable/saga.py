@@ -114,6 +114,12 @@ class Step:
     the same as ``retry``) are the policies. ``key(ctx)`` overrides the idempotency key
     (default ``"<saga id>:<step name>"``; compensations add ``":undo"``). ``stuck_after``
     overrides the saga's stuck-step threshold for this step.
+
+    ``transactional=True``: the action gets ``ctx.tx``, a transaction on the worker's store,
+    and its effect (what it writes through ``ctx.tx``, outbox rows included), the saga's
+    checkpoint and the step's result commit together or not at all; each attempt is its
+    own transaction. Write only through ``ctx.tx`` inside it (on SQLite the store's own
+    connection is busy with it).
     """
 
     name: str
@@ -123,6 +129,7 @@ class Step:
     compensation_retry: StepPolicy = None
     key: Callable[[StepContext], str] | None = None
     stuck_after: float | None = None
+    transactional: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
@@ -194,7 +201,8 @@ class StepContext:
 
     ``results`` holds the recorded results of the earlier steps by name; ``result`` is this
     step's own recorded result (compensations only); ``epoch`` is the lease epoch of the
-    worker running it (it grows each time a worker claims the saga).
+    worker running it (it grows each time a worker claims the saga). ``tx`` is the open
+    transaction of a transactional step's action (else ``None``).
     """
 
     saga_id: str
@@ -206,6 +214,7 @@ class StepContext:
     epoch: int
     result: Any = None
     compensating: bool = False
+    tx: Any = None
 
 
 @dataclass(frozen=True, slots=True)

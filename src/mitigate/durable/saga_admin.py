@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mitigate.durable._saga_machine import ACTIVE_STATES
 from mitigate.durable._saga_sql import ACTIVE, COLUMNS
 from mitigate.durable.store import TERMINAL_STATES, Row, Store, dumps, loads
 from mitigate.errors import ConfigError, StoreError
@@ -212,12 +213,23 @@ async def retry_saga(store: Store, saga_id: str, *, force: bool = False) -> Saga
     """Make a parked or stalled saga runnable now.
 
     ``compensation_failed``: its compensation is queued again (from the step that failed).
+    ``parked``: it goes back to running (or compensating) from where it was parked.
     ``running``/``compensating`` with an expired (or no) lease: claimable at once. A saga
     whose lease is live is refused unless ``force`` (which fences its worker off).
     """
     record = await get_saga(store, saga_id)
     if record is None:
         raise _missing(saga_id)
+    if record.state == "parked":
+        # Back to where it was parked from (kept in `alerted` as "parked:<state>"); a
+        # worker whose definition still does not fit parks it again.
+        marker = record.alerted or ""
+        resume = marker.split(":", 1)[1] if marker.startswith("parked:") else "running"
+        if resume not in ACTIVE_STATES:
+            resume = "running"
+        return await _rewrite(
+            store, record, state=resume, step=record.step, steps=record.steps, error=record.error
+        )
     if record.state == "compensation_failed":
         return await _rewrite(
             store,

@@ -14,9 +14,21 @@ Every transaction starts with ``BEGIN IMMEDIATE``: SQLite has one writer at a ti
 taking the write lock up front means two processes never deadlock upgrading a read lock.
 ``busy_timeout`` makes a second process wait for the lock instead of failing.
 
-Statements run synchronously on the event loop's thread: a commit takes microseconds to a
-fraction of a millisecond, less than a thread hop would cost. Tasks of one store share one
+The calls that can block run on the store's own thread, off the event loop: ``BEGIN
+IMMEDIATE`` (it waits up to ``busy_timeout`` while another process holds the write lock),
+``COMMIT`` (the fsync), and the one-statement :meth:`SqliteStore.execute` /
+:meth:`SqliteStore.fetch`. So a second process holding the lock never freezes the loop, and
+heartbeats and timers keep running. Statements *inside* a transaction already hold the lock
+and take microseconds, less than a thread hop; they run inline. Tasks of one store share one
 connection; an asyncio lock gives each transaction the connection to itself.
+
+A failed ``COMMIT`` (a deferred constraint, a full disk) rolls back, so the connection is
+usable for the next transaction. Driver errors surface as :class:`~mitigate.StoreError`
+(``MITIGATE.STORE.DATA``: the row was refused; ``MITIGATE.STORE.UNAVAILABLE``: locked or
+unreachable, retry later).
+
+On a virtual clock the calls run inline instead: a virtual clock jumps whenever the loop
+looks idle, and a loop waiting for a thread looks idle (``threaded=`` overrides).
 
 >>> import asyncio
 >>> async def main() -> tuple[str, int]:
@@ -34,20 +46,23 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from mitigate.clock import Clock, default_clock
+from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.durable._store_base import StoreBase, wrong_connection
+from mitigate.durable.errors import StoreOpenError, store_error
 from mitigate.durable.store import Dialect, Row
-from mitigate.errors import ConfigError, StoreError
+from mitigate.errors import ConfigError
 
 __all__ = ["Durability", "SqliteStore", "SqliteTx"]
 
 Durability = Literal["full", "normal"]
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
+T = TypeVar("T")
 
 
 class SqliteTx:
@@ -67,17 +82,29 @@ class SqliteTx:
         return self._conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return self._conn.execute(sql, params).rowcount
+        try:
+            return self._conn.execute(sql, params).rowcount
+        except sqlite3.Error as exc:
+            raise store_error(exc, "sqlite") from exc
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        self._conn.executemany(sql, rows)
+        try:
+            self._conn.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise store_error(exc, "sqlite") from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        row: Row | None = self._conn.execute(sql, params).fetchone()
+        try:
+            row: Row | None = self._conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise store_error(exc, "sqlite") from exc
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._conn.execute(sql, params).fetchall()
+        try:
+            return self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise store_error(exc, "sqlite") from exc
 
     # Synchronous twins for the hot path of code that already holds the connection.
     def run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
@@ -102,6 +129,7 @@ class SqliteStore(StoreBase):
         durability: Durability = "full",
         busy_timeout: float = 10.0,
         clock: Clock | None = None,
+        threaded: bool | None = None,
     ) -> None:
         if durability not in _SYNCHRONOUS:
             raise ConfigError(
@@ -112,8 +140,11 @@ class SqliteStore(StoreBase):
         self.path = str(path)
         self.durability: Durability = durability
         self._clock = clock or default_clock()
+        self.threaded = isinstance(self._clock, RealClock) if threaded is None else threaded
         self._commits = 0
         self._lock = asyncio.Lock()
+        # One thread owns the blocking calls (lock waits, fsyncs), in order.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mitigate-sqlite")
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves.
             self._conn = sqlite3.connect(
@@ -125,11 +156,11 @@ class SqliteStore(StoreBase):
             self._conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
             self._conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise StoreError(
+            self._thread.shutdown(wait=False)
+            raise StoreOpenError(
                 "sqlite",
                 f"cannot open {self.path}: {exc}",
                 hint="check the path exists and is writable",
-                code="MITIGATE.STORE.OPEN",
             ) from exc
 
     @classmethod
@@ -141,9 +172,12 @@ class SqliteStore(StoreBase):
         busy_timeout: float = 10.0,
         clock: Clock | None = None,
         migrate: bool = True,
+        threaded: bool | None = None,
     ) -> SqliteStore:
         """Open the file and apply pending migrations (unless ``migrate=False``)."""
-        store = cls(path, durability=durability, busy_timeout=busy_timeout, clock=clock)
+        store = cls(
+            path, durability=durability, busy_timeout=busy_timeout, clock=clock, threaded=threaded
+        )
         if migrate:
             await store.migrate()
         return store
@@ -160,17 +194,49 @@ class SqliteStore(StoreBase):
         """The store's own connection (use it only inside :meth:`transaction`)."""
         return self._conn
 
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking call on the store's thread; a cancelled caller still waits for
+        it to end (the connection must never be used by two threads at once)."""
+        if not self.threaded:
+            return fn(*args)
+        future = asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait((future,))
+            raise
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.rollback()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqliteTx]:
         async with self._lock:
             conn = self._conn
-            conn.execute("BEGIN IMMEDIATE")
+            try:
+                await self._off_loop(conn.execute, "BEGIN IMMEDIATE")
+            except asyncio.CancelledError:
+                await self._off_loop(self._rollback)  # BEGIN may have landed after all
+                raise
+            except sqlite3.Error as exc:
+                raise store_error(exc, "sqlite") from exc
             try:
                 yield SqliteTx(conn)
-            except BaseException:
-                conn.rollback()
+            except BaseException as exc:
+                await asyncio.shield(self._off_loop(self._rollback))
+                if isinstance(exc, sqlite3.Error):
+                    raise store_error(exc, "sqlite") from exc
                 raise
-            conn.execute("COMMIT")
+            try:
+                await self._off_loop(conn.execute, "COMMIT")
+            except BaseException as exc:
+                # A failed COMMIT leaves the transaction open: roll it back so the
+                # connection serves the next transaction.
+                await asyncio.shield(self._off_loop(self._rollback))
+                if isinstance(exc, sqlite3.Error):
+                    raise store_error(exc, "sqlite") from exc
+                raise
             self._commits += 1
 
     def adopt(self, connection: Any) -> SqliteTx:
@@ -178,22 +244,35 @@ class SqliteStore(StoreBase):
             raise wrong_connection("sqlite", "sqlite3.Connection", connection)
         return SqliteTx(connection)
 
+    def _execute(self, sql: str, params: Sequence[Any]) -> int:
+        before = self._conn.total_changes
+        count = self._conn.execute(sql, params).rowcount
+        if self._conn.total_changes != before:
+            self._commits += 1
+        return count
+
+    def _fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        before = self._conn.total_changes
+        rows = self._conn.execute(sql, params).fetchall()
+        if self._conn.total_changes != before:
+            self._commits += 1
+        return rows
+
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self._lock:
-            before = self._conn.total_changes
-            count = self._conn.execute(sql, params).rowcount
-            if self._conn.total_changes != before:
-                self._commits += 1
-            return count
+            try:
+                return await self._off_loop(self._execute, sql, params)
+            except sqlite3.Error as exc:
+                raise store_error(exc, "sqlite") from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
-            before = self._conn.total_changes
-            rows = self._conn.execute(sql, params).fetchall()
-            if self._conn.total_changes != before:
-                self._commits += 1
-            return rows
+            try:
+                return await self._off_loop(self._fetch, sql, params)
+            except sqlite3.Error as exc:
+                raise store_error(exc, "sqlite") from exc
 
     async def aclose(self) -> None:
         async with self._lock:
-            self._conn.close()
+            await self._off_loop(self._conn.close)
+        self._thread.shutdown(wait=False)
