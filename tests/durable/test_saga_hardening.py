@@ -16,9 +16,9 @@ from mitigate.durable._saga_sql import sql_for
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.saga import Saga, Step, StepContext
 from mitigate.durable.saga_admin import get_saga, retry_saga
-from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.saga_worker import SagaWorker, SagaWorkerOptions
 from mitigate.durable.store import Store
-from mitigate.errors import StoreError
+from mitigate.errors import ConfigError, StoreError
 from mitigate.observe.events import SagaParked, SagaWorkerFailed
 from mitigate.observe.observers import Recorder
 from tests.durable.conftest import StoreFactory
@@ -389,3 +389,32 @@ async def test_a_worker_with_a_fast_host_clock_does_not_steal_live_leases(
         outcome = await running
     assert runs == [1] and rec.count("saga.resumed") == 0
     assert outcome.state == "completed"
+
+
+async def test_a_database_error_at_start_is_a_store_error(store: Store) -> None:
+    saga = Saga("t.start", [Step("a", lambda ctx: 1)])
+    await store.execute("ALTER TABLE mitigate_sagas RENAME TO mitigate_sagas_away")
+    try:
+        async with SagaWorker(store, [saga]) as worker:
+            with pytest.raises(StoreError) as info:
+                await worker.start(saga, None, id="nowhere")
+    finally:
+        await store.execute("ALTER TABLE mitigate_sagas_away RENAME TO mitigate_sagas")
+    assert info.value.code.startswith("MITIGATE.STORE.")
+    assert info.value.__cause__ is not None  # the driver's own error, for the details
+
+
+# -- options -----------------------------------------------------------------------------
+
+
+async def test_worker_options_object_and_keywords(store: Store) -> None:
+    saga = Saga("t.opts", [Step("a", lambda ctx: 1)])
+    options = SagaWorkerOptions(lease=5.0, concurrency=4, poll=0.5)
+    worker = SagaWorker(store, [saga], options=options)
+    assert (worker.lease, worker.concurrency, worker.poll) == (5.0, 4, 0.5)
+    legacy = SagaWorker(store, [saga], lease=7.0)
+    assert legacy.options == SagaWorkerOptions(lease=7.0) and legacy.lease == 7.0
+    mixed = SagaWorker(store, [saga], options=options, poll=0.1)
+    assert mixed.options == SagaWorkerOptions(lease=5.0, concurrency=4, poll=0.1)
+    with pytest.raises(ConfigError):
+        SagaWorkerOptions(concurrency=0)

@@ -91,6 +91,5 @@ async def scan_stuck(worker: SagaWorker) -> list[SagaStuck]:
             runbook=saga.runbook or "",
         )
         raised.append(event)
-        if worker.observers:
-            worker.observers.emit(event)
+        worker.observers.emit(event)  # built anyway: the caller gets it back
     return raised

@@ -18,7 +18,7 @@ from typing import Any
 
 from mitigate.durable.store import Row, Store, Tx
 
-__all__ = ["ACTIVE", "COLUMNS", "SagaSql", "lease_now", "sql_for"]
+__all__ = ["ACTIVE", "COLUMNS", "PG_NOW", "SagaSql", "lease_now", "sql_for"]
 
 ACTIVE = "('running', 'compensating')"
 COLUMNS = (
@@ -34,7 +34,7 @@ Insert = tuple[Any, ...]  # COLUMNS order, except lease_until holds the lease LE
 Update = tuple[Any, ...]
 
 # PostgreSQL: the caller's time when given (a virtual clock), else the server's.
-_PG_NOW = "COALESCE(?::float8, extract(epoch from clock_timestamp())::float8)"
+PG_NOW = "COALESCE(?::float8, extract(epoch from clock_timestamp())::float8)"
 
 
 def lease_now(store: Store) -> float | None:
@@ -58,7 +58,7 @@ _UPDATE = (
     " WHERE id = ? AND epoch = ?"
 )
 
-_UPDATE_PG = _UPDATE.replace("lease_until = ?", f"lease_until = ? + {_PG_NOW}")
+_UPDATE_PG = _UPDATE.replace("lease_until = ?", f"lease_until = ? + {PG_NOW}")
 
 
 class SagaSql(abc.ABC):
@@ -209,7 +209,7 @@ class _PostgresSagaSql(SagaSql):
         "WITH ins AS ("
         f" INSERT INTO mitigate_sagas ({COLUMNS})"
         " SELECT u.id, u.name, u.state, u.step, u.input, u.steps, u.error, u.epoch,"
-        f" u.lease_owner, u.lease + {_PG_NOW}, u.run_after, u.created_at, u.updated_at,"
+        f" u.lease_owner, u.lease + {PG_NOW}, u.run_after, u.created_at, u.updated_at,"
         " u.step_started_at, u.deadline_at, u.alerted"
         " FROM unnest(?::text[], ?::text[], ?::text[], ?::int[], ?::jsonb[],"
         " ?::jsonb[], ?::text[], ?::bigint[], ?::text[], ?::float8[], ?::float8[], ?::float8[],"
@@ -220,7 +220,7 @@ class _PostgresSagaSql(SagaSql):
         " upd AS ("
         " UPDATE mitigate_sagas s SET state = v.state, step = v.step, steps = v.steps,"
         " error = v.error, updated_at = v.updated_at, step_started_at = v.step_started_at,"
-        f" lease_owner = v.lease_owner, lease_until = v.lease_until + {_PG_NOW},"
+        f" lease_owner = v.lease_owner, lease_until = v.lease_until + {PG_NOW},"
         " run_after = v.run_after"
         " FROM unnest(?::text[], ?::int[], ?::jsonb[], ?::text[], ?::float8[], ?::float8[],"
         " ?::text[], ?::float8[], ?::float8[], ?::text[], ?::bigint[])"
@@ -261,7 +261,7 @@ class _PostgresSagaSql(SagaSql):
     ) -> list[tuple[Row, str | None]]:
         claimed = ", ".join(f"s.{c.strip()}" for c in CLAIMED.split(","))
         rows = await store.fetch(
-            f"WITH t AS (SELECT {_PG_NOW} AS now)"
+            f"WITH t AS (SELECT {PG_NOW} AS now)"
             " UPDATE mitigate_sagas s SET lease_owner = ?,"
             " lease_until = (SELECT now FROM t) + ?, epoch = s.epoch + 1"
             " FROM (SELECT m.id, m.lease_owner AS previous FROM mitigate_sagas m, t"
@@ -275,7 +275,7 @@ class _PostgresSagaSql(SagaSql):
 
     async def renew(self, store: Store, owner: str, ids: Sequence[str], lease: float) -> None:
         await store.execute(
-            f"UPDATE mitigate_sagas SET lease_until = {_PG_NOW} + ?"
+            f"UPDATE mitigate_sagas SET lease_until = {PG_NOW} + ?"
             " WHERE id = ANY(?) AND lease_owner = ?",
             (lease_now(store), lease, list(ids), owner),
         )

@@ -16,14 +16,19 @@ from typing import ClassVar
 from mitigate.errors import ConfigError, StoreError
 
 __all__ = [
+    "IdempotencyConfigError",
+    "InboxConfigError",
+    "MigrationConfigError",
     "NotJsonError",
     "OutboxConfigError",
     "SagaConfigError",
     "SagaDefinitionChangedError",
     "SagaParkedError",
     "StoreCancelledError",
+    "StoreConfigError",
     "StoreConflictError",
     "StoreDataError",
+    "StoreMigrationError",
     "StoreNotFoundError",
     "StoreOpenError",
     "StoreUnavailableError",
@@ -71,12 +76,32 @@ class StoreConflictError(StoreError):
     code: ClassVar[str] = "MITIGATE.STORE.CONFLICT"
 
 
+class StoreMigrationError(StoreError):
+    code: ClassVar[str] = "MITIGATE.STORE.MIGRATION"
+
+
 class SagaConfigError(ConfigError):
     code: ClassVar[str] = "MITIGATE.CONFIG.SAGA"
 
 
+class StoreConfigError(ConfigError):
+    code: ClassVar[str] = "MITIGATE.CONFIG.STORE"
+
+
+class MigrationConfigError(ConfigError):
+    code: ClassVar[str] = "MITIGATE.CONFIG.MIGRATION"
+
+
 class OutboxConfigError(ConfigError):
     code: ClassVar[str] = "MITIGATE.CONFIG.OUTBOX"
+
+
+class InboxConfigError(ConfigError):
+    code: ClassVar[str] = "MITIGATE.CONFIG.INBOX"
+
+
+class IdempotencyConfigError(ConfigError):
+    code: ClassVar[str] = "MITIGATE.CONFIG.IDEMPOTENCY"
 
 
 class SagaParkedError(StoreError):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mitigate.durable.errors import StoreMigrationError
 from mitigate.durable.migrations import Migration, discover
 from mitigate.durable.store import Store, Tx
 from mitigate.errors import StoreError
@@ -106,9 +107,8 @@ async def _apply(store: Store, migration: Migration) -> None:
 
 
 def _failed(migration: Migration, where: str, exc: BaseException) -> StoreError:
-    return StoreError(
+    return StoreMigrationError(
         f"migration {migration.version} {migration.name}",
         f"failed and was rolled back; the schema stays at the previous version{where} ({exc})",
         hint="fix the migration file and open the store again",
-        code="MITIGATE.STORE.MIGRATION",
     )

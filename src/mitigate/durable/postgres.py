@@ -35,9 +35,8 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.durable._store_base import StoreBase, wrong_connection
-from mitigate.durable.errors import StoreOpenError, store_error
+from mitigate.durable.errors import StoreConfigError, StoreOpenError, store_error
 from mitigate.durable.store import Dialect, Row
-from mitigate.errors import ConfigError
 
 __all__ = ["PostgresStore", "PostgresTx", "to_psycopg"]
 
@@ -119,7 +118,7 @@ class PostgresStore(StoreBase):
     >>> PostgresStore("postgresql://127.0.0.1/postgres", schema="Bad-Name")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.STORE] postgres: schema 'Bad-Name' is not a plain ...
+    mitigate.durable.errors.StoreConfigError: [MITIGATE.CONFIG.STORE] postgres: schema ...
 
     .. versionadded:: 0.1
     """
@@ -136,17 +135,15 @@ class PostgresStore(StoreBase):
         database_clock: bool | None = None,
     ) -> None:
         if not _SCHEMA.match(schema):
-            raise ConfigError(
+            raise StoreConfigError(
                 "postgres",
                 f"schema {schema!r} is not a plain lower-case identifier",
                 hint="use letters, digits and _",
-                code="MITIGATE.CONFIG.STORE",
             )
         if synchronous_commit not in _SYNC_COMMIT:
-            raise ConfigError(
+            raise StoreConfigError(
                 "postgres",
                 f"synchronous_commit {synchronous_commit!r} is not one of {_SYNC_COMMIT[1:]}",
-                code="MITIGATE.CONFIG.STORE",
             )
         self.dsn = dsn
         self.schema = schema

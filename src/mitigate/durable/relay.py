@@ -9,7 +9,8 @@ Order per key: a row is claimed only when no earlier row of its key is still pen
 each key has at most one publish in flight and a failed publish never lets a later event
 of the same aggregate overtake it. Rows without a key have no order and go out together.
 
-Several relays share one table safely: claims take rows under a lease, and on PostgreSQL
+Several relays share one table safely: claims take rows under a lease (set and compared
+on the database's clock on PostgreSQL, the store's clock on SQLite), and on PostgreSQL
 with ``FOR UPDATE SKIP LOCKED``, so two relays never claim the same row and a crashed
 relay's rows come back when its lease runs out. A row published twice (lease lost, ack
 lost) carries the same ``Nats-Msg-Id`` and the broker stores it once.
@@ -41,6 +42,8 @@ from mitigate.bus.errors import BusUnavailableError, PoisonMessageError
 from mitigate.bus.port import Bus, Message
 from mitigate.clock import Clock
 from mitigate.durable import _outbox_metrics
+from mitigate.durable._emit import emit
+from mitigate.durable._saga_sql import PG_NOW, lease_now
 from mitigate.durable.dlq import OUTBOX_SOURCE, DeadLetters
 from mitigate.durable.errors import OutboxConfigError
 from mitigate.durable.outbox import Backlog, Outbox, OutboxRow, row_to_message
@@ -287,18 +290,17 @@ class Relay:
             if result.error is not None:
                 failures += 1
                 delay = min(self.backoff_cap, self.idle * 2 ** min(failures, 30))
-                if self.observers:
-                    self.observers.emit(
-                        OutboxPublishFailed(
-                            target=self.outbox.name,
-                            at=clock.now(),
-                            attempt=failures,
-                            error=result.error,
-                            pending=result.pending,
-                            delay=delay,
-                            reason=f"{type(result.error).__name__}: {result.error}",
-                        )
-                    )
+                emit(
+                    self.observers,
+                    OutboxPublishFailed,
+                    target=self.outbox.name,
+                    at=clock.now(),
+                    attempt=failures,
+                    error=result.error,
+                    pending=result.pending,
+                    delay=delay,
+                    reason=f"{type(result.error).__name__}: {result.error}",
+                )
                 await clock.asleep(delay)
             elif result.claimed == 0:
                 failures = 0
@@ -351,16 +353,15 @@ class Relay:
         self.metrics.backlog.labels(name).set(backlog.rows)
         self.metrics.oldest_age.labels(name).set(backlog.oldest_age)
         self.metrics.lag_p95.labels(name).set(p95)
-        if self.observers:
-            self.observers.emit(
-                OutboxBacklog(
-                    target=name,
-                    at=self.clock.now(),
-                    backlog=backlog.rows,
-                    oldest_age=backlog.oldest_age,
-                    lag_p95=p95,
-                )
-            )
+        emit(
+            self.observers,
+            OutboxBacklog,
+            target=name,
+            at=self.clock.now(),
+            backlog=backlog.rows,
+            oldest_age=backlog.oldest_age,
+            lag_p95=p95,
+        )
         return backlog
 
     def lag_p95(self) -> float:
@@ -382,9 +383,10 @@ class Relay:
 
     # -- SQL ---------------------------------------------------------------------------
     async def _claim(self) -> list[OutboxRow]:
-        now = self.clock.wall()
+        # Leases on one clock for every relay: PostgreSQL's, or the store's (lease_now).
+        now = lease_now(self.store)
         rows = await self.store.fetch(
-            self._claim_sql, (self.owner, now + self.lease, now, self.batch)
+            self._claim_sql, (self.owner, now, self.lease, now, self.batch)
         )
         claimed = [row_to_message(r) for r in rows]
         claimed.sort(key=lambda r: r.id)
@@ -415,10 +417,9 @@ class Relay:
             histogram.observe(lag)
         self.metrics.published.labels(name).inc(len(rows))
         self.published += len(rows)
-        if self.observers:
-            self.observers.emit(
-                OutboxPublished(target=name, at=now, count=len(rows), lag_max=max(lags))
-            )
+        emit(
+            self.observers, OutboxPublished, target=name, at=now, count=len(rows), lag_max=max(lags)
+        )
 
     async def _release(self, ids: Sequence[int], error: BaseException | None) -> None:
         await self.store.execute(
@@ -484,11 +485,12 @@ def _claim_sql(dialect: str) -> str:
     # A row is claimable when it is pending, not leased (or its lease ran out), and no
     # earlier row of its key is pending: the head of each key, so keys keep their order.
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgres" else ""
+    now = PG_NOW if dialect == "postgres" else "?"
     return (
-        "UPDATE mitigate_outbox SET lease_owner = ?, lease_until = ?"
+        f"UPDATE mitigate_outbox SET lease_owner = ?, lease_until = {now} + ?"
         " WHERE id IN ("
         "SELECT o.id FROM mitigate_outbox o"
-        " WHERE o.state = 0 AND (o.lease_until IS NULL OR o.lease_until < ?)"
+        f" WHERE o.state = 0 AND (o.lease_until IS NULL OR o.lease_until < {now})"
         " AND (o.msg_key IS NULL OR NOT EXISTS ("
         "SELECT 1 FROM mitigate_outbox p"
         " WHERE p.msg_key = o.msg_key AND p.state = 0 AND p.id < o.id))"

@@ -19,10 +19,10 @@ worker's ``policies``), an inline ``Retry`` / ``Pipeline`` from :mod:`mitigate.p
 ... )
 >>> [s.name for s in publish.steps], publish.deadline
 (['build', 'register'], 900.0)
->>> Saga("empty", [])
+>>> Saga("empty", [])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] empty: a saga needs at least one step
+mitigate.durable.errors.SagaConfigError: [MITIGATE.CONFIG.SAGA] empty: a saga needs ...
 
 .. versionadded:: 0.1
 """
@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitigate.errors import ConfigError
+from mitigate.durable.errors import SagaConfigError
 
 __all__ = [
     "Attempts",
@@ -56,11 +56,7 @@ def _seconds(value: float | datetime.timedelta | None, what: str, target: str) -
         return None
     seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
     if not seconds > 0:
-        raise ConfigError(
-            target,
-            f"{what} must be a positive number of seconds, not {value!r}",
-            code="MITIGATE.CONFIG.SAGA",
-        )
+        raise SagaConfigError(target, f"{what} must be a positive number of seconds, not {value!r}")
     return seconds
 
 
@@ -74,10 +70,10 @@ class Attempts:
 
     >>> Attempts(max_retries=2, delays=(0.1,)).delay(2)
     0.1
-    >>> Attempts(max_retries=-1)
+    >>> Attempts(max_retries=-1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] Attempts: max_retries must be >= 0, not -1
+    mitigate.durable.errors.SagaConfigError: [MITIGATE.CONFIG.SAGA] Attempts: max_retries ...
     """
 
     max_retries: int = 0
@@ -86,15 +82,9 @@ class Attempts:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ConfigError(
-                "Attempts",
-                f"max_retries must be >= 0, not {self.max_retries}",
-                code="MITIGATE.CONFIG.SAGA",
-            )
+            raise SagaConfigError("Attempts", f"max_retries must be >= 0, not {self.max_retries}")
         if any(d < 0 for d in self.delays):
-            raise ConfigError(
-                "Attempts", f"delays must be >= 0, not {self.delays}", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError("Attempts", f"delays must be >= 0, not {self.delays}")
 
     def delay(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1-based)."""
@@ -133,15 +123,11 @@ class Step:
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
-            raise ConfigError(
-                self.name or "step", "a step needs a name without ':'", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(self.name or "step", "a step needs a name without ':'")
         if not callable(self.action):
-            raise ConfigError(self.name, "action must be callable", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError(self.name, "action must be callable")
         if self.compensation is not None and not callable(self.compensation):
-            raise ConfigError(
-                self.name, "compensation must be callable or None", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(self.name, "compensation must be callable or None")
         object.__setattr__(
             self, "stuck_after", _seconds(self.stuck_after, "stuck_after", self.name)
         )
@@ -179,14 +165,12 @@ class Saga:
     ) -> None:
         steps = tuple(steps)
         if not name:
-            raise ConfigError("saga", "a saga needs a name", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError("saga", "a saga needs a name")
         if not steps:
-            raise ConfigError(name, "a saga needs at least one step", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError(name, "a saga needs at least one step")
         names = [s.name for s in steps]
         if len(set(names)) != len(names):
-            raise ConfigError(
-                name, f"step names must be unique, got {names}", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(name, f"step names must be unique, got {names}")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "deadline", _seconds(deadline, "deadline", name))

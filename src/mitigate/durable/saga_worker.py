@@ -540,18 +540,17 @@ class SagaWorker:
             await self.clock.asleep(wait)
 
     def _emit_started(self, saga: Saga, saga_id: str) -> None:
-        if self._observers:
-            now = self.clock.now()
-            self._observers.emit(SagaStarted(target=saga.name, at=now, saga_id=saga_id))
-            self._observers.emit(
-                SagaStepStarted(
-                    target=saga.name,
-                    at=now,
-                    saga_id=saga_id,
-                    step=saga.steps[0].name,
-                    phase=_ACTION,
-                )
-            )
+        now = self.clock.now()
+        emit(self._observers, SagaStarted, target=saga.name, at=now, saga_id=saga_id)
+        emit(
+            self._observers,
+            SagaStepStarted,
+            target=saga.name,
+            at=now,
+            saga_id=saga_id,
+            step=saga.steps[0].name,
+            phase=_ACTION,
+        )
 
     # -- the claim loop ------------------------------------------------------------------
     async def run(self, *, stop: asyncio.Event | None = None, until_idle: bool = False) -> None:

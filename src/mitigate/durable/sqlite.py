@@ -54,9 +54,8 @@ from typing import Any, Literal, TypeVar
 
 from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.durable._store_base import StoreBase, wrong_connection
-from mitigate.durable.errors import StoreOpenError, store_error
+from mitigate.durable.errors import StoreConfigError, StoreOpenError, store_error
 from mitigate.durable.store import Dialect, Row
-from mitigate.errors import ConfigError
 
 __all__ = ["Durability", "SqliteStore", "SqliteTx"]
 
@@ -117,7 +116,7 @@ class SqliteStore(StoreBase):
     >>> SqliteStore(":memory:", durability="fast")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.STORE] sqlite: durability must be 'full' or ...
+    mitigate.durable.errors.StoreConfigError: [MITIGATE.CONFIG.STORE] sqlite: durability ...
 
     .. versionadded:: 0.1
     """
@@ -132,10 +131,8 @@ class SqliteStore(StoreBase):
         threaded: bool | None = None,
     ) -> None:
         if durability not in _SYNCHRONOUS:
-            raise ConfigError(
-                "sqlite",
-                f"durability must be 'full' or 'normal', not {durability!r}",
-                code="MITIGATE.CONFIG.STORE",
+            raise StoreConfigError(
+                "sqlite", f"durability must be 'full' or 'normal', not {durability!r}"
             )
         self.path = str(path)
         self.durability: Durability = durability
