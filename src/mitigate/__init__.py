@@ -32,10 +32,13 @@ from mitigate.durable.idempotency import (
     TieredIdempotencyStore,
 )
 from mitigate.durable.inbox import Inbox
+from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
+from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay, RelayOptions
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaHandle, SagaWorker, SagaWorkerOptions
+from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
     AttemptTimeoutError,
     BreakerOpenError,
@@ -59,6 +62,7 @@ from mitigate.guard.errors import (
     TenantError,
 )
 from mitigate.guard.html import HtmlPolicy, sanitize, sanitize_for_write
+from mitigate.guard.pii import PiiLeakError
 from mitigate.guard.quarantine import ArchiveGuard, ImporterGate, Quarantine
 from mitigate.guard.tenancy import StaticTenantRegistry, Tenant, TenantResolver
 from mitigate.integrity.envelope import (
@@ -131,6 +135,19 @@ from mitigate.observe.events import (
     TenantRejected,
 )
 from mitigate.observe.observers import Observer, Observers, Recorder
+from mitigate.observe.service_events import (
+    HealthCheckFailed,
+    JobCompleted,
+    JobDeadLettered,
+    JobEnqueued,
+    JobFailed,
+    JobLeaseExpired,
+    JobParked,
+    JobUnparked,
+    PiiLeakBlocked,
+    ScheduledJobFailed,
+    ScheduledJobRan,
+)
 from mitigate.policy import (
     NO_RESULT,
     Breaker,
@@ -152,6 +169,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
@@ -208,6 +226,7 @@ __all__ = [
     "FallbackUsed",
     "FaultDecision",
     "FaultInjected",
+    "HealthCheckFailed",
     "HtmlPolicy",
     "HtmlRejected",
     "HtmlRejectedError",
@@ -227,15 +246,25 @@ __all__ = [
     "IpBlocked",
     "IpBlockedError",
     "IpBlocker",
+    "Job",
+    "JobCompleted",
+    "JobDeadLettered",
+    "JobEnqueued",
+    "JobFailed",
+    "JobLeaseExpired",
+    "JobParked",
+    "JobUnparked",
     "KeyCache",
     "KeyRing",
     "KeyRingError",
     "KeyRotated",
     "KeySet",
     "Keyed",
+    "LeaseLostError",
     "License",
     "LimitHit",
     "Message",
+    "Migration",
     "MitigateError",
     "NotJsonError",
     "Observer",
@@ -245,11 +274,14 @@ __all__ = [
     "OutboxPublishFailed",
     "OutboxPublished",
     "Permit",
+    "PiiLeakBlocked",
+    "PiiLeakError",
     "Pipeline",
     "PoisonMessageError",
     "PublicKey",
     "PublishRejectedError",
     "Quarantine",
+    "QueueError",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -284,6 +316,9 @@ __all__ = [
     "SagaWorker",
     "SagaWorkerFailed",
     "SagaWorkerOptions",
+    "ScheduledJobFailed",
+    "ScheduledJobRan",
+    "Scheduler",
     "Severity",
     "SignedUrlError",
     "SqliteStore",
@@ -294,6 +329,7 @@ __all__ = [
     "StoreDataError",
     "StoreError",
     "StoreUnavailableError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",
@@ -304,9 +340,11 @@ __all__ = [
     "UrlSigner",
     "Verdict",
     "VirtualClock",
+    "WorkQueue",
     "current_deadline",
     "format_duration",
     "inspect_archive",
+    "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",

@@ -54,7 +54,7 @@ from mitigate.bus.port import (
     Message,
     PublishOutcome,
 )
-from mitigate.clock import Clock, default_clock
+from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.injection import Injector
 
@@ -117,18 +117,44 @@ class NatsBus:
         observers: Iterable[Observer] = (),
         duplicate_window: float = 120.0,
         reconnect_wait: float = 0.5,
+        connect_timeout: float = 10.0,
         **options: Any,
     ) -> NatsBus:
-        """Connect (reconnecting forever), and create or update the stream if
-        ``subjects`` is given."""
+        """Connect, and create or update the stream if ``subjects`` is given.
+
+        Once connected the client reconnects forever; the first connection must succeed
+        within ``connect_timeout`` seconds (real time, every attempt included), otherwise
+        :class:`BusUnavailableError` names the URL: a wrong URL or a server that is down
+        fails start-up instead of hanging it.
+        """
+        if not connect_timeout > 0:
+            raise ValueError(f"connect_timeout must be > 0 seconds, not {connect_timeout!r}")
         options.setdefault("error_cb", _log_error)
-        client = await nats.connect(
-            url,
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=reconnect_wait,
-            allow_reconnect=True,
-            **options,
+        # nats-py's own connect_timeout bounds one TCP attempt; keep it inside ours.
+        options.setdefault("connect_timeout", min(2.0, connect_timeout))
+        client = Client()
+        connecting = asyncio.ensure_future(
+            client.connect(
+                url,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=reconnect_wait,  # type: ignore[arg-type]  # nats-py takes seconds as float
+                allow_reconnect=True,
+                **options,
+            )
         )
+        # The deadline is real time whatever the bus clock: the server is real.
+        if not await wait_all([connecting], connect_timeout, RealClock()):
+            connecting.cancel()
+            with contextlib.suppress(BaseException):
+                await connecting
+            with contextlib.suppress(Exception):
+                await client.close()
+            raise BusUnavailableError(
+                "bus.connect",
+                f"no NATS server answered at {url} within {connect_timeout}s",
+                hint="check the URL and that nats-server is running (with -js for JetStream)",
+            )
+        connecting.result()  # a refusal that is not a timeout (bad credentials) raises here
         bus = cls(
             client,
             stream=stream,

@@ -120,7 +120,8 @@ def lint(
         typer.Option("--ignore", help="Leave out findings with this code (repeatable)."),
     ] = None,
 ) -> None:
-    """Report problems and gaps: exit 0 clean, 1 findings, 2 unreadable file."""
+    """Report problems and gaps: exit 0 clean, 1 findings, 2 unreadable file (or one
+    holding a value beyond the loader's limits)."""
     unknown = sorted(set(ignore or ()) - set(CODES))
     if unknown:
         _err.print(f"unknown code(s) for --ignore: {', '.join(unknown)}; known: {', '.join(CODES)}")
@@ -129,7 +130,7 @@ def lint(
     worst = OK
     for path in catalogs:
         findings = lint_file(path, ignore=ignore or ())
-        unreadable = any(f.code in ("io", "yaml") for f in findings)
+        unreadable = any(f.code in ("io", "yaml", "too-large") for f in findings)
         worst = max(worst, BAD_INPUT if unreadable else FINDINGS if findings else OK)
         report.append({"file": str(path), "findings": [f.to_dict() for f in findings]})
         if not as_json:

@@ -5,7 +5,9 @@ Codes are stable; ``--ignore CODE`` on the command line leaves one out.
 ===========================  =======  ==================================================
 code                         level    finding
 ===========================  =======  ==================================================
-``yaml``                     error    the file is not valid YAML
+``yaml``                     error    the file is not valid YAML, or uses an alias, or
+                                      is too large or too deeply nested to read
+``too-large``                error    a number or duration beyond any sensible value
 ``schema``                   error    a value has the wrong type or bad notation
 ``unknown-field``            error    a field the schema does not know (a typo)
 ``duplicate-key``            error    a YAML key given twice in one mapping
@@ -15,7 +17,7 @@ code                         level    finding
 ``retry-over-budget``        error    the retry schedule cannot fit its budget
 ``breaker-reset-short``      error    a breaker stays open for less than its window
 ``fm-no-detection``          warning  a failure mode has no detection rule
-``fm-no-mitigation``         warning  a failure mode names no policy or fallback
+``fm-no-mitigation``         warning  a failure mode names no policy, fallback or switch
 ``fm-no-runbook``            warning  a failure mode has no runbook
 ``fm-no-experiment``         warning  no experiment exercises a failure mode
 ``rule-not-evaluable``       warning  a detection rule is text only
@@ -48,6 +50,7 @@ __all__ = ["CODES", "lint_file", "lint_model", "policy_findings"]
 
 CODES = (
     "yaml",
+    "too-large",
     "schema",
     "unknown-field",
     "duplicate-key",
@@ -166,7 +169,7 @@ def _completeness(model: CatalogModel, at: Locator) -> list[Finding]:
             out.append(at.finding("fm-no-detection", "warning", f"{mode.id}: {why}", loc))
         if not mode.mitigated_by:
             why = (
-                "its automatic mitigation names no policy or fallback"
+                "its automatic mitigation names no policy, fallback or switch"
                 if mode.automatic_mitigation
                 else "no automatic mitigation"
             )

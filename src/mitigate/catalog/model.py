@@ -28,10 +28,14 @@ can list them all and ``Catalog.load`` can refuse the file.
 from __future__ import annotations
 
 import importlib
+import math
 import re
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from mitigate.catalog import limits
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -51,6 +55,7 @@ __all__ = [
     "RetryDefaults",
     "RetrySpec",
     "Runbook",
+    "Switch",
     "seconds",
 ]
 
@@ -83,12 +88,37 @@ def _check_duration(value: float | str) -> float | str:
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
+        _at_most_a_year(float(value))
         return value
     text = value.strip()
     if not text:
         raise ValueError("empty duration; write e.g. 200ms, 5s, 2m")
-    seconds(text)  # a ConfigError here becomes a located ValueError (_as_value_error)
+    _at_most_a_year(seconds(text))  # a ConfigError becomes a located error (_as_value_error)
     return text
+
+
+def _at_most_a_year(value: float) -> None:
+    if not value <= limits.MAX_DURATION:  # also refuses nan
+        raise PydanticCustomError(
+            "too_large",
+            "duration {value} is longer than a year; no policy waits that long",
+            {"value": value},
+        )
+
+
+def _at_most(limit: int) -> Any:
+    def check(value: int | None) -> int | None:
+        if value is not None and value > limit:
+            raise PydanticCustomError(
+                "too_large", "{value} is more than {limit}", {"value": value, "limit": limit}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+Retries = Annotated[int, Field(ge=0), _at_most(limits.MAX_RETRIES)]
+Count = Annotated[int, Field(ge=1), _at_most(limits.MAX_COUNT)]
 
 
 def _duration_validator(value: float | str) -> float | str:
@@ -104,7 +134,12 @@ def _as_value_error(fn: Any, value: Any) -> Any:
     try:
         return fn(value)
     except ConfigError as exc:
-        raise ValueError(exc.message + (f"; {exc.hint}" if exc.hint else "")) from None
+        message = exc.message + (f"; {exc.hint}" if exc.hint else "")
+        if exc.code == "MITIGATE.CONFIG.TOO_LARGE":
+            raise PydanticCustomError(
+                "too_large", message.replace("{", "(").replace("}", ")")
+            ) from None
+        raise ValueError(message) from None
 
 
 Duration = Annotated[float | str, AfterValidator(_duration_validator)]
@@ -131,7 +166,7 @@ RuleSeverity = Literal["critical", "error", "warning", "info"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- policies
@@ -149,11 +184,11 @@ class RetrySpec(_Strict):
 
     id: Name | None = None
     """Stable id of the table row (``content.retry.1``)."""
-    max: int | None = Field(default=None, ge=0)
+    max: Retries | None = None
     """Table notation: retries after the first attempt."""
     backoff: str | None = None
     """Table notation: ``"50ms, 200ms, 500ms"``, ``"exp 100ms–10s"``, ``"exp cap 30s"``."""
-    max_retries: int | None = Field(default=None, ge=0)
+    max_retries: Retries | None = None
     """Plain fields: retries after the first attempt."""
     schedule: list[Duration] | None = None
     """Plain fields: explicit delays; the last one repeats."""
@@ -218,7 +253,7 @@ class BreakerSpec(_Strict):
     """Stable id of the table row (``content.breaker.1``)."""
     trip: str | None = None
     """Table notation: ``"10 fail / 30s"`` or ``"5 / 30s"``."""
-    failures: int | None = Field(default=None, ge=1)
+    failures: Count | None = None
     """Failures inside ``window`` that open the breaker."""
     window: Duration | None = None
     """Sliding window the failures are counted over."""
@@ -229,12 +264,12 @@ class BreakerSpec(_Strict):
     slow_call_rate: float | None = Field(default=None, gt=0.0, le=1.0)
     """Trip when this fraction of calls is slower than ``slow_call_duration``."""
     slow_call_duration: Duration | None = None
-    window_calls: int | None = Field(default=None, ge=1)
+    window_calls: Count | None = None
     """Measure rates over the last N calls instead of the time window."""
-    minimum_calls: int | None = Field(default=None, ge=1)
+    minimum_calls: Count | None = None
     """Calls needed in the window before a rate is judged."""
-    half_open_probes: int | None = Field(default=None, ge=1)
-    successes_to_close: int | None = Field(default=None, ge=1)
+    half_open_probes: Count | None = None
+    successes_to_close: Count | None = None
     source: str | None = None
     description: str | None = None
 
@@ -256,8 +291,8 @@ class BulkheadSpec(_Strict):
     """At most ``max_concurrent`` calls in flight and ``max_queued`` waiting."""
 
     id: Name | None = None
-    max_concurrent: int = Field(ge=1)
-    max_queued: int = Field(default=0, ge=0)
+    max_concurrent: Count
+    max_queued: Annotated[int, Field(ge=0), _at_most(limits.MAX_COUNT)] = 0
     source: str | None = None
     description: str | None = None
 
@@ -268,9 +303,9 @@ class RateLimitSpec(_Strict):
     id: Name | None = None
     limit: str | None = None
     """Short form: ``"60/min"``, ``"600 / 1m"``, ``"10/s"``."""
-    rate: float | None = Field(default=None, gt=0)
+    rate: float | None = Field(default=None, gt=0, le=limits.MAX_COUNT)
     per: Duration | None = None
-    burst: int | None = Field(default=None, ge=1)
+    burst: Count | None = None
     algorithm: Literal["gcra", "token_bucket", "sliding_window"] | None = None
     source: str | None = None
     description: str | None = None
@@ -317,6 +352,12 @@ def parse_limit(text: str) -> tuple[float, float]:
             code="MITIGATE.CONFIG.NOTATION",
         )
     rate, unit = float(match[1]), match[2]
+    if rate > limits.MAX_COUNT:
+        raise ConfigError(
+            None,
+            f"{text!r}: {match[1][:20]} permits is more than {limits.MAX_COUNT}",
+            code="MITIGATE.CONFIG.TOO_LARGE",
+        )
     per = seconds(unit if unit[0].isdigit() else f"1{unit}")
     if per <= 0:
         raise ConfigError(None, f"{text!r} has a zero period", code="MITIGATE.CONFIG.NOTATION")
@@ -375,6 +416,23 @@ class FallbackSpec(_Strict):
     description: str | None = None
 
 
+# --------------------------------------------------------------------------- switches
+
+
+class Switch(_Strict):
+    """A mitigation that is code, not a policy (a guard, a dedupe, a compensation, a
+    validation gate, a fallback path), named so the mutation check can turn it off.
+
+    The code asks :class:`mitigate.Switches` ``enabled(id)`` before it mitigates; a
+    failure mode lists the id under ``mitigated_by``.
+    """
+
+    id: Name
+    """Stable id (``content.guard.html-sanitise``)."""
+    description: str | None = None
+    """What the mitigation does when on."""
+
+
 # --------------------------------------------------------------------------- detection
 
 
@@ -389,9 +447,12 @@ def _threshold(value: Any) -> Any:
     if text.endswith(("x", "×")):
         return float(text[:-1])
     try:
-        return float(text)
+        number = float(text)
     except ValueError:
         return _as_value_error(seconds, text)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
 
 
 class DetectionRule(_Strict):
@@ -432,7 +493,7 @@ class DetectionRule(_Strict):
     """A number in natural units: ratios as fractions (0.2), durations in seconds."""
     window: Duration | None = None
     sustained: Duration | None = None
-    min_count: int | None = Field(default=None, ge=1)
+    min_count: Count | None = None
     """For ``ratio``: judge only once the window holds this many denominator events."""
     severity: RuleSeverity = "warning"
     runbook: str | None = None
@@ -480,7 +541,8 @@ class FailureMode(_Strict):
     automatic_mitigation: str | None = None
     """What happens without a human, as written."""
     mitigated_by: list[Name] = Field(default_factory=list)
-    """Policy targets (``kms.sign``), policy part ids (``content.retry.1``) or fallback ids."""
+    """Policy targets (``kms.sign``), policy part ids (``content.retry.1``), fallback ids or
+    switch ids (``content.guard.1``)."""
     manual_mitigation: str | None = None
     runbook: str | None = None
     """Path of the runbook (``runbooks/content/build-failures.md``)."""
@@ -593,6 +655,8 @@ class CatalogModel(_Strict):
     principles: list[Principle] = Field(default_factory=list)
     policies: dict[Name, PolicySpec] = Field(default_factory=dict)
     fallbacks: list[FallbackSpec] = Field(default_factory=list)
+    switches: list[Switch] = Field(default_factory=list)
+    """Mitigations in code the mutation check can turn off (see :class:`Switch`)."""
     detection_rules: list[DetectionRule] = Field(default_factory=list)
     failure_modes: list[FailureMode] = Field(default_factory=list)
     experiments: list[Experiment] = Field(default_factory=list)

@@ -3,6 +3,12 @@
 Validation errors from pydantic carry a location (``policies.kms.sign.retry.backoff``);
 :class:`LineMap` turns it into the line the author must fix.
 
+A catalog may come from another team or a pull request, so reading it is bounded: aliases
+are refused (the walk below would expand every use, and a few hundred bytes of nested
+aliases become gigabytes; a recursive one never ends), and size, nesting depth, node
+count and number magnitude are capped (:mod:`mitigate.catalog.limits`). Each refusal is
+a :class:`CatalogError` naming the line.
+
 >>> doc = read_yaml("service: content\\npolicies:\\n  kms.sign:\\n    timeout: soon\\n", "c.yaml")
 >>> doc.lines.line_of(("policies", "kms.sign", "timeout"))
 4
@@ -14,6 +20,7 @@ Validation errors from pydantic carry a location (``policies.kms.sign.retry.back
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from mitigate.catalog import limits
 from mitigate.catalog.findings import CatalogError, Finding
 from mitigate.catalog.model import CatalogModel
 
@@ -55,24 +63,80 @@ class SourceDoc:
     duplicates: list[Finding] = field(default_factory=list)
 
 
+class _RefusedError(Exception):
+    """Input beyond what a catalog may hold: one finding at a YAML mark."""
+
+    def __init__(self, code: str, message: str, mark: Any, loc: Loc = ()) -> None:
+        super().__init__(message)
+        self.code, self.message, self.loc = code, message, loc
+        self.line = mark.line + 1 if mark is not None else None
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader; we walk the composed nodes ourselves to keep their marks."""
+    """SafeLoader; we walk the composed nodes ourselves to keep their marks.
+
+    Composing refuses aliases and caps depth and node count *before* descending, so
+    neither the composer's recursion nor our walk can run away.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._nodes = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            raise _RefusedError(
+                "yaml",
+                f"aliases (*{event.anchor}) are not allowed in a catalog; write the value out",
+                event.start_mark,
+            )
+        self._nodes += 1
+        if self._nodes > limits.MAX_NODES:
+            raise _RefusedError(
+                "yaml",
+                f"more than {limits.MAX_NODES} values; split the catalog",
+                event.start_mark,
+            )
+        if self._depth >= limits.MAX_DEPTH:
+            raise _RefusedError(
+                "yaml", f"nested deeper than {limits.MAX_DEPTH} levels", event.start_mark
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def read_yaml(text: str, path: str = "<catalog>") -> SourceDoc:
     """Parse ``text``; a YAML syntax error becomes a CatalogError naming the line."""
+    if len(text) > limits.MAX_CHARS:
+        raise CatalogError(path, [_too_big(path, len(text))])
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
         lines = LineMap()
         duplicates: list[Finding] = []
         data = _walk(loader, node, (), lines, duplicates, path) if node is not None else None
+    except _RefusedError as exc:
+        finding = Finding(
+            exc.code, "error", exc.message, field=format_loc(exc.loc), file=path, line=exc.line
+        )
+        raise CatalogError(path, [finding]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         reason = exc.problem or exc.context or "invalid YAML"
         raise CatalogError(
             path, [Finding("yaml", "error", f"invalid YAML: {reason}", file=path, line=line)]
+        ) from None
+    except yaml.reader.ReaderError as exc:
+        # a control character: no mark, only an offset into the text
+        line = text.count("\n", 0, exc.position) + 1
+        raise CatalogError(
+            path, [Finding("yaml", "error", f"invalid YAML: {exc}", file=path, line=line)]
         ) from None
     except yaml.YAMLError as exc:
         raise CatalogError(
@@ -81,6 +145,48 @@ def read_yaml(text: str, path: str = "<catalog>") -> SourceDoc:
     finally:
         loader.dispose()
     return SourceDoc(data, lines, path, duplicates)
+
+
+def _too_big(path: str, size: int) -> Finding:
+    return Finding(
+        "yaml",
+        "error",
+        f"file too large ({size} characters, at most {limits.MAX_CHARS}); split the catalog",
+        file=path,
+    )
+
+
+def _scalar(loader: _Loader, node: yaml.Node, loc: Loc) -> Any:
+    """A plain value, refusing numbers no catalog field can hold and values the YAML
+    constructors cannot build (``2001-13-45`` resolves as a date)."""
+    if (
+        isinstance(node, yaml.ScalarNode)
+        and node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
+        and len(node.value) > limits.MAX_NUMBER_CHARS
+    ):
+        raise _RefusedError(
+            "too-large", f"number too long: {node.value[:20]}...", node.start_mark, loc
+        )
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:
+        raise _RefusedError(
+            "yaml", f"invalid value {node.value!r}: {exc}", node.start_mark, loc
+        ) from None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and abs(value) > limits.MAX_INT:
+        raise _RefusedError(
+            "too-large",
+            f"{value} is larger than any catalog value (at most {limits.MAX_INT})",
+            node.start_mark,
+            loc,
+        )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _RefusedError(
+            "too-large", f"{node.value!r} is not a finite number", node.start_mark, loc
+        )
+    return value
 
 
 def _walk(
@@ -96,7 +202,7 @@ def _walk(
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            raw = loader.construct_object(key_node, deep=True)
+            raw = _scalar(loader, key_node, loc)
             if isinstance(raw, list | dict | set):
                 raise yaml.MarkedYAMLError(
                     problem="a mapping key must be a plain value", problem_mark=key_node.start_mark
@@ -126,7 +232,7 @@ def _walk(
             lines.lines[(*loc, index)] = item.start_mark.line + 1
             items.append(_walk(loader, item, (*loc, index), lines, duplicates, path))
         return items
-    return loader.construct_object(node, deep=True)
+    return _scalar(loader, node, loc)
 
 
 def format_loc(loc: Sequence[str | int]) -> str:
@@ -185,9 +291,13 @@ def validate(doc: SourceDoc) -> tuple[CatalogModel | None, list[Finding]]:
         merged: dict[tuple[str | int, ...], tuple[str, list[str]]] = {}
         for error in exc.errors(include_url=False):
             loc = _real_loc(error["loc"], doc.lines)
-            code = "unknown-field" if error["type"] == "extra_forbidden" else "schema"
-            _, messages = merged.setdefault(loc, (code, []))
-            if _message(error) not in messages:
+            code = _CODES.get(error["type"], "schema")
+            if code == "too-large":
+                # beyond a cap: that is the whole story, whatever other union branches said
+                merged[loc] = (code, [_message(error)])
+                continue
+            known_code, messages = merged.setdefault(loc, (code, []))
+            if known_code != "too-large" and _message(error) not in messages:
                 messages.append(_message(error))
         for loc, (code, messages) in merged.items():
             first, *others = messages
@@ -206,6 +316,9 @@ def validate(doc: SourceDoc) -> tuple[CatalogModel | None, list[Finding]]:
     return model, findings
 
 
+_CODES = {"extra_forbidden": "unknown-field", "too_large": "too-large"}
+
+
 def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown field (check its spelling against `mitigate catalog schema`)"
@@ -217,10 +330,22 @@ def read_catalog(path: str | Path) -> tuple[SourceDoc, CatalogModel | None, list
     """Read and validate a catalog file; an unreadable file raises CatalogError."""
     name = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as handle:
+            # at most one byte past the cap: a huge file is refused without reading it all
+            raw = handle.read(limits.MAX_CHARS * 4 + 1)
     except OSError as exc:
         raise CatalogError(
             name, [Finding("io", "error", f"cannot read: {exc.strerror}", file=name)]
+        ) from None
+    if len(raw) > limits.MAX_CHARS * 4:
+        raise CatalogError(name, [_too_big(name, len(raw))])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise CatalogError(
+            name,
+            [Finding("io", "error", f"not UTF-8 text (byte {exc.start})", file=name, line=line)],
         ) from None
     doc = read_yaml(text, name)
     model, findings = validate(doc)

@@ -180,8 +180,11 @@ class KeyRing:
             slot = self._slot(kid)
             now = self.clock.wall()
             end = slot.public.not_after
-            if end is None or end > now:
-                self._slots[kid] = _Slot(replace(slot.public, not_after=now), slot.private)
+            if end is None or end > now or not slot.public.revoked:
+                ended = now if end is None else min(end, now)
+                self._slots[kid] = _Slot(
+                    replace(slot.public, not_after=ended, revoked=True), slot.private
+                )
 
     def retire(self, kid: str) -> None:
         """Remove ``kid`` from the ring and its document, once its window is over."""
@@ -300,7 +303,8 @@ class KeyRing:
             if previous is not None and previous != kid:
                 old = self._slots[previous]
                 end = now if emergency else now + self.overlap
-                self._slots[previous] = _Slot(replace(old.public, not_after=end), old.private)
+                public = replace(old.public, not_after=end, revoked=emergency)
+                self._slots[previous] = _Slot(public, old.private)
             self._active = kid
         if self.observers:
             self.observers.emit(

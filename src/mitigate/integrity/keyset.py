@@ -67,13 +67,15 @@ class PublicKey:
     """One verification key with its validity window (wall-clock seconds).
 
     ``not_after`` is ``None`` while the key signs; it is set when the key is rotated out
-    (now + overlap) or revoked (now).
+    (now + overlap) or revoked (now). ``revoked`` marks an emergency end (a leaked key):
+    a signature it made is then tampering, not an old copy.
     """
 
     kid: str
     x: bytes
     not_before: float
     not_after: float | None = None
+    revoked: bool = False
     _key: Ed25519PublicKey = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,6 +102,14 @@ class PublicKey:
                 code=codes.KEY_NOT_YET_VALID,
                 hint="check the device clock, or wait until the key is live",
             )
+        if self.not_after is not None and at > self.not_after and self.revoked:
+            raise IntegrityError(
+                f"key {self.kid}",
+                f"was revoked at {_iso(self.not_after)} (a leaked key); whoever signed "
+                "with it is not the publisher",
+                code=codes.KEY_REVOKED,
+                hint="do not use these bytes; report the device and fetch a fresh copy",
+            )
         if self.not_after is not None and at > self.not_after:
             raise IntegrityError(
                 f"key {self.kid}",
@@ -122,6 +132,8 @@ class PublicKey:
         }
         if self.not_after is not None:
             out["exp"] = self.not_after
+        if self.revoked:
+            out["revoked"] = True
         return out
 
     @classmethod
@@ -137,6 +149,7 @@ class PublicKey:
             x=b64url_decode(x),
             not_before=_number(jwk.get("nbf"), "nbf"),
             not_after=None if jwk.get("exp") is None else _number(jwk.get("exp"), "exp"),
+            revoked=_flag(jwk.get("revoked", False), "revoked"),
         )
 
 
@@ -369,6 +382,12 @@ def _unknown(kid: str) -> IntegrityError:
         code=codes.UNKNOWN_KID,
         hint="fetch a fresh copy of the document, or a fresh bundle",
     )
+
+
+def _flag(value: object, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false")
+    return value
 
 
 def _number(value: object, name: str) -> float:

@@ -1,7 +1,9 @@
 """The device-side bundle verifier: check on arrival and on mount, keep the last known good.
 
 On arrival a bundle is checked (hash, signature, key window, expiry, version). When it
-passes it becomes the last-known-good copy and its version the floor for the next one.
+passes it becomes the last-known-good copy and its version the floor for the next one;
+the floor also keeps the content digest accepted at that version, so dropping a tampered
+copy never reopens its version to other bytes.
 When any check fails: a :class:`~mitigate.TamperDetected` event, the tamper is reported
 (``on_tamper``, e.g. queued for the next sync), the last-known-good copy is served if it
 still verifies, and the verdict says a fresh fetch is advised. ``mount()`` re-checks the
@@ -74,6 +76,7 @@ TAMPER_CODES = frozenset(
         codes.ROLLBACK,
         codes.SUBJECT_MISMATCH,
         codes.UNKNOWN_KID,
+        codes.KEY_REVOKED,
     }
 )
 
@@ -85,12 +88,20 @@ class StoredBundle:
 
 
 class BundleStore(Protocol):
-    """Where the verifier keeps last-known-good copies and the version floor per bundle."""
+    """Where the verifier keeps last-known-good copies and the version floor per bundle.
+
+    The floor is the highest version accepted and the content digest accepted at it; it
+    outlives :meth:`drop` (rollback protection outlives the copy).
+
+    .. versionchanged:: 0.1
+       ``put`` takes the accepted digest; ``floor`` returns it with the version.
+    """
 
     def get(self, bundle: str) -> StoredBundle | None: ...
-    def put(self, bundle: str, stored: StoredBundle, version: int) -> None: ...
+    def put(self, bundle: str, stored: StoredBundle, version: int, digest: bytes) -> None: ...
     def drop(self, bundle: str) -> None: ...
     def highest_version(self, bundle: str) -> int | None: ...
+    def floor(self, bundle: str) -> tuple[int, bytes | None] | None: ...
 
 
 class MemoryBundleStore:
@@ -98,21 +109,25 @@ class MemoryBundleStore:
 
     def __init__(self) -> None:
         self._bundles: dict[str, StoredBundle] = {}
-        self._versions: dict[str, int] = {}
+        self._floors: dict[str, tuple[int, bytes | None]] = {}
 
     def get(self, bundle: str) -> StoredBundle | None:
         return self._bundles.get(bundle)
 
-    def put(self, bundle: str, stored: StoredBundle, version: int) -> None:
+    def put(self, bundle: str, stored: StoredBundle, version: int, digest: bytes) -> None:
         self._bundles[bundle] = stored
-        self._versions[bundle] = max(version, self._versions.get(bundle, version))
+        self._floors[bundle] = _raised(self._floors.get(bundle), version, digest)
 
     def drop(self, bundle: str) -> None:
         # The version floor survives an unmount: rollback protection outlives the copy.
         self._bundles.pop(bundle, None)
 
     def highest_version(self, bundle: str) -> int | None:
-        return self._versions.get(bundle)
+        floor = self._floors.get(bundle)
+        return None if floor is None else floor[0]
+
+    def floor(self, bundle: str) -> tuple[int, bytes | None] | None:
+        return self._floors.get(bundle)
 
     def tamper_with(self, bundle: str, content: bytes) -> None:
         """Replace stored bytes behind the verifier's back (for tamper experiments)."""
@@ -141,13 +156,17 @@ class FileBundleStore:
             return None
         return StoredBundle(token, content)
 
-    def put(self, bundle: str, stored: StoredBundle, version: int) -> None:
+    def put(self, bundle: str, stored: StoredBundle, version: int, digest: bytes) -> None:
         with self._lock:
             _atomic_write(self._path(bundle, ".bundle"), stored.content)
             _atomic_write(self._path(bundle, ".envelope"), stored.envelope_token.encode("ascii"))
-            versions = self._versions()
-            versions[bundle] = max(version, versions.get(bundle, version))
-            _atomic_write(self.directory / "versions.json", json.dumps(versions).encode())
+            floors = self._floors()
+            floors[bundle] = _raised(floors.get(bundle), version, digest)
+            document = {
+                name: [ver, None if dig is None else dig.hex()]
+                for name, (ver, dig) in floors.items()
+            }
+            _atomic_write(self.directory / "versions.json", json.dumps(document).encode())
 
     def drop(self, bundle: str) -> None:
         with self._lock:
@@ -155,14 +174,32 @@ class FileBundleStore:
                 self._path(bundle, suffix).unlink(missing_ok=True)
 
     def highest_version(self, bundle: str) -> int | None:
-        return self._versions().get(bundle)
+        floor = self._floors().get(bundle)
+        return None if floor is None else floor[0]
 
-    def _versions(self) -> dict[str, int]:
+    def floor(self, bundle: str) -> tuple[int, bytes | None] | None:
+        return self._floors().get(bundle)
+
+    def _floors(self) -> dict[str, tuple[int, bytes | None]]:
         try:
             data = json.loads((self.directory / "versions.json").read_bytes())
         except FileNotFoundError:
             return {}
-        return {str(k): int(v) for k, v in data.items()}
+        floors: dict[str, tuple[int, bytes | None]] = {}
+        for name, value in data.items():
+            # an older file holds only the version number
+            version, digest = (value, None) if isinstance(value, int) else value
+            floors[str(name)] = (int(version), None if digest is None else bytes.fromhex(digest))
+        return floors
+
+
+def _raised(
+    floor: tuple[int, bytes | None] | None, version: int, digest: bytes
+) -> tuple[int, bytes | None]:
+    # The floor only rises; the digest is the one accepted at the floor's version.
+    if floor is None or version >= floor[0]:
+        return (version, digest)
+    return floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +263,7 @@ class BundleVerifier:
 
     def accept(self, bundle: str, token: str | bytes, content: bytes) -> Verdict:
         """Check a bundle that just arrived; keep it when it verifies."""
-        floor = self.store.highest_version(bundle)
+        floor = self.store.floor(bundle)
         try:
             env = verify_bundle(
                 token,
@@ -234,14 +271,14 @@ class BundleVerifier:
                 self.keys,
                 now=self.clock.wall(),
                 bundle=bundle,
-                min_version=floor,
+                min_version=None if floor is None else floor[0],
                 skew=self.skew,
             )
-            if floor is not None and env.version == floor:
-                self._same_version_same_bytes(bundle, env)
+            if floor is not None and env.version == floor[0]:
+                self._same_version_same_bytes(bundle, env, floor[1])
         except IntegrityError as error:
             return self._failed(bundle, error, kid=_kid_of(token))
-        self.store.put(bundle, StoredBundle(env.token, bytes(content)), env.version)
+        self.store.put(bundle, StoredBundle(env.token, bytes(content)), env.version, env.sha256)
         return Verdict(bundle, "fresh", bytes(content), env)
 
     def mount(self, bundle: str) -> Verdict:
@@ -285,13 +322,18 @@ class BundleVerifier:
             with contextlib.suppress(IntegrityError):
                 await akey(kid)
 
-    def _same_version_same_bytes(self, bundle: str, env: BundleEnvelope) -> None:
-        stored = self.store.get(bundle)
-        if stored is None:
-            return
+    def _same_version_same_bytes(
+        self, bundle: str, env: BundleEnvelope, accepted: bytes | None
+    ) -> None:
+        if accepted is None:
+            # a floor written before digests were kept: compare with the stored copy
+            stored = self.store.get(bundle)
+            if stored is None:
+                return
+            accepted = read_bundle_envelope(stored.envelope_token).sha256
         # The same version with other bytes is a replay of a different signed bundle
-        # under an old number: refuse it like a rollback.
-        if read_bundle_envelope(stored.envelope_token).sha256 != env.sha256:
+        # under an old number: refuse it like a rollback (even once the copy is gone).
+        if accepted != env.sha256:
             raise IntegrityError(
                 f"bundle {bundle}",
                 f"version {env.version} already accepted with other content",
