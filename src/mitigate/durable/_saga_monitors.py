@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from mitigate.clock import Clock
 from mitigate.durable._emit import emit
 from mitigate.observe.events import SagaStuck, SagaWorkerFailed
+from mitigate.observe.observers import Observers
 
 if TYPE_CHECKING:
     from mitigate.durable.saga import Saga
@@ -20,12 +22,12 @@ if TYPE_CHECKING:
 __all__ = ["heartbeat", "scan_stuck", "stuck_monitor", "worker_failed"]
 
 
-def worker_failed(worker: SagaWorker, where: str, error: BaseException) -> None:
+def worker_failed(observers: Observers, clock: Clock, where: str, error: BaseException) -> None:
     emit(
-        worker.observers,
+        observers,
         SagaWorkerFailed,
         target="saga",
-        at=worker.clock.now(),
+        at=clock.now(),
         where=where,
         error=error,
         reason=f"{where} failed: {type(error).__name__}: {error}",
@@ -42,7 +44,7 @@ async def heartbeat(worker: SagaWorker) -> None:
         try:
             await worker.sql.renew(worker.store, worker.owner, ids, worker.lease)
         except Exception as exc:  # the next beat tries again; the lease has 2 more
-            worker_failed(worker, "heartbeat", exc)
+            worker_failed(worker.observers, worker.clock, "heartbeat", exc)
 
 
 async def stuck_monitor(worker: SagaWorker, every: float) -> None:
@@ -51,7 +53,7 @@ async def stuck_monitor(worker: SagaWorker, every: float) -> None:
         try:
             await scan_stuck(worker)
         except Exception as exc:
-            worker_failed(worker, "stuck_scan", exc)
+            worker_failed(worker.observers, worker.clock, "stuck_scan", exc)
 
 
 async def scan_stuck(worker: SagaWorker) -> list[SagaStuck]:

@@ -14,12 +14,13 @@ Every transaction starts with ``BEGIN IMMEDIATE``: SQLite has one writer at a ti
 taking the write lock up front means two processes never deadlock upgrading a read lock.
 ``busy_timeout`` makes a second process wait for the lock instead of failing.
 
-The calls that can block run on the store's own thread, off the event loop: ``BEGIN
-IMMEDIATE`` (it waits up to ``busy_timeout`` while another process holds the write lock),
-``COMMIT`` (the fsync), and the one-statement :meth:`SqliteStore.execute` /
-:meth:`SqliteStore.fetch`. So a second process holding the lock never freezes the loop, and
-heartbeats and timers keep running. Statements *inside* a transaction already hold the lock
-and take microseconds, less than a thread hop; they run inline. Tasks of one store share one
+Waiting for the lock never blocks the event loop. Each call that takes the lock (``BEGIN
+IMMEDIATE``, ``COMMIT``, the one-statement :meth:`SqliteStore.execute` /
+:meth:`SqliteStore.fetch`) is first tried at once with no wait: when the lock is free (the
+common case) it runs inline, which costs microseconds, less than a thread hop. When another
+process holds the lock, the call is handed to the store's own thread, which waits up to
+``busy_timeout`` there while heartbeats and timers keep running on the loop. Statements
+*inside* a transaction already hold the lock and run inline. Tasks of one store share one
 connection; an asyncio lock gives each transaction the connection to itself.
 
 A failed ``COMMIT`` (a deferred constraint, a full disk) rolls back, so the connection is
@@ -62,6 +63,11 @@ __all__ = ["Durability", "SqliteStore", "SqliteTx"]
 Durability = Literal["full", "normal"]
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL"}
 T = TypeVar("T")
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 class SqliteTx:
@@ -147,7 +153,9 @@ class SqliteStore(StoreBase):
             self._conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._busy_ms = int(busy_timeout * 1000)
+            # Threaded: calls fail fast when locked, and only the store's thread waits.
+            self._conn.execute(f"PRAGMA busy_timeout = {0 if self.threaded else self._busy_ms}")
             if self.path != ":memory:":
                 self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
@@ -203,6 +211,26 @@ class SqliteStore(StoreBase):
             await asyncio.wait((future,))
             raise
 
+    async def _locking(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a call that takes the write lock: at once when the lock is free, else on the
+        store's thread, waiting up to ``busy_timeout`` there (off the event loop)."""
+        if not self.threaded:
+            return fn(*args)
+        try:
+            return fn(*args)  # busy_timeout is 0: raises at once if another process holds it
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        return await self._off_loop(self._waiting, fn, *args)
+
+    def _waiting(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        try:
+            return fn(*args)
+        finally:
+            conn.execute("PRAGMA busy_timeout = 0")
+
     def _rollback(self) -> None:
         if self._conn.in_transaction:
             self._conn.rollback()
@@ -212,7 +240,7 @@ class SqliteStore(StoreBase):
         async with self._lock:
             conn = self._conn
             try:
-                await self._off_loop(conn.execute, "BEGIN IMMEDIATE")
+                await self._locking(conn.execute, "BEGIN IMMEDIATE")
             except asyncio.CancelledError:
                 await self._off_loop(self._rollback)  # BEGIN may have landed after all
                 raise
@@ -226,7 +254,7 @@ class SqliteStore(StoreBase):
                     raise store_error(exc, "sqlite") from exc
                 raise
             try:
-                await self._off_loop(conn.execute, "COMMIT")
+                await self._locking(conn.execute, "COMMIT")
             except BaseException as exc:
                 # A failed COMMIT leaves the transaction open: roll it back so the
                 # connection serves the next transaction.
@@ -258,14 +286,14 @@ class SqliteStore(StoreBase):
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         async with self._lock:
             try:
-                return await self._off_loop(self._execute, sql, params)
+                return await self._locking(self._execute, sql, params)
             except sqlite3.Error as exc:
                 raise store_error(exc, "sqlite") from exc
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         async with self._lock:
             try:
-                return await self._off_loop(self._fetch, sql, params)
+                return await self._locking(self._fetch, sql, params)
             except sqlite3.Error as exc:
                 raise store_error(exc, "sqlite") from exc
 
