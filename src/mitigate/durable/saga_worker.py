@@ -372,7 +372,9 @@ class SagaWorker:
         """Start a saga and drive it here to its end; return where it ended.
 
         With an ``id`` that already exists nothing runs again: the call waits for that
-        saga's outcome (two concurrent calls with one id return the same outcome). A
+        saga's outcome (two concurrent calls with one id return the same outcome). A saga
+        held by a worker that died is finished by whichever worker's ``run()`` claims it
+        once its lease expires; until then this call waits. A
         state other than completed/compensated/compensation_failed/parked means this
         worker lost the saga (another worker holds it now, or the store failed) and it
         goes on elsewhere.
