@@ -1,12 +1,19 @@
-"""The content service's own tables (SQLite and PostgreSQL alike), beside mitigate's."""
+"""The content service's own tables (SQLite and PostgreSQL alike), beside mitigate's:
+versioned migrations in the ``content`` namespace, applied at start by
+``mitigate.migrate``. Version 1 is the schema the service first shipped with (``IF NOT
+EXISTS``, so a data folder made before migrations adopts it unchanged)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ensure_schema"]
+import mitigate
 
-TABLES = (
+__all__ = ["MIGRATIONS", "NAMESPACE", "ensure_schema"]
+
+NAMESPACE = "content"
+
+_V1 = (
     """CREATE TABLE IF NOT EXISTS content_drafts (
         id TEXT PRIMARY KEY, tenant TEXT NOT NULL, state TEXT NOT NULL,
         manifest TEXT NOT NULL, publish_id TEXT, package_id TEXT, error TEXT,
@@ -30,8 +37,11 @@ TABLES = (
         state TEXT NOT NULL, reason TEXT, peak_rss BIGINT, at DOUBLE PRECISION NOT NULL)""",
 )
 
+MIGRATIONS: tuple[mitigate.Migration, ...] = (
+    mitigate.Migration(1, "content tables", sqlite=_V1, postgres=_V1),
+)
 
-async def ensure_schema(store: Any) -> None:
-    async with store.transaction() as tx:
-        for sql in TABLES:
-            await tx.execute(sql)
+
+async def ensure_schema(store: Any) -> int:
+    """Apply the content service's pending migrations; return its schema version."""
+    return await mitigate.migrate(store, MIGRATIONS, namespace=NAMESPACE)

@@ -7,7 +7,8 @@ runtime through ``request.app.state.runtime`` (see :func:`runtime_of`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -21,7 +22,7 @@ from mitigate.web import ErrorEnvelopeMiddleware, Health
 from .envelope import install_error_handlers
 from .runtime import Runtime
 
-__all__ = ["EXEMPT", "create_app", "runtime_of", "standard_health"]
+__all__ = ["EXEMPT", "create_app", "key_scope", "runtime_of", "standard_health"]
 
 # Paths that need no tenant: probes, metrics, the API document, well-known documents, and
 # objects behind signed URLs (the URL's signature is the authority; a CDN sends no tenant).
@@ -35,6 +36,28 @@ EXEMPT = (
     "/ops/",
     "/objects/",
 )
+
+
+def key_scope(*, tenanted: bool) -> Callable[[dict[str, Any]], str]:
+    """How the idempotency middleware separates clients: the tenant and credential when
+    there are any (mitigate's default); else the operator token's hash (``/ops/`` routes
+    send ``x-ops-token``, no tenant); else one shared anonymous scope for paths that need no
+    tenant (every caller of those is the same kind of caller). Never empty where a request
+    can arrive without a tenant, so an ``Idempotency-Key`` there is honoured, not refused."""
+
+    def scope_key(scope: dict[str, Any]) -> str:
+        found = mitigate.web.tenant_scope(scope)
+        if found:
+            return found
+        for name, value in scope.get("headers") or ():
+            if name == b"x-ops-token" and value:
+                return "ops:" + hashlib.sha256(bytes(value)).hexdigest()[:32]
+        path = str(scope.get("path", ""))
+        if not tenanted or path.startswith(EXEMPT):
+            return "anonymous"
+        return ""  # unreachable behind the tenant middleware, which refuses such requests
+
+    return scope_key
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -112,6 +135,7 @@ def create_app(
             store=mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
             required=False,
             clock=runtime.clock,
+            scope_key=key_scope(tenanted=tenants is not None),
         )
     if tenants is not None:
         from mitigate.web import TenantMiddleware

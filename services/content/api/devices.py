@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ..devices import ContentError
@@ -106,10 +106,13 @@ async def restore(device_id: str, request: Request) -> JSONResponse:
     return await answer(request, run, operator=True)
 
 
-@router.put("/ops/courses/{course_id}/offline-source", status_code=204)
-async def offline_source(course_id: str, request: Request) -> JSONResponse:
+@router.put(
+    "/ops/courses/{course_id}/offline-source", status_code=204, response_class=Response
+)
+async def offline_source(course_id: str, request: Request) -> Response:
     body = await request.body()
     response = await answer(
         request, lambda: side(request).add_course(course_id, body), operator=True
     )
-    return response if response.status_code != 200 else JSONResponse(None, 204)
+    # 204 carries no body (a JSON "null" would make a real server reset the connection).
+    return response if response.status_code != 200 else Response(status_code=204)
