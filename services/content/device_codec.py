@@ -71,19 +71,6 @@ def bundle_fields(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def job_data(job: Any) -> dict[str, Any]:
-    # A job that was running when the process stopped runs again: it is queued.
-    state = "queued" if job.state == "running" else job.state
-    return {
-        "job_id": job.job_id,
-        "request": request_data(job.request),
-        "state": state,
-        "reason": job.reason,
-        "parked_at": job.parked_at,
-        "runs": job.runs,
-    }
-
-
 def license_data(record: LicenseRecord, token: str) -> dict[str, Any]:
     return {**asdict(record), "token": token}
 

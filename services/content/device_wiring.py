@@ -73,6 +73,7 @@ async def open_devices(
         switches=runtime.switches,
         state=await SqlState(runtime.store).setup(),
         ops_token=getattr(runtime.settings, "ops_token", None),
+        store=runtime.store,  # bundle jobs: the WorkQueue on the service's store
     )
     await side.restore()
     for fallback_id, handler in side.fallback_handlers().items():

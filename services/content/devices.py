@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import errno
 import hashlib
 import itertools
+import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +54,18 @@ MAX_OFFLINE_SOURCE = 64 << 20
 
 PARK_REDRIVE_AFTER = 300.0
 """Parked bundle jobs are re-driven after 5 minutes (they stay parked, never dropped)."""
+
+BUNDLE_QUEUE = "content.bundles"
+"""The WorkQueue of offline-bundle jobs (rows in mitigate_queue, shared by every worker)."""
+
+JOB_LEASE = 15 * 60.0
+"""A claim lasts longer than one run's retry budget (content.retry.5: 10 min), so a live
+worker never loses its job to another; a dead worker's job is taken over after it."""
+
+JOB_MAX_ATTEMPTS = 5
+"""Claims before a job whose worker keeps dying is dead (a run that fails is parked)."""
+
+CLAIM_BATCH = 100
 
 
 class ContentError(Exception):
@@ -93,14 +107,25 @@ class Bundle:
     flagged: bool = False
 
 
-@dataclass(slots=True)
-class Job:
+@dataclass(frozen=True, slots=True)
+class JobView:
+    """A bundle job as the queue holds it (for operators, tests and experiments)."""
+
     job_id: str
     request: BundleRequest
-    state: str = "queued"  # queued | running | done | parked | dead
-    reason: str = ""
-    parked_at: float = 0.0
-    runs: int = 0
+    state: str  # queued | leased | done | parked | dead (mitigate.WorkQueue's states)
+    reason: str
+    runs: int  # claims since it was (re-)queued
+
+
+def _view(job: Any) -> JobView:
+    return JobView(
+        job.id,
+        codec.request_from(job.payload),
+        job.state,
+        job.last_error or job.park_reason or "",
+        job.attempts,
+    )
 
 
 @dataclass(slots=True)
@@ -129,6 +154,9 @@ class DeviceSide:
     switches: Any = field(default_factory=AllOn)
     state: Any = field(default_factory=MemoryState)
     ops_token: str | None = None  # operator routes (/ops/...) need it in x-ops-token
+    store: Any = None  # the queue's store; None: an in-memory SQLite store (tests)
+    worker_id: str = ""
+    claim_batch: int = CLAIM_BATCH  # jobs one worker claims at a time
 
     def __post_init__(self) -> None:
         self.signer = mitigate.EnvelopeSigner(self.ring)
@@ -141,7 +169,10 @@ class DeviceSide:
         self.devices: dict[str, Device] = {}
         self.courses: dict[str, bytes] = {}
         self.bundles: dict[str, Bundle] = {}
-        self.jobs: dict[str, Job] = {}
+        self.queue: mitigate.WorkQueue | None = None
+        self._own_store = False
+        if not self.worker_id:
+            self.worker_id = f"bundles-{uuid.uuid4().hex[:8]}"
         self.licenses: dict[str, LicenseRecord] = {}
         self.deltas: dict[str, list[Delta]] = {}
         self.pending_revocations: set[tuple[str, str]] = set()
@@ -235,16 +266,37 @@ class DeviceSide:
         await self.policy("bundle.realtime").acall(self._build, request)
         return self.bundle_view(request.bundle_id)
 
+    async def jobs_queue(self) -> mitigate.WorkQueue:
+        """The bundle WorkQueue (opened on first use; an in-memory store without one)."""
+        if self.queue is None:
+            if self.store is None:
+                self.store = await mitigate.SqliteStore.open(":memory:", clock=self.clock)
+                self._own_store = True
+            self.queue = mitigate.WorkQueue(
+                self.store,
+                BUNDLE_QUEUE,
+                clock=self.clock,
+                retry=mitigate.Retry(JOB_MAX_ATTEMPTS, base=4.0, cap=60.0),  # content.retry.5
+                max_attempts=JOB_MAX_ATTEMPTS,
+                lease=JOB_LEASE,
+                observers=list(self.observers),
+            )
+        return self.queue
+
     async def _queue_bundle(self, request: BundleRequest) -> str:
         bundle = self.bundles.setdefault(request.bundle_id, Bundle(request, BundleStatus.PREPARING))
         bundle.status = BundleStatus.PREPARING
-        job_id = f"bundle:{request.bundle_id}"
-        job = self.jobs.get(job_id)
-        if job is None or job.state in ("done", "dead"):  # same key = same job otherwise
-            self.jobs[job_id] = Job(job_id, request)
+        queue = await self.jobs_queue()
+        # One job per bundle version, however often asked: the key names the version the job
+        # will build, so a rebuild after it is a new job and a repeat is the same one.
+        version = self._versions.get(request.bundle_id, 0) + 1
+        job = await queue.enqueue(
+            codec.request_data(request), key=f"bundle:{request.bundle_id}:v{version}"
+        )
+        if job.state == "dead":  # asked again after a dead end (e.g. a key registered since)
+            await queue.unpark(job.id)
         self._touch("bundle", request.bundle_id)
-        self._touch("job", job_id)
-        self._report_jobs()
+        await self._report_jobs()
         return PREPARING
 
     async def _build(self, request: BundleRequest) -> str:
@@ -303,66 +355,82 @@ class DeviceSide:
         part.replace(path)
 
     async def work_once(self) -> int:
-        """Run every queued bundle job through the bundle-create schedule, concurrently
-        (one job's retry waits must not hold back the others)."""
-        queued = [j for j in self.jobs.values() if j.state == "queued"]
-        for job in queued:
-            job.state = "running"
-        results = await asyncio.gather(*(self._run_job(job) for job in queued))
-        self._report_jobs()
+        """Claim the due bundle jobs and build them concurrently (one job's retry waits must
+        not hold back the others); return how many were built. Each claim is a lease on
+        the queue's row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several workers,
+        in one process or many, never build one bundle twice."""
+        queue = await self.jobs_queue()
+        claimed = await queue.claim(self.worker_id, limit=self.claim_batch)
+        results = await asyncio.gather(*(self._run_job(queue, job) for job in claimed))
+        await self._report_jobs()
         await self.flush()
         return sum(results)
 
-    async def _run_job(self, job: Job) -> int:
-        job.runs += 1
-        self._touch("job", job.job_id)
+    async def _run_job(self, queue: mitigate.WorkQueue, job: Any) -> int:
+        request = codec.request_from(job.payload)
         try:
-            outcome = await self.policy("bundle.create").acall(self._build_job, job.request)
+            outcome = await self.policy("bundle.create").acall(self._build_job, request)
         except Exception as err:  # retries and budget exhausted: park, never drop
-            job.state, job.reason, job.parked_at = "parked", _reason(err), self.clock.now()
+            await _settle(queue.park(job, _reason(err)))
             return 0
-        if outcome == "dead":
-            job.state = "dead"
+        if isinstance(outcome, str) and outcome.startswith("dead:"):
+            await _settle(queue.fail(job, outcome.removeprefix("dead:"), permanent=True))
             return 0
-        job.state = "done"
+        await _settle(queue.complete(job))
         return 1
 
     async def _build_job(self, request: BundleRequest) -> str:
         try:
             return await self._build(request)
         except DeviceKeyMissingError as err:  # permanent: a result, so nothing retries it
-            job = self.jobs[f"bundle:{request.bundle_id}"]
-            job.reason = f"{DeviceKeyMissingError.code}: {err}"
-            bundle = self.bundles[request.bundle_id]
-            bundle.status, bundle.reason = BundleStatus.FAILED, job.reason
+            reason = f"{DeviceKeyMissingError.code}: {err}"
+            bundle = self.bundles.setdefault(
+                request.bundle_id, Bundle(request, BundleStatus.PREPARING)
+            )
+            bundle.status, bundle.reason = BundleStatus.FAILED, reason
             self._touch("bundle", request.bundle_id)
-            return "dead"
+            return f"dead:{reason}"
 
-    def redrive_parked(self) -> int:
-        now = self.clock.now()
+    async def redrive_parked(self) -> int:
+        """Queue again the jobs parked for at least PARK_REDRIVE_AFTER seconds."""
+        queue = await self.jobs_queue()
+        now = self.clock.wall()
         moved = 0
-        for job in self.jobs.values():
-            if job.state == "parked" and now - job.parked_at >= PARK_REDRIVE_AFTER:
-                job.state = "queued"
-                self._touch("job", job.job_id)
-                moved += 1
+        for job in await queue.jobs(state="parked", limit=10_000):
+            if now - job.updated_at >= PARK_REDRIVE_AFTER:
+                with contextlib.suppress(mitigate.QueueError):  # another worker was first
+                    await queue.unpark(job.id)
+                    moved += 1
         return moved
 
     async def run_worker(self, stop: Any, *, every: float = 1.0) -> None:
         """The bundle worker: build queued jobs, re-drive parked ones after 5 minutes."""
         while not stop.is_set():
-            self.redrive_parked()
+            await self.redrive_parked()
             await self.work_once()
             await self.clock.asleep(every)
 
-    def job_counts(self) -> dict[str, int]:
-        counts = {"queued": 0, "running": 0, "done": 0, "parked": 0, "dead": 0}
-        for job in self.jobs.values():
-            counts[job.state] += 1
-        return counts
+    async def aclose(self) -> None:
+        """Close the in-memory store this side opened for itself (a given store is the
+        runtime's to close)."""
+        if self._own_store and self.store is not None:
+            await self.store.aclose()
+            self.store, self.queue, self._own_store = None, None, False
 
-    def _report_jobs(self) -> None:
-        counts = self.job_counts()
+    async def jobs(self) -> dict[str, JobView]:
+        """The latest job of each bundle, by ``bundle:<bundle id>``."""
+        queue = await self.jobs_queue()
+        latest: dict[str, JobView] = {}
+        for job in await queue.jobs(limit=100_000):  # oldest first: later ones win
+            view = _view(job)
+            latest[f"bundle:{view.request.bundle_id}"] = view
+        return latest
+
+    async def job_counts(self) -> dict[str, int]:
+        return await (await self.jobs_queue()).counts()
+
+    async def _report_jobs(self) -> None:
+        counts = await self.job_counts()
         self.report("content_bundle_jobs_parked", counts["parked"] + counts["dead"])
 
     def bundle_view(self, bundle_id: str) -> dict[str, Any]:
@@ -534,8 +602,7 @@ class DeviceSide:
             bundle = self.bundles.get(key)
             return None if bundle is None else codec.bundle_data(bundle)
         if kind == "job":
-            job = self.jobs.get(key)
-            return None if job is None else codec.job_data(job)
+            return None  # bundle jobs live in the WorkQueue; old rows are deleted
         if kind == "license":
             record = self.licenses.get(key)
             return None if record is None else codec.license_data(record, self._license_tokens[key])
@@ -568,6 +635,7 @@ class DeviceSide:
             threshold=self.tamper_threshold, window=self.tamper_window, clock=self.clock
         )
         last_seq = 0
+        legacy: list[tuple[str, dict[str, Any]]] = []
         for kind, key, data in rows:
             if kind == "device":
                 self.devices[key] = Device(
@@ -582,15 +650,8 @@ class DeviceSide:
                 self.courses[key] = codec.unb64(data["content"]) or b""
             elif kind == "bundle":
                 self.bundles[key] = Bundle(**codec.bundle_fields(data))
-            elif kind == "job":
-                self.jobs[key] = Job(
-                    data["job_id"],
-                    codec.request_from(data["request"]),
-                    data["state"],
-                    data["reason"],
-                    data["parked_at"],
-                    data["runs"],
-                )
+            elif kind == "job":  # kept in this table before the WorkQueue: move it there
+                legacy.append((key, data))
             elif kind == "license":
                 record, token = codec.license_from(data)
                 self.licenses[key] = record
@@ -615,7 +676,22 @@ class DeviceSide:
         self._seq = itertools.count(last_seq + 1)
         quiet.observers = self.trust.observers  # replayed quietly; new reports alert again
         self.trust = quiet
-        self._report_jobs()
+        await self._adopt_legacy_jobs(legacy)
+        await self._report_jobs()
+
+    async def _adopt_legacy_jobs(self, legacy: list[tuple[str, dict[str, Any]]]) -> None:
+        queue = await self.jobs_queue()
+        for key, data in legacy:
+            if data["state"] not in ("done", "dead"):
+                request = codec.request_from(data["request"])
+                version = self._versions.get(request.bundle_id, 0) + 1
+                job = await queue.enqueue(
+                    data["request"], key=f"bundle:{request.bundle_id}:v{version}"
+                )
+                if data["state"] == "parked" and job.state == "queued":
+                    await queue.park(job, data.get("reason") or "parked before the move")
+            self._dirty.add(("job", key))  # the old row goes with the next flush
+        await self.flush()
 
     # -- keys ----------------------------------------------------------------------------
     def publish_next_key(self) -> str:
@@ -736,3 +812,9 @@ def _reason(err: BaseException) -> str:
     code = getattr(err, "code", type(err).__name__)
     notes = " ".join(str(n) for n in getattr(err, "__notes__", ()))
     return f"{code} {notes}".strip()
+
+
+async def _settle(step: Any) -> None:
+    """Record a job's outcome; a lost lease means another worker owns the job now."""
+    with contextlib.suppress(mitigate.LeaseLostError):
+        await step

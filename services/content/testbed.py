@@ -204,6 +204,7 @@ class Testbed:
         if self.side.ports.cdn is not None:
             await self.side.ports.cdn.aclose()
         await self.cdn.origin.aclose()
+        await self.side.aclose()
 
 
 def alerts(run: Any, rule: str) -> list[Any]:

@@ -106,9 +106,7 @@ async def restore(device_id: str, request: Request) -> JSONResponse:
     return await answer(request, run, operator=True)
 
 
-@router.put(
-    "/ops/courses/{course_id}/offline-source", status_code=204, response_class=Response
-)
+@router.put("/ops/courses/{course_id}/offline-source", status_code=204, response_class=Response)
 async def offline_source(course_id: str, request: Request) -> Response:
     body = await request.body()
     response = await answer(

@@ -33,11 +33,13 @@ async def realtime_falls_back_to_queue(run: Run) -> None:
             str([r.status_code for r in answers]),
         )
         await run.expect_event("fallback.used", target="bundle.realtime", within=30)
-        mine = [j for j in bed.side.jobs.values() if j.request.device_id == "learner"]
+        mine = [j for j in (await bed.side.jobs()).values() if j.request.device_id == "learner"]
         run.expect("one queued job per bundle", len(mine) == 1, str(len(mine)))
         await halt()  # the worker restarts
         await run.wait(30)
-        run.expect("the job survived the worker restart", "bundle:c1@learner" in bed.side.jobs)
+        run.expect(
+            "the job survived the worker restart", "bundle:c1@learner" in await bed.side.jobs()
+        )
         bed.start_worker()
 
     async def ready() -> bool:

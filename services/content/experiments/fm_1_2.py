@@ -80,13 +80,13 @@ async def kms_down_bundles_queued(run: Run) -> None:
                 "learners see preparing offline content",
                 all(s.get("message") == PREPARING for s in statuses),
             )
-            counts = bed.side.job_counts()
+            counts = await bed.side.job_counts()
             run.expect(
                 "built + queued + parked + dead = requested",
                 sum(counts.values()) == LEARNERS + 2,
                 str(counts),
             )
-        job = bed.side.jobs["bundle:c1@keyless"]
+        job = (await bed.side.jobs())["bundle:c1@keyless"]
         run.expect("the keyless job is dead-lettered", job.state == "dead", job.state)
         run.expect("with its reason", "CONTENT.DEVICE.KEY_MISSING" in job.reason, job.reason)
         run.expect("and was never retried", job.runs == 1, str(job.runs))
@@ -96,8 +96,8 @@ async def kms_down_bundles_queued(run: Run) -> None:
         )
         run.expect(
             "some jobs parked, none dropped",
-            bed.side.job_counts()["parked"] > 0,
-            str(bed.side.job_counts()),
+            (await bed.side.job_counts())["parked"] > 0,
+            str(await bed.side.job_counts()),
         )
 
     delays = [e.delay for e in run.recorder.named("retry.scheduled", "bundle.create")]
@@ -115,7 +115,7 @@ async def kms_down_bundles_queued(run: Run) -> None:
     await run.recovered(
         "every queued bundle built once the KMS is back", all_ready, within=15 * 60, every=10
     )
-    counts = bed.side.job_counts()
+    counts = await bed.side.job_counts()
     run.expect(
         "nothing lost: every queued bundle built (learners + the disk-full one), 1 dead",
         counts["done"] == LEARNERS + 1 and counts["dead"] == 1,

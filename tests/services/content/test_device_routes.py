@@ -149,4 +149,4 @@ async def test_keyless_device_is_queued_then_dead_lettered_with_a_reason(bed: Te
     await bed.side.work_once()
     view = await device.status("c1@old-app")
     assert view["status"] == "failed" and "KEY_MISSING" in view["reason"]
-    assert bed.side.job_counts()["dead"] == 1
+    assert (await bed.side.job_counts())["dead"] == 1

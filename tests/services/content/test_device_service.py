@@ -120,7 +120,7 @@ async def test_device_state_survives_a_restart(tmp_path: Path) -> None:
         side = content.devices
         assert "tab" in side.devices and "old" in side.devices
         assert side.license_status(license_id)["status"] == "revoked"
-        assert side.jobs["bundle:c1@old"].state == "queued"  # survives the restart
+        assert (await side.jobs())["bundle:c1@old"].state == "queued"  # survives the restart
         assert side.trust.tampers("tab") == 1
         transport = httpx.ASGITransport(app=content.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://content") as http:
@@ -157,7 +157,7 @@ async def test_the_service_bundle_worker_runs_queued_jobs(tmp_path: Path) -> Non
             async with running(content) as loops:
                 assert "bundles" in loops
                 for _ in range(20):
-                    if content.devices.jobs["bundle:c1@old"].state == "dead":
+                    if (await content.devices.jobs())["bundle:c1@old"].state == "dead":
                         break
                     await clock.asleep(1)
             view = (await http.get("/v1/devices/old/bundles/c1@old", headers=tenant)).json()
