@@ -1,7 +1,11 @@
 """SCORM import per tenant (content.fm.1.4): the upload streams to a spool file under a size
 cap, is inspected entry by entry before anything is extracted, and a hostile archive is
 moved byte for byte into the quarantine while the tenant's importer is blocked until an
-operator clears it. Clean archives are extracted into the object store."""
+operator clears it. Clean archives are extracted into the object store.
+
+The blocks are the toolkit's store-backed ``mitigate.guard.ImporterGate`` (table
+``mitigate_importer_blocks``): every process sharing the store sees them, a restart keeps
+them, and ``ArchiveGuard.acheck`` refuses a blocked tenant before inspecting anything."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import mitigate
+import mitigate.guard
 from services.kit.errors import ServiceError
 
 __all__ = ["Importer"]
@@ -31,20 +36,30 @@ class Importer:
         quarantine = mitigate.Quarantine(
             workdir / "quarantine", clock=runtime.clock, observers=runtime.observers
         )
-        self.guard = mitigate.ArchiveGuard(quarantine=quarantine, block_on_quarantine=self.block)
+        self.gate = mitigate.guard.ImporterGate(
+            runtime.store, clock=runtime.clock, observers=runtime.observers
+        )
+        # The block is set below with the rejection's code as its reason (what operators
+        # have always been shown), so the guard itself does not block. With the block
+        # switch off the guard gets a gate that never blocks (blocks are then ignored).
+        self.guard = mitigate.ArchiveGuard(
+            quarantine=quarantine,
+            gate=self.gate if self.block else mitigate.guard.ImporterGate(clock=runtime.clock),
+            block_on_quarantine=False,
+        )
 
     async def load_blocks(self) -> None:
-        """Blocks survive restarts: they live in the store, the gate mirrors them."""
-        for tenant, reason in await self.rt.store.fetch(
-            "SELECT tenant, reason FROM content_importer_blocks"
-        ):
-            self.guard.gate.block(tenant, reason)
+        """Move blocks kept in the service's own table (before the toolkit's gate) into
+        the gate, once; the gate's table is the only one read from then on."""
+        rows = await self.rt.store.fetch("SELECT tenant, reason FROM content_importer_blocks")
+        for tenant, reason in rows:
+            await self.gate.ablock(tenant, reason)
+        if rows:
+            await self.rt.store.execute("DELETE FROM content_importer_blocks")
 
     async def upload(self, tenant: str, body: AsyncIterable[bytes]) -> dict[str, Any]:
-        if self.block and self.guard.gate.is_blocked(tenant):
-            raise ServiceError(
-                "MITIGATE.ARCHIVE.BLOCKED", f"importer {BLOCKED_MESSAGE}", status=423
-            )
+        if self.block and await self.gate.ais_blocked(tenant):
+            raise _blocked()
         import_id = uuid.uuid4().hex
         path = self.spool / f"{import_id}.zip"
         cap = self.guard.limits_for(tenant).max_archive_bytes
@@ -69,15 +84,13 @@ class Importer:
     async def _inspect_and_extract(self, tenant: str, import_id: str, path: Path) -> dict[str, Any]:
         if self.inspect:
             try:
-                self.guard.check(path, tenant=tenant, name=f"{import_id}.zip")
+                await self.guard.acheck(path, tenant=tenant, name=f"{import_id}.zip")
+            except mitigate.guard.ImporterBlockedError as exc:  # blocked while this uploaded
+                raise _blocked() from exc
             except mitigate.ArchiveRejectedError as exc:
                 await self._record(import_id, tenant, "quarantined", exc.code, exc.quarantine_id)
                 if self.block:
-                    await self.rt.store.execute(
-                        "INSERT INTO content_importer_blocks (tenant, reason, at)"
-                        " VALUES (?, ?, ?) ON CONFLICT (tenant) DO NOTHING",
-                        (tenant, exc.code, self.rt.clock.wall()),
-                    )
+                    await self.gate.ablock(tenant, exc.code)
                 raise ServiceError(
                     exc.code,
                     f"the archive was quarantined ({exc.code}); importer {BLOCKED_MESSAGE}",
@@ -131,16 +144,16 @@ class Importer:
         return dict(zip(keys, rows[0], strict=True))
 
     async def blocked(self) -> dict[str, str]:
-        rows = await self.rt.store.fetch("SELECT tenant, reason FROM content_importer_blocks")
-        return {tenant: reason for tenant, reason in rows}
+        return await self.gate.ablocked()
 
     async def clear(self, tenant: str) -> dict[str, Any]:
         """An operator reviewed the quarantine: the tenant may import again."""
-        await self.rt.store.execute(
-            "DELETE FROM content_importer_blocks WHERE tenant = ?", (tenant,)
-        )
-        self.guard.gate.clear(tenant)
+        await self.gate.aclear(tenant)
         return {"tenant": tenant, "blocked": False}
+
+
+def _blocked() -> ServiceError:
+    return ServiceError("MITIGATE.ARCHIVE.BLOCKED", f"importer {BLOCKED_MESSAGE}", status=423)
 
 
 def _entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Iterator[bytes]:
