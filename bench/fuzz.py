@@ -15,7 +15,12 @@ a memory blow-up is contained:
 The worker caps its address space (``--memory-mb``) so a bomb is a MemoryError crash,
 not a dead machine.
 
+With ``--engine atheris`` each target runs under atheris (libFuzzer's coverage guidance
+over the same hypothesis strategies, bench/fuzz_atheris.py); libFuzzer's own timeout and
+RSS limit detect hangs and memory blow-ups, and the harness restarts after each crash.
+
 Run: uv run python bench/fuzz.py --minutes 5 [--targets catalog,html] [--jobs 2] [--json]
+     uv run --group fuzz python bench/fuzz.py --engine atheris --minutes 5
 """
 
 from __future__ import annotations
@@ -25,9 +30,13 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import random
+import re
 import resource
 import signal
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -185,6 +194,75 @@ def _fuzz(name: str, seconds: float, args: argparse.Namespace) -> dict[str, Any]
     return result
 
 
+_EXCEPTION_LINE = re.compile(r"^(\w+(?:Error|Exception)): (.*)$")
+_OUR_FRAME = re.compile(r'File ".*/src/(mitigate/[^"]+)", line (\d+)')
+
+
+def _fuzz_atheris(name: str, seconds: float, args: argparse.Namespace) -> dict[str, Any]:
+    """Run one target under atheris, restarting the harness after each crash."""
+    result: dict[str, Any] = {
+        "target": name, "cases": 0, "crashes": 0, "hangs": 0, "slowest_s": 0.0,
+        "slowest_input": "", "maxrss_mb": 0.0, "traced_peak_mb": 0.0, "examples": {},
+    }  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix=f"fuzz-{name}-"))
+    corpus = work / "corpus"
+    corpus.mkdir()
+    rng = random.Random(args.seed)
+    for i in range(16):  # long seeds: hypothesis needs bytes to draw structured inputs from
+        (corpus / f"seed{i}").write_bytes(rng.randbytes(256 * (i + 1)))
+    harness = Path(__file__).with_name("fuzz_atheris.py")
+    end = time.monotonic() + seconds
+    run = 0
+    while (left := end - time.monotonic()) > 1:
+        stats_path = work / f"stats{run}.json"
+        flags = [
+            f"-max_total_time={int(left)}", f"-timeout={max(1, int(args.per_input))}",
+            f"-rss_limit_mb={args.memory_mb}", "-max_len=8192", f"-seed={args.seed + run + 1}",
+            f"-artifact_prefix={work}/", str(corpus),
+        ]  # fmt: skip
+        proc = subprocess.run(
+            [sys.executable, str(harness), name, str(stats_path), *flags],
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=left + 60,
+        )
+        run += 1
+        if stats_path.exists():
+            stats = json.loads(stats_path.read_text())
+            result["cases"] += stats["cases"]
+            if stats["slowest"] > result["slowest_s"]:
+                result["slowest_s"], result["slowest_input"] = (
+                    stats["slowest"], stats["slowest_input"],
+                )  # fmt: skip
+        rss = re.findall(r"rss: (\d+)Mb", proc.stderr)
+        if rss:
+            result["maxrss_mb"] = max(result["maxrss_mb"], max(map(float, rss)))
+        if proc.returncode == 0:
+            break
+        err = proc.stdout + proc.stderr  # atheris prints the Python traceback on stdout
+        artifact = re.findall(r"Test unit written to (\S+)", err)
+        where = _OUR_FRAME.findall(err)
+        place = f"{where[-1][0]}:{where[-1][1]}" if where else "?"
+        if "libFuzzer: timeout" in err:
+            result["hangs"] += 1
+            _example(result, f"hang > {args.per_input:g}s", artifact[-1] if artifact else "?")
+        elif "out-of-memory" in err:
+            result["crashes"] += 1
+            _example(
+                result, f"out of memory (> {args.memory_mb} MB)", artifact[-1] if artifact else "?"
+            )
+        else:
+            lines = [m for line in err.splitlines() if (m := _EXCEPTION_LINE.match(line))]
+            kind, message = (
+                (lines[-1].group(1), lines[-1].group(2)) if lines else ("exit", err[-200:])
+            )
+            result["crashes"] += 1
+            shown = f"{message[:160]} <- {artifact[-1] if artifact else '?'}"
+            _example(result, f"{kind} at {place}", shown)
+    return result
+
+
 def _example(result: dict[str, Any], what: str, shown: str) -> None:
     examples = result["examples"].setdefault(what, {"count": 0, "inputs": []})
     examples["count"] += 1
@@ -203,6 +281,13 @@ def main() -> None:
     parser.add_argument("--memory-mb", type=int, default=1536, help="worker address-space cap")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--engine",
+        choices=["hypothesis", "atheris"],
+        default="hypothesis",
+        help="atheris: coverage-guided (libFuzzer) over the same strategies; needs "
+        "`uv run --group fuzz`",
+    )
     args = parser.parse_args()
     names = [n for n in args.targets.split(",") if n]
     unknown = sorted(set(names) - set(TARGETS))
@@ -213,13 +298,15 @@ def main() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
-        results = list(pool.map(lambda n: _fuzz(n, seconds, args), names))
+        engine = _fuzz_atheris if args.engine == "atheris" else _fuzz
+        results = list(pool.map(lambda n: engine(n, seconds, args), names))
     if args.json:
         print(json.dumps(results, indent=2))
         return
     print(
-        f"fuzz: {args.minutes:g} min, {seconds:.0f}s per target, {args.jobs} at once, "
-        f"hang limit {args.per_input:g}s, memory cap {args.memory_mb} MB, seed {args.seed}"
+        f"fuzz ({args.engine}): {args.minutes:g} min, {seconds:.0f}s per target, "
+        f"{args.jobs} at once, hang limit {args.per_input:g}s, "
+        f"memory cap {args.memory_mb} MB, seed {args.seed}"
     )
     header = (
         f"{'target':<12} {'cases':>8} {'crashes':>8} {'hangs':>6} {'slowest':>9} "
