@@ -3,9 +3,9 @@ driven by the workload below."""
 
 from __future__ import annotations
 
-from shop import PENDING, Fulfilment, PaymentGateway, Shop
-
 from mitigate.chaos import Outage, Run, experiment, workload
+
+from .shop import PENDING, Fulfilment, PaymentGateway, Shop
 
 
 def shop_for(run: Run) -> Shop:
@@ -61,4 +61,39 @@ async def gateway_outage(run: Run) -> None:
     await run.expect_event("breaker.opened", within=10)
     await run.expect_event("alert.raised", within=15)
     await run.recovered("every pending order charged", shop.settle_pending, within=60, every=1)
+    run.expect_no_loss()
+
+
+@experiment("checkout.chaos.double-submit")
+async def double_submit(run: Run) -> None:
+    """Every order submitted twice, as a double click or a client retry after a lost
+    answer does: each order is charged once and answered the same both times."""
+    charged = run.ledger
+    shop = Shop(
+        run.policy,
+        run.catalog,
+        gateway=PaymentGateway(on_charge=charged.received),
+        switches=run.switches,
+    )
+    run.rollback(shop.close)
+    first = await run.call("checkout", shop.checkout, "warm-0", 25)
+    charged.sent("warm-0")
+    await run.steady("a single checkout is paid", first.value == "paid")
+
+    answers = []
+    for i in range(20):
+        order_id = f"order-{i}"
+        charged.sent(order_id)
+        for _ in range(2):
+            outcome = await run.call("checkout", shop.checkout, order_id, 25)
+            answers.append(outcome.value if outcome.ok else "error")
+        await run.wait(0.5)
+    run.expect("every submission answered paid", set(answers) == {"paid"}, str(set(answers)))
+    run.expect(
+        "each second submission was answered from the first",
+        shop.duplicates_answered == 20,
+        f"{shop.duplicates_answered} of 20",
+    )
+    if shop.duplicates_answered:
+        run.mitigated("order dedupe")
     run.expect_no_loss()

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mitigate import Switches
+
 PENDING = "payment-pending"
 
 
@@ -50,11 +52,17 @@ class Fulfilment:
         self.on_receive(order_id)
 
 
+ORDER_DEDUPE = "checkout.dedupe.order"
+"""The switch of the order dedupe: a second submission of an order is answered, not
+charged again."""
+
+
 class Shop:
     """Checkout: read stock, charge (or accept as payment pending), hand to fulfilment.
 
     ``policy(name)`` gives the pipeline guarding a dependency (``catalog.policy`` in
-    production); ``catalog`` receives the fallback handlers.
+    production); ``catalog`` receives the fallback handlers; ``switches`` turns the
+    mitigations that are code (the order dedupe) on and off.
     """
 
     def __init__(
@@ -64,8 +72,12 @@ class Shop:
         *,
         gateway: PaymentGateway | None = None,
         fulfilment: Fulfilment | None = None,
+        switches: Switches | None = None,
     ) -> None:
         self.policy = policy
+        self.switches = switches or Switches()
+        self.placed: dict[str, str] = {}
+        self.duplicates_answered = 0
         self.gateway = gateway or PaymentGateway()
         self.warehouse = Warehouse()
         self.fulfilment = fulfilment or Fulfilment()
@@ -94,13 +106,19 @@ class Shop:
         return level
 
     async def checkout(self, order_id: str, amount: int) -> str:
-        """Place an order; returns ``paid`` or ``payment-pending``."""
+        """Place an order; returns ``paid`` or ``payment-pending``. An order placed
+        again (a double click, a client retry) gets the first answer, not a new charge."""
+        if order_id in self.placed and self.switches.enabled(ORDER_DEDUPE):
+            self.duplicates_answered += 1
+            return self.placed[order_id]
         await self.read_stock(self._sku)
         receipt = await self.policy("payments.charge").acall(self.gateway.charge, order_id, amount)
         if receipt == PENDING:
             self.pending[order_id] = amount
         await self.policy("orders.publish").acall(self.fulfilment.receive, order_id)
-        return PENDING if receipt == PENDING else "paid"
+        status = PENDING if receipt == PENDING else "paid"
+        self.placed[order_id] = status
+        return status
 
     async def settle_pending(self) -> bool:
         """Charge the orders accepted as payment pending; True once none is left."""

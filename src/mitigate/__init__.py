@@ -25,10 +25,13 @@ from mitigate.durable.idempotency import (
     TieredIdempotencyStore,
 )
 from mitigate.durable.inbox import Inbox
+from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
+from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
 from mitigate.durable.relay import Relay
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
     AttemptTimeoutError,
     BreakerOpenError,
@@ -52,6 +55,7 @@ from mitigate.guard.errors import (
     TenantError,
 )
 from mitigate.guard.html import HtmlPolicy, sanitize, sanitize_for_write
+from mitigate.guard.pii import PiiLeakError
 from mitigate.guard.quarantine import ArchiveGuard, ImporterGate, Quarantine
 from mitigate.guard.tenancy import StaticTenantRegistry, Tenant, TenantResolver
 from mitigate.integrity.envelope import (
@@ -122,6 +126,19 @@ from mitigate.observe.events import (
     TenantRejected,
 )
 from mitigate.observe.observers import Observer, Observers, Recorder
+from mitigate.observe.service_events import (
+    HealthCheckFailed,
+    JobCompleted,
+    JobDeadLettered,
+    JobEnqueued,
+    JobFailed,
+    JobLeaseExpired,
+    JobParked,
+    JobUnparked,
+    PiiLeakBlocked,
+    ScheduledJobFailed,
+    ScheduledJobRan,
+)
 from mitigate.policy import (
     NO_RESULT,
     Breaker,
@@ -143,6 +160,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
 __version__ = "0.1.0"
@@ -199,6 +217,7 @@ __all__ = [
     "FallbackUsed",
     "FaultDecision",
     "FaultInjected",
+    "HealthCheckFailed",
     "HtmlPolicy",
     "HtmlRejected",
     "HtmlRejectedError",
@@ -218,15 +237,25 @@ __all__ = [
     "IpBlocked",
     "IpBlockedError",
     "IpBlocker",
+    "Job",
+    "JobCompleted",
+    "JobDeadLettered",
+    "JobEnqueued",
+    "JobFailed",
+    "JobLeaseExpired",
+    "JobParked",
+    "JobUnparked",
     "KeyCache",
     "KeyRing",
     "KeyRingError",
     "KeyRotated",
     "KeySet",
     "Keyed",
+    "LeaseLostError",
     "License",
     "LimitHit",
     "Message",
+    "Migration",
     "MitigateError",
     "Observer",
     "Observers",
@@ -235,11 +264,14 @@ __all__ = [
     "OutboxPublishFailed",
     "OutboxPublished",
     "Permit",
+    "PiiLeakBlocked",
+    "PiiLeakError",
     "Pipeline",
     "PoisonMessageError",
     "PublicKey",
     "PublishRejectedError",
     "Quarantine",
+    "QueueError",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -267,6 +299,9 @@ __all__ = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "ScheduledJobFailed",
+    "ScheduledJobRan",
+    "Scheduler",
     "Severity",
     "SignedUrlError",
     "SqliteStore",
@@ -275,6 +310,7 @@ __all__ = [
     "StepContext",
     "Store",
     "StoreError",
+    "Switches",
     "TamperDetected",
     "Tenant",
     "TenantError",
@@ -285,9 +321,11 @@ __all__ = [
     "UrlSigner",
     "Verdict",
     "VirtualClock",
+    "WorkQueue",
     "current_deadline",
     "format_duration",
     "inspect_archive",
+    "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",

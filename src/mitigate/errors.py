@@ -14,8 +14,9 @@
     └── InjectedError                   MITIGATE.CHAOS.INJECTED
 
 ``str(error)`` reads ``[CODE] target: what happened; what to do``. Codes never change
-once published; a subclass may refine the code per instance (``ConfigError`` carries
-``MITIGATE.CONFIG.DURATION``, ``MITIGATE.CONFIG.NOTATION``, ...).
+once published. Each class carries its code (``DurationError``: ``MITIGATE.CONFIG.DURATION``,
+``NotationError``: ``MITIGATE.CONFIG.NOTATION``, ``CallStyleError``:
+``MITIGATE.CONFIG.CALL_STYLE``, each a ``ConfigError``); an instance may still refine it.
 
 >>> err = BreakerOpenError("kms.sign", "open after 10 failures in 30s", retry_after=42.0)
 >>> str(err)
@@ -35,9 +36,12 @@ __all__ = [
     "BreakerOpenError",
     "BudgetExhaustedError",
     "BulkheadFullError",
+    "CallStyleError",
     "ConfigError",
+    "DurationError",
     "InjectedError",
     "MitigateError",
+    "NotationError",
     "RateLimitedError",
     "RejectedError",
     "StoreError",
@@ -189,3 +193,32 @@ class InjectedError(MitigateError):
         runbook: str | None = None,
     ) -> None:
         super().__init__(target, message, hint=hint, runbook=runbook)
+
+
+class CallStyleError(ConfigError):
+    """``acall`` was given a plain function, or ``call`` a coroutine function.
+
+    A misuse of the pipeline, not a failure of the dependency: it is never retried,
+    never counted by a breaker and never answered by a fallback.
+    """
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.CALL_STYLE"
+
+
+class DurationError(ConfigError):
+    """A duration is not readable (write e.g. 200ms, 5s, 2m)."""
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.DURATION"
+
+
+class NotationError(ConfigError):
+    """A retry or breaker cell in table notation is not readable."""
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.NOTATION"
+
+
+class TooLargeError(ConfigError):
+    """A notation value is beyond its limit (a duration too large to be finite, too many
+    retries, a breaker or rate counting too high)."""
+
+    code: ClassVar[str] = "MITIGATE.CONFIG.TOO_LARGE"

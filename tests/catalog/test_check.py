@@ -69,7 +69,7 @@ def test_duplicates_and_unknown_references_with_lines() -> None:
             18,
             "unknown-ref",
             "failure_modes[0].mitigated_by[3]",
-            "no policy or fallback 'objects.put'",
+            "no policy, fallback or switch 'objects.put'",
         ),
         (
             19,
@@ -98,3 +98,39 @@ def test_a_consistent_catalog_has_no_findings() -> None:
     )
     model, _ = validate(doc)
     assert model is not None and check_references(model, doc) == []
+
+
+def test_mitigated_by_may_name_a_switch_and_nothing_else_unknown() -> None:
+    text = """\
+service: content
+switches:
+  - id: content.guard.html
+    description: sanitise HTML before it is stored
+failure_modes:
+  - id: content.fm.1
+    title: Script injected
+    mitigated_by: [content.guard.html, content.guard.htm]
+"""
+    model, findings = validate(read_yaml(text, "catalog.yaml"))
+    assert findings == [] and model is not None
+    problems = [(f.field, f.message) for f in check_references(model)]
+    assert problems == [
+        (
+            "failure_modes[0].mitigated_by[1]",
+            "no policy, fallback or switch 'content.guard.htm'; did you mean 'content.guard.html'?",
+        )
+    ]
+
+
+def test_a_switch_id_shares_the_id_namespace() -> None:
+    text = """\
+service: content
+policies:
+  kms.sign: {timeout: 1s}
+switches:
+  - id: kms.sign
+"""
+    model, _ = validate(read_yaml(text, "catalog.yaml"))
+    assert model is not None
+    [finding] = check_references(model)
+    assert finding.code == "duplicate-id" and "policy" in finding.message

@@ -91,7 +91,11 @@ def test_completeness_findings(tmp_path: Path) -> None:
             9,
             "s.fm.1: its detection is described but no detection rule evaluates it",
         ),
-        ("fm-no-mitigation", 9, "s.fm.1: its automatic mitigation names no policy or fallback"),
+        (
+            "fm-no-mitigation",
+            9,
+            "s.fm.1: its automatic mitigation names no policy, fallback or switch",
+        ),
         ("runbook-unindexed", 13, "runbooks/relay.md is not in the runbook index"),
         ("fm-no-experiment", 9, "s.fm.1: no experiment proves its mitigation"),
         (

@@ -252,7 +252,7 @@ def test_from_text_and_from_model(virtual_clock: VirtualClock) -> None:
     catalog = Catalog.from_text("service: s\npolicies:\n  a.b: {timeout: 2}\n", clock=virtual_clock)
     again = Catalog(catalog.model, clock=virtual_clock)
     assert again.policy("a.b").describe() == catalog.policy("a.b").describe()
-    with pytest.raises(CatalogError, match=re.escape("no policy or fallback 'x.y'")):
+    with pytest.raises(CatalogError, match=re.escape("no policy, fallback or switch 'x.y'")):
         Catalog(
             mitigate.CatalogModel.model_validate(
                 {

@@ -153,6 +153,7 @@ def test_json_schema_is_strict_and_documented() -> None:
         "principles",
         "policies",
         "fallbacks",
+        "switches",
         "detection_rules",
         "failure_modes",
         "experiments",

@@ -26,6 +26,7 @@ def test_checkout_example_is_verified(tmp_path: Path) -> None:
         "checkout.chaos.gateway-outage",
         "checkout.chaos.publish-resets",
         "checkout.chaos.stock-slow",
+        "checkout.chaos.double-submit",
     }
     assert all(r["verdict"] == "verified" and r["kind"] == "failure_mode" for r in results.values())
     outage = results["checkout.chaos.gateway-outage"]
@@ -39,18 +40,72 @@ def test_checkout_example_is_verified(tmp_path: Path) -> None:
     gateway = next(r for r in journal["results"] if r["id"] == "checkout.chaos.gateway-outage")
     assert "breaker" in gateway["mitigated_by"] and "fallback" in gateway["mitigated_by"]
     page = (tmp_path / "report.html").read_text()
-    assert page.count('<svg class="timeline"') == 3
+    assert page.count('<svg class="timeline"') == 4
+    dedupe = next(r for r in journal["results"] if r["id"] == "checkout.chaos.double-submit")
+    assert dedupe["switches"] == ["checkout.dedupe.order"]
+    assert dedupe["duplicated"] == 0 and "order dedupe" in dedupe["mitigated_by"]
 
 
 def test_mutation_check_kills_every_removed_mitigation(tmp_path: Path) -> None:
     code, out = _verify(str(EXAMPLE), "--json", "--mutate", "--out", str(tmp_path))
     assert code == 0, out
     mutants = json.loads(out)["mutants"]
-    assert {(m["removed"], m["outcome"]) for m in mutants} == {
-        ("payments.charge", "killed"),
-        ("orders.publish", "killed"),
-        ("stock.read", "killed"),
+    assert {(m["removed"], m["kind"], m["outcome"]) for m in mutants} == {
+        ("payments.charge", "policy", "killed"),
+        ("orders.publish", "policy", "killed"),
+        ("stock.read", "policy", "killed"),
+        ("checkout.dedupe.order", "switch", "killed"),
     }
+
+
+def test_a_switch_turned_off_is_caught_and_the_journal_says_by_which_experiment(
+    tmp_path: Path,
+) -> None:
+    code, out = _verify(str(EXAMPLE), "--mutate", "--out", str(tmp_path))
+    assert code == 0, out
+    journal = json.loads((tmp_path / "verify.json").read_text())
+    row = next(r for r in journal["results"] if r["id"] == "checkout.chaos.double-submit")
+    assert row["mitigations"] == [
+        {
+            "service": "checkout",
+            "failure_mode": "checkout.fm.4",
+            "removed": "checkout.dedupe.order",
+            "kind": "switch",
+            "outcome": "killed",
+            "caught_by": ["checkout.chaos.double-submit"],
+            "survived_in": [],
+        }
+    ]
+    # The run without the dedupe charged every order twice: that is what caught it.
+    [mutant] = [m for m in journal["mutants"] if m["kind"] == "switch"]
+    assert "duplicated 20" in mutant["reason"]
+    assert {v["removed"] for v in journal["mitigations"] if v["outcome"] == "killed"} == {
+        "payments.charge",
+        "orders.publish",
+        "stock.read",
+        "checkout.dedupe.order",
+    }
+    page = (tmp_path / "report.html").read_text()
+    assert "checkout.dedupe.order: killed by checkout.chaos.double-submit" in page
+    assert "mitigations shown necessary" in out
+
+
+def test_a_switch_the_service_never_asks_survives_with_the_reason(tmp_path: Path) -> None:
+    weak = tmp_path / "weak"
+    shutil.copytree(EXAMPLE, weak, ignore=shutil.ignore_patterns("__pycache__"))
+    experiments = (weak / "experiments.py").read_text()
+    # The shop gets its own switches, not the run's: turning the run's off changes nothing.
+    experiments = experiments.replace("switches=run.switches,", "")
+    (weak / "experiments.py").write_text(experiments)
+    code, out = _verify(str(weak), "--json", "--mutate", "--out", str(tmp_path / "out"))
+    assert code == 1
+    payload = json.loads(out)
+    survived = [m for m in payload["mutants"] if m["outcome"] == "survived"]
+    assert [(m["removed"], m["kind"]) for m in survived] == [("checkout.dedupe.order", "switch")]
+    assert "never asked switch 'checkout.dedupe.order'" in survived[0]["reason"]
+    [verdict] = [v for v in payload["mitigations"] if v["kind"] == "switch"]
+    assert verdict["outcome"] == "survived" and verdict["caught_by"] == []
+    assert verdict["survived_in"] == ["checkout.chaos.double-submit"]
 
 
 def test_mutation_check_reports_an_experiment_that_cannot_fail(tmp_path: Path) -> None:

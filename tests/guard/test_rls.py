@@ -341,7 +341,9 @@ def test_the_kit_catches_a_policy_that_lets_everything_through(db: Db) -> None:
             "cannot insert a row for another tenant",
             "no tenant set sees nothing",
         } <= failed
-        assert "role and tables are safe" not in failed  # the policy is the problem
+        # The startup check names the policy too, and the behaviour checks prove it.
+        safe = next(c for c in report.checks if c.name == "role and tables are safe")
+        assert not safe.passed and "permissive policy everyone" in safe.detail
         with pytest.raises(RlsError, match="tenant isolation does not hold"):
             report.assert_isolated()
     finally:
@@ -358,3 +360,47 @@ def test_the_kit_run_as_the_owner_fails(db: Db) -> None:
         )
     assert not report.ok
     assert any(c.name == "role and tables are safe" for c in report.failures())
+
+
+def test_a_tenant_block_on_a_connection_with_an_open_transaction_never_leaks(db: Db) -> None:
+    # The request already ran a statement: psycopg opened a transaction, so a nested
+    # transaction() is only a savepoint and a transaction-local setting would outlive it.
+    _seed(db, [("t01", "t01"), ("t02", "t02")])
+    pool = ConnectionPool(db.app, min_size=1, max_size=1, open=True)
+    with pool, pool.connection() as conn:
+        conn.execute("SELECT 1")
+        with pytest.raises(RlsError) as refused, tenant_transaction(conn, "t01"):
+            pass
+        assert refused.value.code == codes.RLS_IN_TRANSACTION
+        assert conn.execute(f"SELECT count(*) FROM {db.notes}").fetchone() == (0,)
+        conn.rollback()
+        with tenant_transaction(conn, "t01"):  # idle again: allowed
+            assert conn.execute(f"SELECT count(*) FROM {db.notes}").fetchone() == (1,)
+        assert conn.execute(f"SELECT count(*) FROM {db.notes}").fetchone() == (0,)
+
+
+async def test_the_async_tenant_block_refuses_an_open_transaction_too(db: Db) -> None:
+    _seed(db, [("t01", "t01")])
+    apool = AsyncConnectionPool(db.app, min_size=1, max_size=1, open=False)
+    async with apool, apool.connection() as conn:
+        await conn.execute("SELECT 1")
+        with pytest.raises(RlsError, match="already in a transaction"):
+            async with atenant_transaction(conn, "t01"):
+                pass
+        cur = await conn.execute(f"SELECT count(*) FROM {db.notes}")
+        assert await cur.fetchone() == (0,)
+
+
+def test_an_extra_permissive_policy_fails_the_startup_check(db: Db) -> None:
+    with psycopg.connect(db.owner, autocommit=True) as conn:
+        conn.execute(f"CREATE POLICY wide_open ON {db.notes} USING (true)")
+    try:
+        with psycopg.connect(db.app) as conn:
+            with pytest.raises(RlsError, match="wide_open") as refused:
+                check_app_role(conn, [db.notes])
+            assert refused.value.code == codes.RLS_PERMISSIVE
+    finally:
+        with psycopg.connect(db.owner, autocommit=True) as conn:
+            conn.execute(f"DROP POLICY wide_open ON {db.notes}")
+    with psycopg.connect(db.app) as conn:
+        assert check_app_role(conn, [db.notes]) == []  # the tenant policy alone is fine

@@ -21,7 +21,7 @@ def test_each_event_is_one_json_line() -> None:
     clock = VirtualClock()
     policy = Pipeline(
         "kms.sign",
-        Retry(2, schedule=(0.05,)),
+        Retry(2, schedule=(0.05,), budget=120),  # time to wait out the 60 s reset
         Breaker(2, 30, 60),
         clock=clock,
         observers=[StructlogObserver(json_logger(out))],

@@ -157,3 +157,82 @@ def test_options() -> None:
     with pytest.raises(ConfigError, match="callables"):
         Fallback("not callable")  # type: ignore[arg-type]
     assert Fallback(value=None).value is None  # None is a real value
+
+
+# -- handlers receive the error they replace ----------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_an_alternative_that_asks_for_the_error_receives_it(mode: str) -> None:
+    seen: list[tuple[str, BaseException]] = []
+    primary = ConnectionError("kms unreachable")
+
+    def fails(key: str) -> str:
+        raise primary
+
+    async def afails(key: str) -> str:
+        raise primary
+
+    def queue_for_later(key: str, *, error: Exception) -> str:
+        seen.append((key, error))
+        return f"queued {key} ({type(error).__name__})"
+
+    policy = Pipeline(
+        "kms.sign", Fallback(queue_for_later), Retry(1, schedule=(0.1,)), clock=VirtualClock()
+    )
+    if mode == "sync":
+        answer = policy.call(fails, "doc-1")
+    else:
+        answer = await policy.acall(afails, "doc-1")
+    assert answer == "queued doc-1 (ConnectionError)"
+    assert seen == [("doc-1", primary)]  # the very error retry gave up on
+    assert any(n.startswith(RETRY_EXHAUSTED_NOTE) for n in primary.__notes__)
+
+
+async def test_an_async_alternative_receives_the_error_too() -> None:
+    async def replica(key: str, error: Exception) -> str:
+        return f"replica {key} after {error}"
+
+    policy = Pipeline("db.read", Fallback(replica), clock=VirtualClock())
+    assert await policy.acall(adown, "k") == "replica k after down"
+
+
+def test_alternatives_without_an_error_parameter_get_the_call_arguments_only() -> None:
+    policy = Pipeline("t", Fallback(lambda *args, **kwargs: (args, kwargs)), clock=VirtualClock())
+    assert policy.call(down, 1, x=2) == ((1,), {"x": 2})
+
+
+# -- an async alternative cannot serve a sync call: refused before any call -----------------
+
+
+def test_an_async_alternative_is_refused_when_a_sync_function_is_wrapped() -> None:
+    async def replica() -> str:
+        return "replica"
+
+    policy = Pipeline("db.read", Fallback(replica), clock=VirtualClock())
+    with pytest.raises(ConfigError, match="async") as info:
+
+        @policy.wrap
+        def read() -> str:
+            return "primary"
+
+    assert info.value.code == "MITIGATE.CONFIG.CALL_STYLE"
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_an_async_alternative_is_refused_at_the_first_sync_call(observed: bool) -> None:
+    async def replica() -> str:
+        return "replica"
+
+    policy = Pipeline(
+        "db.read",
+        Fallback(replica),
+        Retry(2, schedule=(0.1,)),
+        clock=VirtualClock(),
+        observers=[Recorder()] if observed else [],
+    )
+    calls: list[int] = []
+    with pytest.raises(ConfigError, match="async") as info:
+        policy.call(lambda: calls.append(1) or "primary")  # would succeed: still refused
+    assert info.value.code == "MITIGATE.CONFIG.CALL_STYLE"
+    assert calls == []  # refused before the dependency was called

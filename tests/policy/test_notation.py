@@ -206,3 +206,40 @@ def test_tables_render_back_unchanged(max_: str, backoff: str, budget: str) -> N
 def test_format_duration_round_trips() -> None:
     for seconds in (0.01, 0.05, 0.3, 1.0, 2.5, 30.0, 60.0, 120.0, 600.0, 900.0, 7200.0):
         assert parse_duration(format_duration(seconds)) == pytest.approx(seconds)
+
+
+# -- error codes live on the error classes (item 8) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda: parse_duration("soon"), "MITIGATE.CONFIG.DURATION"),
+        (lambda: parse_retry("5", "exp 100ms–10z"), "MITIGATE.CONFIG.NOTATION"),
+        (lambda: parse_breaker("10 fails / soon", "60s"), "MITIGATE.CONFIG.NOTATION"),
+        (lambda: parse_breaker("10 / 30s", "0s"), "MITIGATE.CONFIG.NOTATION"),
+        (lambda: Retry(2), "MITIGATE.CONFIG.INVALID"),
+    ],
+    ids=["duration", "retry", "breaker", "reset", "option"],
+)
+def test_policy_errors_carry_their_class_code(make: object, code: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        make()  # type: ignore[operator]
+    assert info.value.code == code
+    assert type(info.value).code == code  # the class says it; no call site refines it
+
+
+def test_policy_code_passes_no_error_code_at_call_sites() -> None:
+    import re
+    from pathlib import Path
+
+    import mitigate.policy
+
+    folder = Path(mitigate.policy.__file__).parent
+    passing = [
+        f"{path.name}:{n}"
+        for path in sorted(folder.glob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(r"\bcode=", line)
+    ]
+    assert passing == []

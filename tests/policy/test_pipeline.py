@@ -11,6 +11,7 @@ from mitigate import (
     NO_RESULT,
     AttemptTimeoutError,
     Breaker,
+    BreakerOpenError,
     Bulkhead,
     ConfigError,
     Fallback,
@@ -130,10 +131,10 @@ def test_fast_and_general_paths_agree(observed: bool) -> None:
     assert policy.call(FlakyDependency(fail_times=2, then="ok")) == "ok"
     assert clock.now() == pytest.approx(0.2)
     dep = FlakyDependency(fail_times=99)
-    with pytest.raises(ConnectionError):
-        policy.call(dep)  # opens on its 1st failure; each retry waits for the next probe
+    with pytest.raises(BreakerOpenError):
+        policy.call(dep)  # opens on its 1st failure; no budget: not waited out
     assert policy.breaker().state == "open"
-    assert dep.calls == 4 and clock.now() == pytest.approx(0.2 + 3 * 60)
+    assert dep.calls == 1 and clock.now() == pytest.approx(0.2)
 
 
 # -- fault injection ------------------------------------------------------------------------
@@ -165,7 +166,7 @@ def test_injected_latency_counts_against_the_attempt_timeout() -> None:
     )
     with pytest.raises(AttemptTimeoutError):
         policy.call(lambda: "slow")
-    assert clock.now() == 2.0
+    assert clock.now() == 0.5  # cut at the deadline, as an async call would be
 
 
 async def test_injected_latency_is_preempted_async() -> None:
@@ -256,3 +257,78 @@ def test_options_are_frozen_values_that_replace_keeps_valid() -> None:
     assert dataclasses.replace(Fallback(len, value=1), value=2).alternatives == (len,)
     with pytest.raises(ConfigError):
         dataclasses.replace(Retry(3, base=1), base=-1.0)  # replace validates too
+
+
+# -- call and acall given the wrong kind of function ----------------------------------------
+#
+# A misuse of the pipeline, not a failure of the dependency: a ConfigError at the call
+# (MITIGATE.CONFIG.CALL_STYLE), never retried, never counted by the breaker, never
+# answered by the fallback.
+
+
+def misuse_pipeline(observed: bool, timed: bool) -> Pipeline:
+    strategies: list[Any] = [
+        Fallback(value="fallback answer"),
+        Retry(3, schedule=(0.1,)),
+        Breaker(1, 30, 60),
+    ]
+    if timed:
+        strategies.append(Timeout(1))
+    return Pipeline(
+        "t", *strategies, clock=VirtualClock(), observers=[Recorder()] if observed else []
+    )
+
+
+@pytest.mark.parametrize("observed", [False, True])
+@pytest.mark.parametrize("timed", [False, True])
+async def test_acall_on_a_plain_function_is_a_config_error(observed: bool, timed: bool) -> None:
+    policy = misuse_pipeline(observed, timed)
+    calls: list[int] = []
+
+    def plain() -> int:
+        calls.append(1)
+        return 42
+
+    with pytest.raises(ConfigError, match="plain function") as info:
+        await policy.acall(plain)
+    assert info.value.code == "MITIGATE.CONFIG.CALL_STYLE"
+    assert calls == [1]  # it ran once (there was no telling before); it was not retried
+    assert policy.breaker().state == "closed"
+    assert policy.clock.now() == 0.0
+
+
+@pytest.mark.parametrize("observed", [False, True])
+@pytest.mark.parametrize("timed", [False, True])
+def test_call_on_a_coroutine_function_is_a_config_error(observed: bool, timed: bool) -> None:
+    import gc
+    import warnings
+
+    policy = misuse_pipeline(observed, timed)
+    ran: list[int] = []
+
+    async def send() -> str:
+        ran.append(1)
+        return "sent"
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError, match="coroutine function") as info:
+            policy.call(send)
+        gc.collect()
+    assert info.value.code == "MITIGATE.CONFIG.CALL_STYLE"
+    assert ran == []  # its body never ran
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    assert policy.breaker().state == "closed"
+
+
+async def test_call_style_is_checked_with_an_injector_attached_too() -> None:
+    policy = Pipeline("t", Retry(2, schedule=(0.1,)), clock=VirtualClock(), injector=Script())
+    with pytest.raises(ConfigError, match="plain function"):
+        await policy.acall(lambda: 1)
+
+    async def coro() -> int:
+        return 1
+
+    with pytest.raises(ConfigError, match="coroutine function"):
+        policy.call(coro)
+    assert len(policy.injector.asked) == 2  # type: ignore[union-attr]

@@ -334,14 +334,93 @@ def test_breaker_rejection_waits_for_half_open_within_the_budget() -> None:
     assert clock.now() == 2.0
 
 
-def test_attempt_timeout_is_retried() -> None:
+async def test_attempt_timeout_is_retried() -> None:
     clock, rec = VirtualClock(), Recorder()
     durations = iter([1.0, 0.1])
 
-    def sometimes_slow() -> str:
-        clock.advance(next(durations))
+    async def sometimes_slow() -> str:
+        await clock.asleep(next(durations))
         return "done"
 
     policy = Pipeline("t", Retry(2, schedule=(0.1,)), Timeout(0.5), clock=clock, observers=[rec])
-    assert policy.call(sometimes_slow) == "done"
+    assert await policy.acall(sometimes_slow) == "done"
     assert rec.count("timeout.fired") == 1 and rec.count("attempt.succeeded") == 1
+    assert rec.values("retry.scheduled", "delay") == [0.1]
+
+
+# -- an open breaker is never waited out past the budget, nor at all without one --------
+
+
+def tripping_pipeline(budget: float | None, **retry: Any) -> tuple[Pipeline, VirtualClock]:
+    from mitigate import Breaker
+
+    clock = VirtualClock()
+    policy = Pipeline(
+        "kms.sign",
+        Retry(3, base=0.1, budget=budget, **retry),
+        Breaker(2, 30, 120),
+        clock=clock,
+    )
+    return policy, clock
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+@pytest.mark.parametrize("honor", [True, False])
+async def test_without_a_budget_an_open_breaker_fails_fast_with_its_error(
+    mode: str, honor: bool
+) -> None:
+    policy, clock = tripping_pipeline(None, honor_retry_after=honor)
+    dep = FlakyDependency(fail_times=99)
+    with pytest.raises(BreakerOpenError) as info:
+        if mode == "sync":
+            policy.call(dep)
+        else:
+            await policy.acall(dep.acall)
+    # two failures open the breaker for 120 s: no sleeping it out, no third call
+    assert dep.calls == 2 and clock.now() == pytest.approx(0.1)
+    assert info.value.retry_after == pytest.approx(120)
+    assert isinstance(info.value.__cause__, ConnectionError)  # what tripped it
+    assert any("no total budget" in note for note in notes(info.value))
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_an_open_breaker_is_not_waited_out_past_the_budget(mode: str) -> None:
+    policy, clock = tripping_pipeline(10.0)
+    dep = FlakyDependency(fail_times=99)
+    with pytest.raises(ConnectionError) as info:
+        if mode == "sync":
+            policy.call(dep)
+        else:
+            await policy.acall(dep.acall)
+    assert dep.calls == 2 and clock.now() == pytest.approx(0.1)
+    assert any(note.startswith(BUDGET_EXHAUSTED_NOTE) for note in notes(info.value))
+
+
+def test_an_open_breaker_is_waited_out_when_the_budget_allows() -> None:
+    policy, clock = tripping_pipeline(200.0)
+    dep = FlakyDependency(fail_times=2, then="signed")
+    assert policy.call(dep) == "signed"  # the probe after 120 s succeeds
+    assert dep.calls == 3 and clock.now() == pytest.approx(120.1)  # opened at 0.1
+
+
+def test_a_forced_open_breaker_fails_fast_even_with_a_budget() -> None:
+    policy, clock = tripping_pipeline(1000.0)
+    policy.breaker().force_open()
+    dep = FlakyDependency(fail_times=0, then="signed")
+    with pytest.raises(BreakerOpenError, match="forced open"):
+        policy.call(dep)
+    assert dep.calls == 0 and clock.now() == 0.0  # no retries spent on a kill switch
+
+
+def test_a_breaker_error_from_below_is_not_waited_out_without_a_budget() -> None:
+    clock = VirtualClock()
+    calls: list[float] = []
+
+    def inner_breaker_open() -> str:
+        calls.append(clock.now())
+        raise BreakerOpenError("kms", "open", retry_after=120.0)
+
+    policy = Pipeline("publish", Retry(3, schedule=(0.05,)), clock=clock)
+    with pytest.raises(BreakerOpenError):
+        policy.call(inner_breaker_open)
+    assert calls == [0.0] and clock.now() == 0.0

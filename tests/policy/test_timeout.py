@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -84,46 +85,133 @@ async def test_caller_cancellation_is_not_a_timeout() -> None:
     assert rec.count("timeout.fired") == 0 and rec.count("retry.scheduled") == 0
 
 
-async def test_a_swallowed_cancellation_still_counts_as_late() -> None:
-    clock = VirtualClock()
-    policy = Pipeline("t", Timeout(1), clock=clock)
+# -- a late result is returned, never discarded and retried (Polly's choice) -------------
+#
+# The attempt's side effect happened (an SMS went out): throwing its result away and
+# retrying would repeat it. A sync call cannot be pre-empted, and an async call that
+# swallows its cancellation still answered; either way the caller gets the answer, and
+# the timeout shows as a ``timeout.fired`` event without an error.
 
-    async def stubborn() -> str:
+
+class Gateway:
+    """An SMS gateway that answers after ``latency`` seconds on the clock."""
+
+    def __init__(self, clock: VirtualClock, latency: float) -> None:
+        self.clock, self.latency, self.sent = clock, latency, 0
+
+    def send(self, text: str) -> str:
+        self.clock.advance(self.latency)  # a sync call: nothing can interrupt it
+        self.sent += 1
+        return f"sent {text}"
+
+    async def asend_stubborn(self, text: str) -> str:
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.clock.asleep(self.latency)  # the request is on the wire: it finishes
+        self.sent += 1
+        return f"sent {text}"
+
+    async def asend_blocking(self, text: str) -> str:
+        return self.send(text)  # finishes without ever waiting
+
+
+@pytest.mark.parametrize("observed", [False, True])
+def test_sync_late_result_is_returned_not_retried(observed: bool) -> None:
+    clock, rec = VirtualClock(), Recorder()
+    gateway = Gateway(clock, latency=2.0)
+    policy = Pipeline(
+        "sms.send",
+        Retry(3, schedule=(0.1,)),
+        Timeout(0.5),
+        clock=clock,
+        observers=[rec] if observed else [],
+    )
+    assert policy.call(gateway.send, "code 1234") == "sent code 1234"
+    assert gateway.sent == 1 and clock.now() == 2.0
+    if observed:
+        (fired,) = rec.named("timeout.fired")
+        assert fired.error is None and fired.timeout == 0.5  # type: ignore[attr-defined]
+        assert rec.values("attempt.succeeded", "duration") == [2.0]
+        assert rec.count("retry.scheduled") == 0
+
+
+@pytest.mark.parametrize("observed", [False, True])
+async def test_async_result_after_a_swallowed_cancellation_is_returned(observed: bool) -> None:
+    clock, rec = VirtualClock(), Recorder()
+    gateway = Gateway(clock, latency=5.0)
+    policy = Pipeline(
+        "sms.send",
+        Retry(3, schedule=(0.1,)),
+        Timeout(1),
+        clock=clock,
+        observers=[rec] if observed else [],
+    )
+    assert await policy.acall(gateway.asend_stubborn, "code 1234") == "sent code 1234"
+    assert gateway.sent == 1 and clock.now() == 1.0
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    if observed:
+        assert rec.count("timeout.fired") == 1 and rec.count("retry.scheduled") == 0
+
+
+@pytest.mark.parametrize("observed", [False, True])
+async def test_async_result_that_never_waited_but_ran_late_is_returned(observed: bool) -> None:
+    clock, rec = VirtualClock(), Recorder()
+    gateway = Gateway(clock, latency=2.0)
+    policy = Pipeline(
+        "sms.send",
+        Retry(3, schedule=(0.1,)),
+        Timeout(0.5),
+        clock=clock,
+        observers=[rec] if observed else [],
+    )
+    assert await policy.acall(gateway.asend_blocking, "hi") == "sent hi"
+    assert gateway.sent == 1
+    if observed:
+        assert rec.count("timeout.fired") == 1 and rec.count("attempt.succeeded") == 1
+
+
+@pytest.mark.parametrize("observed", [False, True])
+async def test_a_swallowed_cancellation_then_an_error_leaves_the_task_uncancelled(
+    observed: bool,
+) -> None:
+    clock = VirtualClock()
+    policy = Pipeline("t", Timeout(1), clock=clock, observers=[Recorder()] if observed else [])
+
+    async def stubborn() -> None:
         try:
             await clock.asleep(5)
         except asyncio.CancelledError:
-            return "swallowed"
-        return "finished"
+            raise ConnectionError("reset while cancelling") from None
 
-    with pytest.raises(AttemptTimeoutError, match="late result"):
+    with pytest.raises(ConnectionError):
         await policy.acall(stubborn)
     assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
 
 
-def test_sync_call_cannot_be_preempted_but_a_late_result_is_flagged() -> None:
+async def test_a_cancelled_attempt_without_a_result_is_still_a_timeout() -> None:
     clock, rec = VirtualClock(), Recorder()
-    policy = Pipeline("t", Timeout(0.5), clock=clock, observers=[rec])
+    policy = Pipeline("t", Retry(1, schedule=(0.1,)), Timeout(1), clock=clock, observers=[rec])
 
-    def slow() -> str:
-        clock.advance(2.0)
-        return "late"
+    async def hangs() -> str:
+        await clock.asleep(5)
+        return "never"
 
-    with pytest.raises(AttemptTimeoutError, match="cannot be pre-empted"):
-        policy.call(slow)
-    assert rec.count("timeout.fired") == 1
-    assert policy.call(lambda: "quick") == "quick"
+    with pytest.raises(AttemptTimeoutError, match="ran past its 1s timeout"):
+        await policy.acall(hangs)
+    assert rec.count("timeout.fired") == 2 and rec.count("retry.scheduled") == 1
 
 
-def test_sync_late_result_on_the_fast_path() -> None:
-    clock = VirtualClock()
-    policy = Pipeline("t", Timeout(0.5), clock=clock)  # no observers: the fast path
+def test_injected_latency_past_the_deadline_times_out_sync_without_calling() -> None:
+    from mitigate import FaultDecision
 
-    def slow() -> str:
-        clock.advance(0.6)
-        return "late"
+    class Slow:
+        def decide(self, target: str, now: float) -> FaultDecision | None:
+            return FaultDecision("latency", delay=2.0)
 
-    with pytest.raises(AttemptTimeoutError):
-        policy.call(slow)
+    clock, calls = VirtualClock(), []
+    policy = Pipeline("t", Timeout(0.5), clock=clock, injector=Slow())
+    with pytest.raises(AttemptTimeoutError, match="ran past its 500ms timeout"):
+        policy.call(calls.append, 1)
+    assert calls == [] and clock.now() == 0.5  # like async: cut at the deadline
 
 
 def test_deadline_is_passed_down_sync() -> None:

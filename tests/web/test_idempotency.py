@@ -76,8 +76,14 @@ async def client_for(
 ) -> AsyncIterator[httpx.AsyncClient]:
     app = IdempotencyMiddleware(billing.app(), store, **options)  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=_CLIENT
+    ) as client:
         yield client
+
+
+# The default scope needs a tenant or a credential to separate clients by.
+_CLIENT = {"Authorization": "Bearer test-client"}
 
 
 def _key(headers: dict[str, str] | None = None, key: str = "key-1") -> dict[str, str]:
@@ -157,7 +163,8 @@ async def test_the_four_rules_with_redis_up(db: SqliteStore, redis_prefix: tuple
     assert recorder.count("fallback.used") == 0
     assert set(recorder.values("idempotency.replayed", "tier")) == {"redis"}
     assert sorted(recorder.values("idempotency.conflict", "status")) == [400, 409, 422]
-    assert await redis.exists(prefix + ":key-1") == 1  # the record lives in Redis
+    scoped = [k async for k in redis.scan_iter(match=prefix + "*:key-1")]
+    assert len(scoped) == 1 and not scoped[0].startswith(prefix.encode() + b":")  # in Redis
     await redis.aclose()
 
 
@@ -196,7 +203,9 @@ async def test_a_crash_before_answering_frees_the_key_for_the_retry(db: SqliteSt
 
     app = IdempotencyMiddleware(crashing, DatabaseIdempotencyStore(db))
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://test", headers=_CLIENT
+    ) as client:
         for _ in range(2):
             crashed = await client.post("/charges", json={"amount": 1}, headers=_key())
             assert crashed.status_code == 500 and "idempotent-replayed" not in crashed.headers

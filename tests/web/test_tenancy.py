@@ -166,3 +166,64 @@ async def test_websockets_are_resolved_too(spy, registry) -> None:
     ]
     assert spy.calls == ["socket"]
     assert rejected == ["192.0.2.1"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [("x-tenant-id", "acme"), ("x-tenant-id", "globex")],
+        [("x-tenant-id", "globex"), ("X-Tenant-Id", "acme")],
+        [("x-api-key", "acme-key"), ("x-api-key", "globex-key")],
+        [("x-api-key", "acme-key"), ("x-api-key", "acme-key")],
+    ],
+    ids=["two-ids", "two-ids-mixed-case", "two-keys", "same-key-twice"],
+)
+async def test_a_repeated_tenant_header_is_refused(spy, headers) -> None:
+    # The resolver and the application must never read different values of one header.
+    reg = StaticTenantRegistry()
+    reg.add(Tenant("acme"), api_keys=["acme-key"])
+    reg.add(Tenant("globex"), api_keys=["globex-key"])
+    rejected: list[str] = []
+    recorder = Recorder()
+    app = _app(spy, reg, rejected, recorder)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("198.51.100.9", 5000)),
+        base_url="http://api.test",
+    ) as client:
+        r = await client.get("/notes", headers=headers)
+    assert r.status_code == 400
+    assert r.json()["code"] == "MITIGATE.TENANT.DUPLICATE_HEADER"
+    assert spy.calls == []
+    assert rejected == ["198.51.100.9"]
+    assert recorder.values("guard.tenant_rejected", "reason") == [
+        "MITIGATE.TENANT.DUPLICATE_HEADER"
+    ]
+
+
+@pytest.mark.parametrize("path", ["/healthz/details", "/healthzadmin", "/healthz/"])
+async def test_exempt_paths_are_exact_not_prefixes(spy, registry, path: str) -> None:
+    inner = Starlette(
+        routes=[Route("/healthz", spy.health), Route(path, spy.endpoint)],
+    )
+    resolver = TenantResolver(registry, shared_hosts=["api.test"])
+    app = TenantMiddleware(inner, resolver, exempt=["/healthz"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+        base_url="http://api.test",
+    ) as client:
+        r = await client.get(path)
+        assert r.status_code == 400 and r.json()["code"] == "MITIGATE.TENANT.MISSING"
+        assert (await client.get("/healthz")).status_code == 200
+    assert spy.calls == ["health"]  # only the exact exempt path ran without a tenant
+
+
+async def test_an_exempt_entry_ending_in_a_slash_exempts_its_subtree(spy, registry) -> None:
+    inner = Starlette(routes=[Route("/objects/{name}", spy.health), Route("/objects", spy.health)])
+    resolver = TenantResolver(registry, shared_hosts=["api.test"])
+    app = TenantMiddleware(inner, resolver, exempt=["/objects/"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+    ) as client:
+        assert (await client.get("/objects/a.bin")).status_code == 200
+        assert (await client.get("/objects")).status_code == 400
+    assert spy.calls == ["health"]

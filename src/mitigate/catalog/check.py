@@ -51,13 +51,14 @@ def policy_part_ids(model: CatalogModel) -> Iterator[tuple[str, Loc]]:
 
 def ids(model: CatalogModel) -> Iterator[tuple[str, str, Loc]]:
     """Every id in the catalog as (id, kind, data path); one namespace for all kinds,
-    because ``mitigated_by`` may name a policy, a policy part or a fallback."""
+    because ``mitigated_by`` may name a policy, a policy part, a fallback or a switch."""
     for target in model.policies:
         yield target, "policy", ("policies", target)
     for part_id, loc in policy_part_ids(model):
         yield part_id, "policy part", loc
     groups: tuple[tuple[str, str, Sequence[Any]], ...] = (
         ("fallback", "fallbacks", model.fallbacks),
+        ("switch", "switches", model.switches),
         ("detection rule", "detection_rules", model.detection_rules),
         ("failure mode", "failure_modes", model.failure_modes),
         ("experiment", "experiments", model.experiments),
@@ -95,7 +96,10 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
     rules = {r.id for r in model.detection_rules}
     experiments = {e.id for e in model.experiments}
     modes = {m.id for m in model.failure_modes}
-    mitigations = set(model.policies) | {i for i, _ in policy_part_ids(model)} | fallbacks
+    switches = {s.id for s in model.switches}
+    mitigations = (
+        set(model.policies) | {i for i, _ in policy_part_ids(model)} | fallbacks | switches
+    )
 
     def refs(names: Iterable[str], known: set[str], what: str, loc: Loc) -> None:
         for index, name in enumerate(names):
@@ -127,7 +131,7 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
     for index, mode in enumerate(model.failure_modes):
         base: Loc = ("failure_modes", index)
         refs(mode.detection_rules, rules, "detection rule", (*base, "detection_rules"))
-        refs(mode.mitigated_by, mitigations, "policy or fallback", (*base, "mitigated_by"))
+        refs(mode.mitigated_by, mitigations, "policy, fallback or switch", (*base, "mitigated_by"))
         refs(mode.experiments, experiments, "experiment", (*base, "experiments"))
     for index, experiment in enumerate(model.experiments):
         refs(

@@ -17,7 +17,7 @@ code                         level    finding
 ``retry-over-budget``        error    the retry schedule cannot fit its budget
 ``breaker-reset-short``      error    a breaker stays open for less than its window
 ``fm-no-detection``          warning  a failure mode has no detection rule
-``fm-no-mitigation``         warning  a failure mode names no policy or fallback
+``fm-no-mitigation``         warning  a failure mode names no policy, fallback or switch
 ``fm-no-runbook``            warning  a failure mode has no runbook
 ``fm-no-experiment``         warning  no experiment exercises a failure mode
 ``rule-not-evaluable``       warning  a detection rule is text only
@@ -169,7 +169,7 @@ def _completeness(model: CatalogModel, at: Locator) -> list[Finding]:
             out.append(at.finding("fm-no-detection", "warning", f"{mode.id}: {why}", loc))
         if not mode.mitigated_by:
             why = (
-                "its automatic mitigation names no policy or fallback"
+                "its automatic mitigation names no policy, fallback or switch"
                 if mode.automatic_mitigation
                 else "no automatic mitigation"
             )

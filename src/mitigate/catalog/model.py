@@ -55,6 +55,7 @@ __all__ = [
     "RetryDefaults",
     "RetrySpec",
     "Runbook",
+    "Switch",
     "seconds",
 ]
 
@@ -415,6 +416,23 @@ class FallbackSpec(_Strict):
     description: str | None = None
 
 
+# --------------------------------------------------------------------------- switches
+
+
+class Switch(_Strict):
+    """A mitigation that is code, not a policy (a guard, a dedupe, a compensation, a
+    validation gate, a fallback path), named so the mutation check can turn it off.
+
+    The code asks :class:`mitigate.Switches` ``enabled(id)`` before it mitigates; a
+    failure mode lists the id under ``mitigated_by``.
+    """
+
+    id: Name
+    """Stable id (``content.guard.html-sanitise``)."""
+    description: str | None = None
+    """What the mitigation does when on."""
+
+
 # --------------------------------------------------------------------------- detection
 
 
@@ -523,7 +541,8 @@ class FailureMode(_Strict):
     automatic_mitigation: str | None = None
     """What happens without a human, as written."""
     mitigated_by: list[Name] = Field(default_factory=list)
-    """Policy targets (``kms.sign``), policy part ids (``content.retry.1``) or fallback ids."""
+    """Policy targets (``kms.sign``), policy part ids (``content.retry.1``), fallback ids or
+    switch ids (``content.guard.1``)."""
     manual_mitigation: str | None = None
     runbook: str | None = None
     """Path of the runbook (``runbooks/content/build-failures.md``)."""
@@ -636,6 +655,8 @@ class CatalogModel(_Strict):
     principles: list[Principle] = Field(default_factory=list)
     policies: dict[Name, PolicySpec] = Field(default_factory=dict)
     fallbacks: list[FallbackSpec] = Field(default_factory=list)
+    switches: list[Switch] = Field(default_factory=list)
+    """Mitigations in code the mutation check can turn off (see :class:`Switch`)."""
     detection_rules: list[DetectionRule] = Field(default_factory=list)
     failure_modes: list[FailureMode] = Field(default_factory=list)
     experiments: list[Experiment] = Field(default_factory=list)

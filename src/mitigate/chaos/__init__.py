@@ -27,6 +27,7 @@ from mitigate.chaos.proxy import Direction, FaultProxy, LinkConditions
 from mitigate.chaos.run import Outcome, Run
 from mitigate.chaos.stored import corrupt_file
 from mitigate.chaos.timeline import Timeline
+from mitigate.switches import Switches
 
 __all__ = [
     "Check",
@@ -52,6 +53,7 @@ __all__ = [
     "Run",
     "SkewedClock",
     "SteadyStateError",
+    "Switches",
     "Timeline",
     "corrupt_file",
     "experiment",

@@ -18,8 +18,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from mitigate.chaos.backend import EMBEDDED, parse_backend
 from mitigate.chaos.experiment import ExperimentResult
-from mitigate.chaos.mutate import Mutant, mutation_check
+from mitigate.chaos.mutate import MitigationVerdict, Mutant, mitigation_verdicts, mutation_check
 from mitigate.chaos.runner import Runner, Suite, discover
 from mitigate.errors import ConfigError
 from mitigate.report.html import render_html
@@ -48,19 +49,29 @@ def verify(
         bool,
         typer.Option(
             "--mutate",
-            help="Remove each failure mode's automatic mitigation in turn and report "
-            "experiments that still pass.",
+            help="Remove each failure mode's mitigations in turn (policies become "
+            "pass-throughs, switches are turned off) and report experiments that still pass.",
         ),
     ] = False,
     out: Annotated[
         Path, typer.Option("--out", help="Folder for the JSON journal and the HTML report.")
     ] = Path(".mitigate"),
     seed: Annotated[int, typer.Option(help="Seed for the faults' random draws.")] = 0,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="embedded (SQLite, in-process bus) or production servers joined by '+': "
+            "postgres, nats, redis, s3 (e.g. postgres+nats+redis); experiments read it as "
+            "run.backend.",
+        ),
+    ] = EMBEDDED,
 ) -> None:
     """Inject each failure mode and verify it is detected, mitigated, and nothing is lost."""
     err = Console(stderr=True)
     console = Console(stderr=True) if as_json else Console()
     try:
+        backend = parse_backend(backend)
         suites = discover([str(p) for p in paths or []])
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
@@ -83,7 +94,7 @@ def verify(
             if result.mutation is None:
                 progress.update(task, advance=1, description=f"{result.service} {result.id}")
 
-        runner = Runner(real_time=real_time, seed=seed, on_result=advance)
+        runner = Runner(real_time=real_time, seed=seed, backend=backend, on_result=advance)
         baselines: list[tuple[Suite, list[ExperimentResult]]] = []
         for suite in suites:
             suite_results = runner.run_suite(suite)
@@ -103,19 +114,24 @@ def verify(
                     )
                 )
 
-    write_journal(out / "verify.json", results, mutants=mutants)
+    verdicts = mitigation_verdicts(mutants)
+    write_journal(out / "verify.json", results, mutants=mutants, backend=backend)
     (out / "report.html").parent.mkdir(parents=True, exist_ok=True)
-    (out / "report.html").write_text(render_html(results), encoding="utf-8")
+    (out / "report.html").write_text(render_html(results, verdicts=verdicts), encoding="utf-8")
 
     if as_json:
-        payload: dict[str, object] = {"results": [r.summary() for r in results]}
+        payload: dict[str, object] = {
+            "backend": backend,
+            "results": [r.summary() for r in results],
+        }
         if mutate:
             payload["mutants"] = [m.to_json() for m in mutants]
+            payload["mitigations"] = [v.to_json() for v in verdicts]
         sys.stdout.write(json.dumps(payload) + "\n")
     else:
-        print_results(results, console)
+        print_results(results, console, verdicts)
         if mutate:
-            _print_mutants(mutants, console)
+            _print_mutants(mutants, verdicts, console)
         console.print(f"journal: {out / 'verify.json'}  report: {out / 'report.html'}")
 
     unverified = any(r.verdict != "verified" for r in results)
@@ -124,14 +140,26 @@ def verify(
         raise typer.Exit(1)
 
 
-def _print_mutants(mutants: list[Mutant], console: Console) -> None:
+def _print_mutants(
+    mutants: list[Mutant], verdicts: list[MitigationVerdict], console: Console
+) -> None:
     table = Table(title="mutation check: each mitigation removed in turn")
-    for name in ("failure mode", "removed policy", "experiment", "outcome"):
+    for name in ("failure mode", "removed", "kind", "outcome", "caught by", "passed anyway"):
         table.add_column(name)
-    for m in mutants:
-        style = {"killed": "green", "survived": "red", "error": "magenta"}[m.outcome]
-        table.add_row(m.failure_mode, m.removed, m.experiment, f"[{style}]{m.outcome}[/{style}]")
+    for v in verdicts:
+        style = {"killed": "green", "survived": "red", "error": "magenta"}[v.outcome]
+        table.add_row(
+            v.failure_mode,
+            v.removed,
+            v.kind,
+            f"[{style}]{v.outcome}[/{style}]",
+            ", ".join(v.caught_by) or "-",
+            ", ".join(v.survived_in) or "-",
+        )
     console.print(table)
+    for m in mutants:
+        if m.outcome != "killed" and m.reason:
+            console.print(f"without {m.removed}, {m.experiment}: {m.reason}")
     survivors = [m for m in mutants if m.outcome == "survived"]
     if survivors:
         console.print(

@@ -131,6 +131,10 @@ class ExperimentResult:
     traceback: str = ""
     pipelines: list[str] = field(default_factory=list)
     """Targets whose pipelines the experiment used."""
+    switches: list[str] = field(default_factory=list)
+    """Switches the service consulted during the run (``run.switches.enabled``)."""
+    backend: str = "embedded"
+    """The backends the run used (``mitigate verify --backend``)."""
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable row of ``mitigate verify --json``."""
@@ -167,5 +171,8 @@ class ExperimentResult:
             rollbacks=self.rollbacks,
             clock=self.clock,
             mutation=self.mutation,
+            pipelines=self.pipelines,
+            switches=self.switches,
+            backend=self.backend,
         )
         return out

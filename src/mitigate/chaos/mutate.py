@@ -1,25 +1,35 @@
 """The mutation check: an experiment that still passes without the mitigation it proves
 cannot fail, and is a defect.
 
-For each failure mode, each of its automatic mitigations (the policy targets its
-catalog entry lists under ``mitigated_by``; for code-first experiments, every pipeline
-the experiment built) is replaced in turn by a pass-through pipeline, and every
-experiment covering the failure mode runs again. An experiment that fails now has
-*killed* the mutant; one that still passes *survived* it.
+For each failure mode, each of its mitigations is removed in turn and every experiment
+covering the failure mode runs again:
+
+- a **policy** (a target its catalog entry lists under ``mitigated_by``, directly or
+  through a fallback; for code-first experiments, every pipeline the experiment built)
+  is replaced by a pass-through pipeline;
+- a **switch** (an id of the catalog's ``switches`` the failure mode lists) is turned off
+  in ``run.switches``.
+
+An experiment that fails now has *killed* the mutant; one that still passes *survived*
+it. A mitigation is shown necessary when at least one experiment killed it
+(:func:`mitigation_verdicts`).
 
 .. versionadded:: 0.1
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mitigate.chaos.experiment import ExperimentResult
 from mitigate.chaos.runner import Runner, Suite
 
-__all__ = ["Mutant", "mutation_check"]
+__all__ = ["MitigationVerdict", "Mutant", "mitigation_verdicts", "mutation_check"]
+
+Outcome = Literal["killed", "survived", "error"]
+Kind = Literal["policy", "switch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,18 +38,91 @@ class Mutant:
     failure_mode: str
     removed: str
     experiment: str
-    outcome: Literal["killed", "survived", "error"]
+    outcome: Outcome
     reason: str = ""
+    kind: Kind = "policy"
+    """What was removed: a policy (pass-through pipeline) or a switch (turned off)."""
 
     def to_json(self) -> dict[str, str]:
         return {
             "service": self.service,
             "failure_mode": self.failure_mode,
             "removed": self.removed,
+            "kind": self.kind,
             "experiment": self.experiment,
             "outcome": self.outcome,
             "reason": self.reason,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MitigationVerdict:
+    """Whether one mitigation of one failure mode was shown necessary: ``killed`` when
+    some experiment failed without it (``caught_by`` names them), ``survived`` when every
+    experiment still passed, ``error`` when none could run."""
+
+    service: str
+    failure_mode: str
+    removed: str
+    kind: Kind
+    outcome: Outcome
+    caught_by: tuple[str, ...] = ()
+    survived_in: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "failure_mode": self.failure_mode,
+            "removed": self.removed,
+            "kind": self.kind,
+            "outcome": self.outcome,
+            "caught_by": list(self.caught_by),
+            "survived_in": list(self.survived_in),
+        }
+
+    def describe(self) -> str:
+        """One line for a report cell.
+
+        >>> MitigationVerdict("s", "s.fm.1", "kms.sign", "policy", "killed", ("s.x",)).describe()
+        'kms.sign: killed by s.x'
+        """
+        if self.outcome == "killed":
+            return f"{self.removed}: killed by {', '.join(self.caught_by)}"
+        if self.outcome == "survived":
+            return f"{self.removed}: survived (not shown necessary)"
+        return f"{self.removed}: error (could not run without it)"
+
+
+def mitigation_verdicts(mutants: Iterable[Mutant]) -> list[MitigationVerdict]:
+    """One verdict per (service, failure mode, removed mitigation), in first-seen order."""
+    groups: dict[tuple[str, str, str, str], list[Mutant]] = {}
+    for m in mutants:
+        groups.setdefault((m.service, m.failure_mode, m.kind, m.removed), []).append(m)
+    out: list[MitigationVerdict] = []
+    for (service, fm_id, kind, removed), group in groups.items():
+        caught = tuple(m.experiment for m in group if m.outcome == "killed")
+        survived = tuple(m.experiment for m in group if m.outcome == "survived")
+        outcome: Outcome = "killed" if caught else "survived" if survived else "error"
+        out.append(
+            MitigationVerdict(
+                service,
+                fm_id,
+                removed,
+                "switch" if kind == "switch" else "policy",
+                outcome,
+                caught,
+                survived,
+            )
+        )
+    return out
+
+
+def verdicts_for(
+    result: ExperimentResult, verdicts: Sequence[MitigationVerdict]
+) -> list[MitigationVerdict]:
+    """The verdicts of the failure modes a result row stands for."""
+    modes = set(result.failure_modes) | {result.id}
+    return [v for v in verdicts if v.service == result.service and v.failure_mode in modes]
 
 
 def mutation_check(
@@ -54,21 +137,36 @@ def mutation_check(
     specs = {s.id: s for s in suite.experiments}
     # Code-first experiments (no catalog mitigations): the pipelines they built.
     built = {r.id: r.pipelines for r in baseline}
+    consulted = {r.id: set(r.switches) for r in baseline}
     mutants: list[Mutant] = []
     for fm_id in sorted(suite.covers):
+        named_switches = suite.switches.get(fm_id, [])
         for exp_id in suite.covers.get(fm_id, []):
             if exp_id not in verified or exp_id not in specs:
                 continue
-            targets = suite.mitigations.get(fm_id) or built.get(exp_id, [])
-            for target in targets:
-                result = runner.run_one(suite, specs[exp_id], passthrough=frozenset({target}))
+            targets = suite.mitigations.get(fm_id) or (
+                [] if named_switches else built.get(exp_id, [])
+            )
+            removals: list[tuple[Kind, str]] = [("policy", t) for t in targets]
+            removals += [("switch", s) for s in named_switches]
+            for kind, name in removals:
+                if kind == "policy":
+                    result = runner.run_one(suite, specs[exp_id], passthrough=frozenset({name}))
+                else:
+                    result = runner.run_one(suite, specs[exp_id], switches_off=frozenset({name}))
+                reason = result.reason
                 if result.verdict == "verified":
-                    outcome: Literal["killed", "survived", "error"] = "survived"
+                    outcome: Outcome = "survived"
+                    if kind == "switch" and name not in consulted.get(exp_id, set()):
+                        reason = (
+                            f"the service never asked switch {name!r}: give it run.switches "
+                            "and call switches.enabled(id) where the mitigation acts"
+                        )
                 elif result.verdict == "failed":
                     outcome = "killed"
                 else:
                     outcome = "error"
-                mutant = Mutant(suite.service, fm_id, target, exp_id, outcome, result.reason)
+                mutant = Mutant(suite.service, fm_id, name, exp_id, outcome, reason, kind)
                 mutants.append(mutant)
                 if on_mutant is not None:
                     on_mutant(mutant)

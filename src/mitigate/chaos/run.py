@@ -37,6 +37,7 @@ from mitigate.chaos.probes import Check, Ledger, Phase, ProbeFailedError, Steady
 from mitigate.chaos.timeline import Status, Timeline
 from mitigate.clock import Clock
 from mitigate.observe.observers import Recorder
+from mitigate.switches import Switches
 
 __all__ = ["Outcome", "Run"]
 
@@ -89,6 +90,8 @@ class Run:
         catalog: Any = None,
         entry: Any = None,
         service: str = "",
+        switches: Switches | None = None,
+        backend: str = "embedded",
     ) -> None:
         self.spec = spec
         self.clock = clock
@@ -99,6 +102,12 @@ class Run:
         self.entry = entry
         """The catalog's ``experiments`` entry with this id, when there is one."""
         self.service = service
+        self.switches = switches if switches is not None else Switches()
+        """The run's switches: give them to the service, so ``--mutate`` can turn its
+        guards, dedupes and compensations off (``switches.enabled(id)``)."""
+        self.backend = backend
+        """``"embedded"`` or the backends ``mitigate verify --backend`` named
+        (``"postgres+nats+redis"``): build the service's settings from it."""
         self.ledger = Ledger()
         self.checks: list[Check] = []
         self.detected_s: float | None = None
@@ -108,11 +117,16 @@ class Run:
         self._rollbacks: list[Callable[[], Any]] = []
         self.rollbacks_run = 0
         self.pipelines: dict[str, Any] = {}
+        """Pipelines built in this run by target (what ``--mutate`` may remove)."""
         self.context: dict[str, Any] = {}
         """Scratch space an experiments module keeps per run (the service under test)."""
-        """Pipelines built in this run by target (what ``--mutate`` may remove)."""
 
     # -- the service's side ------------------------------------------------------------
+    def uses(self, backend: str) -> bool:
+        """Whether this run is on ``backend`` (``"postgres"``, ``"nats"``, ``"redis"``,
+        ``"s3"``, or ``"embedded"``)."""
+        return backend in self.backend.split("+")
+
     def policy(self, name: str) -> Any:
         """The pipeline for ``name``: the catalog's, with this run's clock, recorder and
         fault injector (a pass-through when the mutation check removed it)."""

@@ -16,8 +16,11 @@ injector and freshly loaded catalog, so runs never leak into each other.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import importlib.machinery
 import importlib.util
 import random as _random
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from mitigate.chaos.backend import EMBEDDED, parse_backend
 from mitigate.chaos.declarative import make_declarative
 from mitigate.chaos.experiment import (
     ExperimentResult,
@@ -41,10 +45,12 @@ from mitigate.chaos.timeline import Timeline
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.errors import ConfigError
 from mitigate.observe.observers import Recorder
+from mitigate.switches import Switches
 
-__all__ = ["Runner", "Suite", "discover", "load_suite"]
+__all__ = ["Runner", "Suite", "discover", "import_experiments", "load_suite", "service_package"]
 
 CATALOG_NAMES = ("catalog.yaml", "catalog.yml")
+CATALOG_SUFFIXES = (".yaml", ".yml")
 DEFAULT_ROOTS = ("services", "examples")
 
 
@@ -59,6 +65,7 @@ class Suite:
     failure_modes: dict[str, str] = field(default_factory=dict)  # id -> title
     covers: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> experiment ids
     mitigations: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> targets
+    switches: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> switch ids
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
 
@@ -68,17 +75,18 @@ def _bad_input(message: str, hint: str = "") -> ConfigError:
 
 
 def discover(paths: Sequence[str | Path] = (), *, cwd: Path | None = None) -> list[Suite]:
-    """The suites under ``paths``: service folders, catalog files or experiment modules;
-    by default every service in ``services/`` and ``examples/``. Bad input raises
-    :class:`~mitigate.ConfigError` (``MITIGATE.CONFIG.VERIFY``)."""
+    """The suites under ``paths``: service folders, catalog files (any name ending in
+    ``.yaml`` or ``.yml``) or experiment modules; by default every service in
+    ``services/`` and ``examples/``. Bad input raises :class:`~mitigate.ConfigError`
+    (``MITIGATE.CONFIG.VERIFY``)."""
     base = cwd or Path.cwd()
-    folders: list[Path] = []
+    found: list[tuple[Path, Path | None]] = []  # (service folder, catalog file)
     if not paths:
         for name in DEFAULT_ROOTS:
             root = base / name
             if root.is_dir():
-                folders.extend(sorted(p for p in root.iterdir() if _is_service(p)))
-        if not folders:
+                found.extend((p, None) for p in sorted(root.iterdir()) if _is_service(p))
+        if not found:
             raise _bad_input(
                 f"no service found in {', '.join(DEFAULT_ROOTS)}/ under {base}",
                 "pass a service folder or a catalog file",
@@ -90,54 +98,157 @@ def discover(paths: Sequence[str | Path] = (), *, cwd: Path | None = None) -> li
         if not path.exists():
             raise _bad_input(f"{raw}: no such file or folder")
         if path.is_file():
-            if path.name in CATALOG_NAMES or path.name == "experiments.py":
-                folders.append(path.parent)
+            if path.suffix in CATALOG_SUFFIXES:
+                found.append((path.parent, path))
+            elif path.name == "experiments.py":
+                found.append((path.parent, None))
             else:
-                raise _bad_input(f"{raw}: not a catalog.yaml or experiments.py")
+                raise _bad_input(f"{raw}: not a catalog.yaml (or other .yaml) or experiments.py")
         elif _is_service(path):
-            folders.append(path)
+            found.append((path, None))
         else:
-            found = sorted(p for p in path.iterdir() if _is_service(p))
-            if not found:
+            services = sorted(p for p in path.iterdir() if _is_service(p))
+            if not services:
                 raise _bad_input(f"{raw}: no catalog.yaml or experiments module here")
-            folders.extend(found)
-    seen: set[Path] = set()
-    unique = [f for f in folders if not (f.resolve() in seen or seen.add(f.resolve()))]  # type: ignore[func-returns-value]
-    return [load_suite(folder) for folder in unique]
+            found.extend((p, None) for p in services)
+    unique: dict[tuple[Path, Path | None], tuple[Path, Path | None]] = {}
+    for folder, catalog in found:
+        catalog = catalog or _default_catalog(folder)
+        key = (folder.resolve(), catalog.resolve() if catalog is not None else None)
+        unique.setdefault(key, (folder, catalog))
+    return [load_suite(folder, catalog) for folder, catalog in unique.values()]
+
+
+def _default_catalog(folder: Path) -> Path | None:
+    return next((folder / n for n in CATALOG_NAMES if (folder / n).is_file()), None)
 
 
 def _is_service(path: Path) -> bool:
     if not path.is_dir():
         return False
-    return any((path / n).is_file() for n in CATALOG_NAMES) or _module_paths(path) != []
+    return _default_catalog(path) is not None or _has_experiments(path)
 
 
-def _module_paths(folder: Path) -> list[Path]:
+def _has_experiments(folder: Path) -> bool:
+    return (folder / "experiments.py").is_file() or (folder / "experiments").is_dir()
+
+
+# -- importing a service's experiments -------------------------------------------------
+# Each service folder is imported as its own package, so two services that both have a
+# ``domain.py`` never meet in sys.modules, and experiments may use relative imports.
+
+
+def import_experiments(folder: Path) -> list[ModuleType]:
+    """The experiment modules of the service in ``folder``: ``experiments.py``, or the
+    ``experiments/`` package and every module in it, imported under the service's own
+    package (see :func:`service_package`)."""
+    if not _has_experiments(folder):
+        return []
+    package = service_package(folder)
+    modules = [_import_module(f"{package}.experiments", folder / "experiments")]
     single = folder / "experiments.py"
     if single.is_file():
-        return [single]
-    package = folder / "experiments"
-    if package.is_dir():
-        return sorted(p for p in package.glob("*.py") if p.name != "__init__.py")
-    return []
+        return modules
+    for path in sorted((folder / "experiments").glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        if path.stem.isidentifier():
+            modules.append(_import_module(f"{package}.experiments.{path.stem}", path))
+        else:  # a module named by its row id (content.fm.1.1.py) cannot be imported by name
+            modules.append(_import_file(f"{package}.experiments.{_identifier(path.stem)}", path))
+    return modules
 
 
-def _import(path: Path, service: str) -> ModuleType:
-    name = f"_mitigate_experiments_{service.replace('-', '_')}_{path.stem}"
+def service_package(folder: Path) -> str:
+    """The package the service in ``folder`` is imported as: its own dotted name when
+    the folder is a package reachable from ``sys.path`` (``services.content``), else a
+    synthetic package unique to the folder (so relative imports still work)."""
+    name = _importable_name(folder)
+    if name is not None:
+        _import_module(name, folder)
+        return name
+    return _synthetic_package(folder)
+
+
+def _importable_name(folder: Path) -> str | None:
+    parts: list[str] = []
+    top = folder.resolve()
+    while (top / "__init__.py").is_file() and top.name.isidentifier():
+        parts.append(top.name)
+        top = top.parent
+    if not parts:
+        return None
+    head = parts[-1]
+    try:
+        spec = importlib.util.find_spec(head)
+    except (ImportError, ValueError):
+        return None
+    locations = spec.submodule_search_locations if spec is not None else None
+    if not locations or not any(Path(p).resolve() == top / head for p in locations):
+        return None  # another package of that name comes first on sys.path
+    return ".".join(reversed(parts))
+
+
+def _synthetic_package(folder: Path) -> str:
+    where = folder.resolve()
+    digest = hashlib.sha256(str(where).encode()).hexdigest()[:12]
+    name = f"_mitigate_service_{_identifier(where.name)}_{digest}"
+    if name in sys.modules:
+        return name
+    init = where / "__init__.py"
+    if init.is_file():
+        spec = importlib.util.spec_from_file_location(
+            name, init, submodule_search_locations=[str(where)]
+        )
+    else:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(where)]
+    if spec is None:
+        raise _bad_input(f"{where}: cannot be imported as a package")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    if spec.loader is not None:
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            del sys.modules[name]
+            raise _import_failed(init, exc) from exc
+    return name
+
+
+def _import_module(name: str, path: Path) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:
+        raise _import_failed(path, exc) from exc
+
+
+def _import_file(name: str, path: Path) -> ModuleType:
+    if name in sys.modules:
+        return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise _bad_input(f"{path}: cannot be imported")
     module = importlib.util.module_from_spec(spec)
-    # The service's own folder is importable, so experiments can import its modules.
-    folder = str(path.parent if path.parent.name != "experiments" else path.parent.parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
-        raise _bad_input(f"{path}: importing failed: {type(exc).__name__}: {exc}") from exc
+        del sys.modules[name]
+        raise _import_failed(path, exc) from exc
     return module
+
+
+def _import_failed(path: Path, exc: Exception) -> ConfigError:
+    return _bad_input(
+        f"{path}: importing failed: {type(exc).__name__}: {exc}",
+        "inside a service folder, import its own modules relatively (from .domain import ...)",
+    )
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W", "_", text)
+    return name if name.isidentifier() else f"_{name}"
 
 
 def load_catalog_model(path: Path) -> Any:
@@ -157,15 +268,15 @@ def _catalog_class() -> Any:
     return Catalog
 
 
-def load_suite(folder: Path) -> Suite:
-    """Read one service folder into a :class:`Suite`."""
-    catalog_path = next((folder / n for n in CATALOG_NAMES if (folder / n).is_file()), None)
+def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
+    """Read one service folder into a :class:`Suite`; ``catalog_path`` defaults to the
+    folder's ``catalog.yaml``."""
+    catalog_path = catalog_path or _default_catalog(folder)
     model = load_catalog_model(catalog_path) if catalog_path is not None else None
     service = model.service if model is not None else folder.name
     suite = Suite(service=service, root=folder, catalog_path=catalog_path)
     python: dict[str, ExperimentSpec] = {}
-    for path in _module_paths(folder):
-        module = _import(path, service)
+    for module in import_experiments(folder):
         for value in vars(module).values():
             spec = spec_of(value)
             if spec is not None:
@@ -200,6 +311,8 @@ def load_suite(folder: Path) -> Suite:
         for fm in model.failure_modes:
             suite.failure_modes[fm.id] = fm.title
             suite.mitigations[fm.id] = _targets(model, fm.mitigated_by)
+            switch_ids = {sw.id for sw in model.switches}
+            suite.switches[fm.id] = [n for n in fm.mitigated_by if n in switch_ids]
             for exp_id in fm.experiments:
                 suite.covers.setdefault(fm.id, []).append(exp_id)
     for spec in suite.experiments:
@@ -239,7 +352,9 @@ class Runner:
     per failure mode no experiment covers.
 
     ``real_time`` runs on the :class:`~mitigate.RealClock`; ``seed`` feeds every fault's
-    random draws; ``on_result`` is told about each result as it comes (progress bars).
+    random draws; ``backend`` (``"embedded"`` or e.g. ``"postgres+nats+redis"``) becomes
+    every run's ``run.backend``; ``on_result`` is told about each result as it comes
+    (progress bars).
     """
 
     def __init__(
@@ -247,8 +362,10 @@ class Runner:
         *,
         real_time: bool = False,
         seed: int = 0,
+        backend: str = EMBEDDED,
         on_result: Callable[[ExperimentResult], None] | None = None,
     ) -> None:
+        self.backend = parse_backend(backend)
         self.real_time = real_time
         self.seed = seed
         self.on_result = on_result
@@ -282,16 +399,29 @@ class Runner:
             self.on_result(result)
 
     def run_one(
-        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+        self,
+        suite: Suite,
+        spec: ExperimentSpec,
+        *,
+        passthrough: frozenset[str] = frozenset(),
+        switches_off: frozenset[str] = frozenset(),
     ) -> ExperimentResult:
         """Run one experiment; with ``passthrough``, those targets' policies are replaced
-        by pass-through pipelines (the mutation check)."""
-        result = asyncio.run(self.arun_one(suite, spec, passthrough=passthrough))
+        by pass-through pipelines, and ``switches_off`` turns those switches off in
+        ``run.switches`` (the mutation check)."""
+        result = asyncio.run(
+            self.arun_one(suite, spec, passthrough=passthrough, switches_off=switches_off)
+        )
         self._tell(result)
         return result
 
     async def arun_one(
-        self, suite: Suite, spec: ExperimentSpec, *, passthrough: frozenset[str] = frozenset()
+        self,
+        suite: Suite,
+        spec: ExperimentSpec,
+        *,
+        passthrough: frozenset[str] = frozenset(),
+        switches_off: frozenset[str] = frozenset(),
     ) -> ExperimentResult:
         clock: Clock = RealClock() if self.real_time else VirtualClock(autojump=True)
         result = ExperimentResult(
@@ -303,7 +433,8 @@ class Runner:
             failure_modes=spec.failure_modes,
             fault=spec.fault,
             clock="real" if self.real_time else "virtual",
-            mutation=", ".join(sorted(passthrough)) or None,
+            mutation=", ".join(sorted(passthrough | switches_off)) or None,
+            backend=self.backend,
         )
         if spec.fn is None:
             result.reason = suite.problems.get(spec.id, "no way to run this experiment")
@@ -328,6 +459,8 @@ class Runner:
             catalog=catalog,
             entry=_entry(catalog, spec.id),
             service=suite.service,
+            switches=Switches(disabled=switches_off),
+            backend=self.backend,
         )
         run.pipelines = policy.built
         try:
@@ -368,6 +501,7 @@ def _fill(result: ExperimentResult, run: Run) -> None:
     result.recovered_s = run.recovered_s
     result.mitigated_by = run.mitigated_by()
     result.pipelines = sorted(run.pipelines)
+    result.switches = sorted(run.switches.consulted)
     if run.ledger.used:
         result.lost = run.ledger.lost
         result.duplicated = run.ledger.duplicated

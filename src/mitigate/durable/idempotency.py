@@ -10,6 +10,8 @@ fingerprint. The claim answers one of:
 
 When the request finishes, :meth:`complete` stores the response for ``ttl`` seconds; if
 it failed without a response, :meth:`release` frees the key for the client's retry.
+A claim not renewed within ``lock`` seconds counts as abandoned and the next claim takes
+it over; an owner that is still working calls :meth:`renew` to keep it.
 
 Three stores: :class:`RedisIdempotencyStore` (fast, shared), :class:`DatabaseIdempotencyStore`
 (the mitigate store: SQLite or PostgreSQL) and :class:`TieredIdempotencyStore`, Redis as
@@ -117,6 +119,10 @@ class IdempotencyStore(Protocol):
 
     async def release(self, key: str, fingerprint: str) -> None: ...
 
+    async def renew(self, key: str, fingerprint: str, *, lock: float = DEFAULT_LOCK) -> bool:
+        """Hold our in-flight claim ``lock`` more seconds; False if it is no longer ours."""
+        ...
+
 
 def _decide(
     fingerprint: str, state: str, stored_fp: str, response: StoredResponse | None, tier: str
@@ -158,6 +164,21 @@ return 0
 """
 
 
+# Extend only our own in-flight claim (the owner is still working on it).
+_RENEW = """
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local rec = cjson.decode(cur)
+  if rec.s == 'in_flight' and rec.f == ARGV[1] then
+    rec.lock = tonumber(ARGV[2])
+    redis.call('SET', KEYS[1], cjson.encode(rec), 'KEEPTTL')
+    return 1
+  end
+end
+return 0
+"""
+
+
 class RedisIdempotencyStore:
     """Records in Redis under ``prefix + key``, as JSON; Redis expires them after the TTL
     too (in real time), while the record's own expiry is judged on the clock."""
@@ -172,6 +193,7 @@ class RedisIdempotencyStore:
         self.clock = clock or default_clock()
         self._claim = client.register_script(_CLAIM)
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
 
     def __repr__(self) -> str:
         return f"RedisIdempotencyStore(prefix={self.prefix!r})"
@@ -207,6 +229,11 @@ class RedisIdempotencyStore:
 
     async def release(self, key: str, fingerprint: str) -> None:
         await self._release(keys=[self.prefix + key], args=[fingerprint])
+
+    async def renew(self, key: str, fingerprint: str, *, lock: float = DEFAULT_LOCK) -> bool:
+        until = self.clock.wall() + lock
+        held = await self._renew(keys=[self.prefix + key], args=[fingerprint, repr(until)])
+        return bool(held)
 
 
 # -- the database ------------------------------------------------------------------------
@@ -288,6 +315,14 @@ class DatabaseIdempotencyStore:
             " AND fingerprint = ?",
             (key, fingerprint),
         )
+
+    async def renew(self, key: str, fingerprint: str, *, lock: float = DEFAULT_LOCK) -> bool:
+        changed = await self.store.execute(
+            "UPDATE mitigate_idempotency SET locked_until = ? WHERE idem_key = ?"
+            " AND state = 'in_flight' AND fingerprint = ?",
+            (self.clock.wall() + lock, key, fingerprint),
+        )
+        return changed > 0
 
     async def prune(self) -> int:
         """Delete expired records; returns how many."""
@@ -396,6 +431,18 @@ class TieredIdempotencyStore:
         except _UNREACHABLE as exc:
             self._fell_back("release", exc)
         await self.fallback.release(key, fingerprint)
+
+    async def renew(self, key: str, fingerprint: str, *, lock: float = DEFAULT_LOCK) -> bool:
+        held = False
+        reached = False
+        try:
+            held = await self.policy.acall(self.primary.renew, key, fingerprint, lock=lock)
+            reached = True
+        except _UNREACHABLE as exc:
+            self._fell_back("renew", exc)
+        if self.write_through or not reached:
+            held = await self.fallback.renew(key, fingerprint, lock=lock) or held
+        return held
 
     def _fell_back(self, operation: str, error: BaseException) -> None:
         self.fallbacks += 1

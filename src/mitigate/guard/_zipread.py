@@ -84,7 +84,9 @@ class Entry:
 
     @property
     def mode(self) -> int:
-        return (self.external_attr >> 16) & 0xFFFF if self.create_system == 3 else 0
+        # The Unix mode bits, whatever system the entry claims to be made on: extractors
+        # (Info-ZIP, libarchive) honour a symlink mode on entries "made by" MS-DOS too.
+        return (self.external_attr >> 16) & 0xFFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +155,13 @@ def read_directory(f: BinaryIO, size: int) -> Directory:
     return Directory(entries=n_total, offset=cd_offset, size=cd_size, end=end)
 
 
-def iter_entries(f: BinaryIO, directory: Directory, max_entries: int) -> Iterator[Entry]:
-    """Walk the central directory; stops with ``too_many_entries`` past ``max_entries``."""
+def iter_entries(
+    f: BinaryIO, directory: Directory, max_entries: int, max_name_bytes: int = 0xFFFF
+) -> Iterator[Entry]:
+    """Walk the central directory; stops with ``too_many_entries`` past ``max_entries``
+    and with ``bad_name`` at the first record whose name (or Unicode path) is longer
+    than ``max_name_bytes``, before reading it: the caller holds every entry, so each
+    one's size must be bounded as it is read."""
     if directory.entries > max_entries:
         raise ZipFormatError(
             "too_many_entries", f"{directory.entries} entries (limit {max_entries})"
@@ -188,6 +195,10 @@ def iter_entries(f: BinaryIO, directory: Directory, max_entries: int) -> Iterato
             ext_attr,
             offset,
         ) = _CD.unpack(head)
+        if name_len > max_name_bytes:
+            raise ZipFormatError(
+                "bad_name", f"name of record {index} longer than {max_name_bytes} bytes"
+            )
         var = f.read(name_len + extra_len + comment_len)
         if len(var) != name_len + extra_len + comment_len:
             raise ZipFormatError("malformed", "central directory record runs past the end")
@@ -199,6 +210,11 @@ def iter_entries(f: BinaryIO, directory: Directory, max_entries: int) -> Iterato
         if ver_needed > MAX_VERSION_NEEDED:
             raise ZipFormatError("malformed", f"needs zip version {ver_needed / 10:.1f}")
         name = _decode_name(raw_name, flags)
+        unicode_path = _unicode_path(extra, raw_name)
+        if unicode_path is not None and len(unicode_path.encode()) > max_name_bytes:
+            raise ZipFormatError(
+                "bad_name", f"unicode path longer than {max_name_bytes} bytes", name[:64]
+            )
         yield Entry(
             index=index,
             name=name,
@@ -214,7 +230,7 @@ def iter_entries(f: BinaryIO, directory: Directory, max_entries: int) -> Iterato
             dos_time=dos_time,
             dos_date=dos_date,
             zip64=zip64,
-            unicode_path=_unicode_path(extra, raw_name),
+            unicode_path=unicode_path,
         )
         index += 1
         pos += _CD.size + len(var)
@@ -243,6 +259,12 @@ def read_layout(f: BinaryIO, entry: Entry, archive_size: int) -> Layout:
             "name_mismatch", "local header names another file than the directory", entry.name
         )
     extra = var[name_len:]
+    local_path = _unicode_path(extra, entry.raw_name)
+    if local_path is not None and local_path != entry.name:
+        # A streaming extractor reads names from local headers only.
+        raise ZipFormatError(
+            "name_mismatch", f"local unicode path extra says {local_path!r}", entry.name
+        )
     usize, csize, _, _, _ = _zip64(extra, usize, csize, 0, 0, local=True)
     if ver_needed > MAX_VERSION_NEEDED:
         raise ZipFormatError("malformed", f"needs zip version {ver_needed / 10:.1f}", entry.name)

@@ -7,8 +7,10 @@ at a time (memory stays at a few hundred KiB whatever the archive's size), and r
 - archives over ``max_archive_bytes`` (500 MiB by default, per tenant configurable) and
   directories with more than ``max_entries`` entries;
 - names that traverse (``..``), are absolute (``/x``, ``C:\\x``), empty or odd;
-- symlinks and other special files; encrypted entries; methods other than stored/deflate;
-- duplicate names (also when they differ only in case), overlapping entries, bytes that no
+- symlinks and other special files (by the mode bits, whatever system the entry claims
+  to be made on); encrypted entries; methods other than stored/deflate;
+- duplicate names (equal after normalising: case, NFC/NFD, ``a/./x``, ``a//x``),
+  overlapping entries, bytes that no
   entry accounts for, local headers that disagree with the central directory;
 - zip bombs: an entry whose output passes ``max_ratio`` times its compressed size, or a
   total output past ``max_total_uncompressed``, counted on the bytes really inflated, never
@@ -36,6 +38,7 @@ import enum
 import re
 import struct
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -154,7 +157,7 @@ class ArchiveLimits:
     # Ratios are judged once an entry has produced this much: small, very compressible
     # files (a CSS file of spaces) are not bombs.
     ratio_floor: int = 1 * MiB
-    max_name_length: int = 1024
+    max_name_length: int = 1024  # bytes as stored, checked as each record is read
     nested: NestedPolicy = "reject"
     scripts: ScriptPolicy = "reject"
     max_findings: int = 100
@@ -256,7 +259,11 @@ class _Inspection:
             return size
         try:
             directory = zr.read_directory(self.f, size)
-            entries = list(zr.iter_entries(self.f, directory, self.limits.max_entries))
+            entries = list(
+                zr.iter_entries(
+                    self.f, directory, self.limits.max_entries, self.limits.max_name_length
+                )
+            )
         except zr.ZipFormatError as exc:
             self.add(exc.reason, exc.entry, exc.detail)
             return size
@@ -284,13 +291,16 @@ class _Inspection:
                 self.add(Reason.SPECIAL_FILE, name, f"file type {oct(kind)}")
             if e.flags & 0x41:
                 self.add(Reason.ENCRYPTED, name, "encrypted entries cannot be inspected")
+            if e.flags & 0x20:
+                # Patched data (PKWARE flag bit 5): unzip tools refuse or misread it.
+                self.add(Reason.UNSUPPORTED_METHOD, name, "compressed patched data (flag bit 5)")
             if e.method not in (zr.STORED, zr.DEFLATED):
                 self.add(Reason.UNSUPPORTED_METHOD, name, f"compression method {e.method}")
             elif e.method == zr.STORED and e.compressed_size != e.file_size:
                 self.add(Reason.SIZE_MISMATCH, name, "stored entry with two sizes")
             if e.is_dir and e.file_size:
                 self.add(Reason.BAD_NAME, name, "directory entry with content")
-            folded = name.rstrip("/").casefold()
+            folded = _name_key(name)
             if folded in seen:
                 self.add(Reason.DUPLICATE, name, f"same name as {seen[folded]!r}")
             else:
@@ -474,6 +484,13 @@ def _name_problem(name: str, max_length: int) -> tuple[Reason, str] | None:
     if any(p.endswith((" ", ".")) and p not in ("", ".") for p in parts):
         return Reason.BAD_NAME, "a path part ends in a space or dot"
     return None
+
+
+def _name_key(name: str) -> str:
+    """The name as a file system would see it: ``a/./x``, ``a//x``, ``./a/x``, NFC or NFD
+    and any case are one file (macOS and Windows fold case and normalisation)."""
+    text = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    return "/".join(p for p in text.replace("\\", "/").split("/") if p not in ("", "."))
 
 
 def _nested_name(name: str) -> bool:

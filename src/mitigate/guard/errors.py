@@ -31,8 +31,13 @@ __all__ = [
 TENANT_MISSING = "MITIGATE.TENANT.MISSING"  # 400
 TENANT_MALFORMED = "MITIGATE.TENANT.MALFORMED"  # 400
 TENANT_CONFLICT = "MITIGATE.TENANT.CONFLICT"  # 400
+TENANT_DUPLICATE = "MITIGATE.TENANT.DUPLICATE_HEADER"  # 400
 TENANT_UNKNOWN = "MITIGATE.TENANT.UNKNOWN"  # 404
 TENANT_REGISTRY_DOWN = "MITIGATE.TENANT.REGISTRY_UNAVAILABLE"  # 503
+
+# Refined codes an HtmlRejectedError carries when markup is over a cap (never sanitised).
+HTML_TOO_LARGE = "MITIGATE.HTML.TOO_LARGE"
+HTML_TOO_DEEP = "MITIGATE.HTML.TOO_DEEP"
 
 # Refined codes an RlsError carries.
 RLS_SUPERUSER = "MITIGATE.RLS.SUPERUSER"
@@ -42,6 +47,8 @@ RLS_NOT_ENABLED = "MITIGATE.RLS.NOT_ENABLED"
 RLS_NOT_FORCED = "MITIGATE.RLS.NOT_FORCED"
 RLS_NO_POLICY = "MITIGATE.RLS.NO_POLICY"
 RLS_TENANT_LEAKED = "MITIGATE.RLS.TENANT_LEAKED"
+RLS_IN_TRANSACTION = "MITIGATE.RLS.IN_TRANSACTION"
+RLS_PERMISSIVE = "MITIGATE.RLS.PERMISSIVE_POLICY"
 
 
 class TenantError(MitigateError):
@@ -74,11 +81,18 @@ class HtmlRejectedError(MitigateError):
     code: ClassVar[str] = "MITIGATE.HTML.UNSAFE"
     default_hint: ClassVar[str] = "remove the listed parts; only the allowed tags are kept"
 
-    def __init__(self, target: str | None, offending: Sequence[str]) -> None:
+    def __init__(
+        self,
+        target: str | None,
+        offending: Sequence[str],
+        *,
+        code: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.offending = tuple(offending)
         shown = ", ".join(self.offending[:5])
         more = f" (+{len(self.offending) - 5} more)" if len(self.offending) > 5 else ""
-        super().__init__(target, f"not allowed: {shown}{more}")
+        super().__init__(target, f"not allowed: {shown}{more}", code=code, hint=hint)
 
 
 class ArchiveRejectedError(MitigateError):

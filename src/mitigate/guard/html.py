@@ -5,7 +5,10 @@ included). At write, :func:`sanitize_for_write` refuses markup the sanitiser wou
 change and lists the offending parts, so nothing is silently altered in storage: the
 caller fixes the input, or stores exactly what it sees. Only the tags and attributes of
 the policy pass; SVG, MathML, scripts, styles, frames, forms and every ``on*`` handler
-never do, and URLs keep only http, https and mailto (or relative).
+never do, and URLs keep only http, https and mailto (or relative). Markup longer than
+``max_length`` or nested deeper than ``max_depth`` is never parsed (a linear pre-scan
+checks first): refused at write (``MITIGATE.HTML.TOO_LARGE`` / ``TOO_DEEP``), shown as
+escaped text at render.
 
 >>> sanitize('<p onclick="steal()">hi <script>alert(1)</script></p>')
 '<p>hi </p>'
@@ -25,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from html import escape
 from html.parser import HTMLParser
 from types import MappingProxyType
 
@@ -32,7 +36,7 @@ import nh3
 
 from mitigate.clock import Clock, default_clock
 from mitigate.errors import ConfigError
-from mitigate.guard.errors import HtmlRejectedError
+from mitigate.guard.errors import HTML_TOO_DEEP, HTML_TOO_LARGE, HtmlRejectedError
 from mitigate.observe.events import HtmlRejected
 from mitigate.observe.observers import Observer, Observers
 
@@ -106,9 +110,17 @@ class HtmlPolicy:
     attributes: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_ATTRIBUTES)
     url_schemes: frozenset[str] = DEFAULT_URL_SCHEMES
     link_rel: str | None = "noopener noreferrer"
+    # Checked by a linear pre-scan before the sanitiser runs: html5ever's tree building
+    # is quadratic in nesting depth (1 MB of nested <div> took 35 s).
+    max_length: int = 1_000_000  # characters
+    max_depth: int = 256
     _cleaner: nh3.Cleaner = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for cap in ("max_length", "max_depth"):
+            value = getattr(self, cap)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError("html policy", f"{cap} must be an integer >= 1, not {value!r}")
         tags = frozenset(t.lower() for t in self.tags)
         bad_tags = sorted(tags & FORBIDDEN_TAGS)
         if bad_tags:
@@ -138,11 +150,26 @@ class HtmlPolicy:
         )
 
     def sanitize(self, html: str) -> str:
-        """The render path: clean whatever is stored."""
+        """The render path: clean whatever is stored. Markup over a cap (it bypassed the
+        write path) is not parsed at all: it is shown as escaped, inert text."""
+        if self.over_cap(html) is not None:
+            return escape(html, quote=False)
         return self._cleaner.clean(html)
+
+    def over_cap(self, html: str) -> tuple[str, str] | None:
+        """``(code, detail)`` when ``html`` is longer or nested deeper than the policy
+        allows, in one linear pass; None otherwise."""
+        if len(html) > self.max_length:
+            return HTML_TOO_LARGE, f"markup longer than {self.max_length} characters"
+        if _depth_exceeds(html, self.max_depth):
+            return HTML_TOO_DEEP, f"markup nested deeper than {self.max_depth} levels"
+        return None
 
     def check(self, html: str) -> HtmlCheck:
         """Clean ``html`` and list what cleaning removed or rewrote (empty when nothing)."""
+        capped = self.over_cap(html)
+        if capped is not None:
+            return HtmlCheck(escape(html, quote=False), (capped[1],))
         clean = self._cleaner.clean(html)
         if clean == html:  # byte for byte what the sanitiser returns: nothing changed
             return HtmlCheck(clean, ())
@@ -164,7 +191,8 @@ class HtmlPolicy:
     ) -> str:
         """The write path: the clean form when cleaning changes nothing, else raise
         :class:`HtmlRejectedError` with the offending parts (and an ``HtmlRejected`` event)."""
-        result = self.check(html)
+        capped = self.over_cap(html)
+        result = HtmlCheck(html, (capped[1],)) if capped is not None else self.check(html)
         if not result.changed:
             return result.clean
         obs = observers if isinstance(observers, Observers) else Observers(observers)
@@ -176,6 +204,13 @@ class HtmlPolicy:
                     field=field,
                     offending=result.offending,
                 )
+            )
+        if capped is not None:
+            raise HtmlRejectedError(
+                field,
+                result.offending,
+                code=capped[0],
+                hint="split the content or flatten its nesting; it was not sanitised",
             )
         raise HtmlRejectedError(field, result.offending)
 
@@ -288,6 +323,37 @@ class _Tokens(HTMLParser):
                 pairs = tuple(p for p in pairs if p[0] != "rel")
             out.append((tag, tuple(sorted(pairs))))
         return out
+
+
+# Elements that never nest: void elements, and those whose start tag closes an open one
+# of their kind (p, li, td, ...), which html5ever closes implicitly.
+_NO_DEPTH = frozenset(
+    {
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
+        "source", "track", "wbr", "p", "li", "dt", "dd", "tr", "td", "th", "tbody", "thead",
+        "tfoot", "option", "optgroup", "rb", "rt", "rp", "rtc",
+    }
+)  # fmt: skip
+_TAG = re.compile(r"<(/?)([A-Za-z][^\s/>]*)")
+
+
+def _depth_exceeds(html: str, limit: int) -> bool:
+    """Whether the tags nest deeper than ``limit``, in one pass. Conservative: an end
+    tag closes only the innermost open element of its name, so misnested markup counts
+    deeper than a browser would build it, never shallower."""
+    stack: list[str] = []
+    for match in _TAG.finditer(html):
+        name = match.group(2).lower()
+        if name in _NO_DEPTH:
+            continue
+        if match.group(1):
+            if stack and stack[-1] == name:
+                stack.pop()
+        else:
+            stack.append(name)
+            if len(stack) > limit:
+                return True
+    return False
 
 
 def _excerpt(text: str, limit: int = 60) -> str:

@@ -29,7 +29,7 @@ psycopg is needed only to call the functions that take a connection.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -153,6 +153,20 @@ def _tenant(tenant_id: str) -> str:
 _SET_LOCAL = "SELECT set_config(%s, %s, true)"
 
 
+def _require_idle(conn: Connection[Any] | AsyncConnection[Any]) -> None:
+    from psycopg.pq import TransactionStatus
+
+    status = conn.info.transaction_status
+    if status != TransactionStatus.IDLE:
+        raise RlsError(
+            "rls",
+            f"the connection is already in a transaction ({status.name}); the tenant "
+            "setting would outlive the block",
+            code=codes.RLS_IN_TRANSACTION,
+            hint="commit or roll back first, or take a fresh connection from the pool",
+        )
+
+
 @contextmanager
 def tenant_transaction(
     conn: Connection[Any], tenant_id: str, *, setting: str = TENANT_SETTING
@@ -160,9 +174,13 @@ def tenant_transaction(
     """A transaction in which row-level security sees ``tenant_id`` only.
 
     The setting is transaction-local: it ends with the commit or rollback, so the
-    connection goes back to its pool without a tenant.
+    connection goes back to its pool without a tenant. The connection must be idle: on
+    one that already has a transaction open, ``transaction()`` is only a savepoint and
+    the setting would outlive the block, so :class:`RlsError`
+    (``MITIGATE.RLS.IN_TRANSACTION``) is raised before anything runs.
     """
     value = _tenant(tenant_id)
+    _require_idle(conn)
     with conn.transaction():
         conn.execute(_SET_LOCAL, (_setting(setting), value))
         yield conn
@@ -174,6 +192,7 @@ async def atenant_transaction(
 ) -> AsyncIterator[AsyncConnection[Any]]:
     """The async twin of :func:`tenant_transaction`."""
     value = _tenant(tenant_id)
+    _require_idle(conn)
     async with conn.transaction():
         await conn.execute(_SET_LOCAL, (_setting(setting), value))
         yield conn
@@ -245,10 +264,43 @@ SELECT c.relrowsecurity, c.relforcerowsecurity, pg_get_userbyid(c.relowner),
        (SELECT count(*) FROM pg_policy p WHERE p.polrelid = c.oid)
 FROM pg_class c WHERE c.oid = to_regclass(%s)
 """
+# Permissive policies that apply to the current role: they are OR-ed together, so any
+# one that does not test the tenant opens the table (restrictive ones only narrow it).
+_POLICY_SQL = """
+SELECT p.polname, pg_get_expr(p.polqual, p.polrelid), pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_policy p
+WHERE p.polrelid = to_regclass(%s) AND p.polpermissive
+  AND (0 = ANY(p.polroles) OR EXISTS (
+       SELECT 1 FROM unnest(p.polroles) AS r(oid) WHERE pg_has_role(current_user, r.oid, 'MEMBER')))
+ORDER BY p.polname
+"""
+
+
+_Policies = Sequence[Sequence[Any]]
+
+
+def _policy_problems(table: str, policies: _Policies, setting: str) -> list[RlsProblem]:
+    needle = f"current_setting('{setting}'"
+    found = []
+    for name, using, check in policies:
+        exprs = [e for e in (using, check) if e is not None]
+        if not exprs or any(needle not in e for e in exprs):
+            shown = "; ".join(f"{k} ({e})" for k, e in (("USING", using), ("CHECK", check)) if e)
+            found.append(
+                RlsProblem(
+                    codes.RLS_PERMISSIVE,
+                    table,
+                    f"permissive policy {name} does not test {setting}: {shown or 'no condition'}",
+                )
+            )
+    return found
 
 
 def _problems(
-    role: Sequence[Any] | None, tables: list[tuple[str, Sequence[Any] | None]]
+    role: Sequence[Any] | None,
+    tables: list[tuple[str, Sequence[Any] | None]],
+    permissive: Mapping[str, _Policies] | None = None,
+    setting: str = TENANT_SETTING,
 ) -> list[RlsProblem]:
     found: list[RlsProblem] = []
     if role is None:
@@ -275,6 +327,7 @@ def _problems(
             found.append(RlsProblem(codes.RLS_NOT_FORCED, table, "RLS is not FORCED"))
         if enabled and not policies:
             found.append(RlsProblem(codes.RLS_NO_POLICY, table, "RLS on but no policy"))
+        found += _policy_problems(table, (permissive or {}).get(table, ()), setting)
     return found
 
 
@@ -292,25 +345,38 @@ def _raise(problems: list[RlsProblem], *, strict: bool) -> list[RlsProblem]:
 
 
 def check_app_role(
-    conn: Connection[Any], tables: Iterable[str], *, strict: bool = True
+    conn: Connection[Any],
+    tables: Iterable[str],
+    *,
+    strict: bool = True,
+    setting: str = TENANT_SETTING,
 ) -> list[RlsProblem]:
     """Refuse to run when the connection could read across tenants (theme.fm.2.10 (c)).
 
     Checks the current role (superuser, BYPASSRLS) and each table (owned by the role, RLS
-    off, not FORCED, no policy). Raises :class:`RlsError` listing every problem, or with
-    ``strict=False`` returns them.
+    off, not FORCED, no policy, or a permissive policy for this role that does not test
+    ``setting``, such as ``USING (true)``). Raises :class:`RlsError` listing every
+    problem, or with ``strict=False`` returns them.
     """
+    names = list(tables)
     role = conn.execute(_ROLE_SQL).fetchone()
-    rows = [(t, conn.execute(_TABLE_SQL, (t,)).fetchone()) for t in tables]
-    return _raise(_problems(role, rows), strict=strict)
+    rows = [(t, conn.execute(_TABLE_SQL, (t,)).fetchone()) for t in names]
+    policies = {t: conn.execute(_POLICY_SQL, (t,)).fetchall() for t in names}
+    return _raise(_problems(role, rows, policies, _setting(setting)), strict=strict)
 
 
 async def acheck_app_role(
-    conn: AsyncConnection[Any], tables: Iterable[str], *, strict: bool = True
+    conn: AsyncConnection[Any],
+    tables: Iterable[str],
+    *,
+    strict: bool = True,
+    setting: str = TENANT_SETTING,
 ) -> list[RlsProblem]:
     """The async twin of :func:`check_app_role`."""
     role = await (await conn.execute(_ROLE_SQL)).fetchone()
     rows = []
+    policies: dict[str, _Policies] = {}
     for t in tables:
         rows.append((t, await (await conn.execute(_TABLE_SQL, (t,))).fetchone()))
-    return _raise(_problems(role, rows), strict=strict)
+        policies[t] = await (await conn.execute(_POLICY_SQL, (t,))).fetchall()
+    return _raise(_problems(role, rows, policies, _setting(setting)), strict=strict)

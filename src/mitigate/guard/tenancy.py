@@ -9,6 +9,7 @@ code                                  status  when
 ``MITIGATE.TENANT.MISSING``           400     no header, no API key, host maps to none
 ``MITIGATE.TENANT.MALFORMED``         400     the tenant id is not a valid id
 ``MITIGATE.TENANT.CONFLICT``          400     two sources name different tenants
+``MITIGATE.TENANT.DUPLICATE_HEADER``  400     the tenant header, API key or host repeated
 ``MITIGATE.TENANT.UNKNOWN``           404     unknown tenant id, host or API key
 ``MITIGATE.TENANT.REGISTRY_UNAVAILABLE`` 503  the registry failed: never let through
 ====================================  ======  ==========================================
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -160,6 +162,20 @@ class TenantResolver:
             raise
 
     async def _resolve(self, headers: Mapping[str, str], host: str | None) -> Tenant:
+        # Starlette's Headers.items() lists every field; an app reads the first of a
+        # repeated one, a dict the last: refuse the ambiguity instead of picking one.
+        counts = Counter(k.lower() for k, _ in headers.items())
+        watched = {self.header: "header", self.api_key_header: "api_key"}
+        if self.use_host:
+            watched["host"] = "host"
+        for field_name, source in watched.items():
+            if counts[field_name] > 1:
+                raise self._error(
+                    f"header {field_name} appears {counts[field_name]} times; send it once",
+                    400,
+                    codes.TENANT_DUPLICATE,
+                    source,
+                )
         lowered = {k.lower(): v for k, v in headers.items()}
         found: list[tuple[str, Tenant]] = []
         tenant_id = lowered.get(self.header)

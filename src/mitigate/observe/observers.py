@@ -108,9 +108,7 @@ class Recorder:
         return [e.name for e in self.events if target is None or e.target == target]
 
     def named(self, name: str, target: str | None = None) -> list[Event]:
-        return [
-            e for e in self.events if e.name == name and (target is None or e.target == target)
-        ]
+        return [e for e in self.events if e.name == name and (target is None or e.target == target)]
 
     def of(self, kind: type[E], target: str | None = None) -> list[E]:
         return [

@@ -11,12 +11,12 @@ import inspect
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeVar, cast
 
-from mitigate.errors import AttemptTimeoutError, BulkheadFullError
+from mitigate.errors import AttemptTimeoutError, BulkheadFullError, ConfigError
 from mitigate.observe.events import AttemptStarted
-from mitigate.policy._decisions import _Core
+from mitigate.policy._decisions import _Core, _Coroutine
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import _name
+from mitigate.policy.fallback import _arguments, _name
 from mitigate.policy.injection import NO_RESULT, Injector
 from mitigate.policy.timeout import _DEADLINE, _FIRED, _TASK, _Watchdog, _watchdog
 
@@ -56,6 +56,18 @@ class _Resume:
                     return finished.value
 
 
+class _Awaiting:
+    """Awaits an iterator already taken from an awaitable's ``__await__``."""
+
+    __slots__ = ("_it",)
+
+    def __init__(self, it: Generator[Any, Any, Any]) -> None:
+        self._it = it
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        return self._it
+
+
 class _AsyncDriver(_Core):
     __slots__ = ()
 
@@ -69,6 +81,8 @@ class _AsyncDriver(_Core):
         gen: int,
         error: Exception,
     ) -> R:
+        if isinstance(error, ConfigError):
+            raise error  # a misuse (acall given a plain function): never retried
         now = self._now()
         if brk is not None:
             brk.on_error(gen, now, 0.0 if start is None else now - start, error)
@@ -130,7 +144,7 @@ class _AsyncDriver(_Core):
                     continue
             at = now()
             delay = self._next_delay(
-                attempt, error, at, deadline, start, previous, self._held(at, args, kwargs)
+                attempt, error, at, deadline, start, previous, self._breaker_of(args, kwargs)
             )
             if delay is None:
                 raise error
@@ -174,7 +188,10 @@ class _AsyncDriver(_Core):
             try:
                 injector = self._injector
                 if injector is None:
-                    result = await fn(*args, **kwargs)
+                    step = fn(*args, **kwargs)
+                    if type(step) is not _Coroutine:
+                        step = _Awaiting(self._awaiting(fn, step))
+                    result = await step
                 else:
                     result = await self._ainject(injector, fn, args, kwargs, attempt)
             finally:
@@ -183,19 +200,22 @@ class _AsyncDriver(_Core):
                 if token is not None:
                     _DEADLINE.reset(token)
             t1 = now()
+            late = limit is not None and t1 > limit
             if entry is not None and entry[_FIRED]:
-                assert task is not None and limit is not None
-                task.uncancel()  # the call swallowed our cancellation: its result is late
-                raise self._timed_out(attempt, t0, limit, deadline, late=True)
+                assert task is not None
+                task.uncancel()  # the call swallowed our cancellation and still answered
+                late = True
         except asyncio.CancelledError:
             if entry is not None and entry[_FIRED] and task is not None and task.uncancel() == 0:
                 assert limit is not None
-                timed_out = self._timed_out(attempt, t0, limit, deadline, late=False)
+                timed_out = self._timed_out(attempt, t0, limit, deadline)
             else:
                 if brk is not None:
                     brk.release(gen)
                 raise
         except Exception as exc:
+            if entry is not None and entry[_FIRED] and task is not None:
+                task.uncancel()  # our cancellation was swallowed: it must not linger
             self._failed(brk, gen, attempt, t0, now(), exc)
             raise
         except BaseException:
@@ -208,6 +228,9 @@ class _AsyncDriver(_Core):
         if timed_out is not None:
             self._failed(brk, gen, attempt, t0, now(), timed_out)
             raise timed_out
+        if late:
+            assert limit is not None
+            self._late(attempt, t0, limit)  # an answer is returned, even a late one
         return result, self._succeeded(brk, gen, attempt, t0, t1, result)
 
     async def _aqueue(
@@ -223,7 +246,7 @@ class _AsyncDriver(_Core):
         except asyncio.CancelledError:
             if entry is not None and entry[_FIRED] and task is not None and task.uncancel() == 0:
                 assert deadline is not None
-                raise self._timed_out(attempt, t0, deadline, deadline, late=False) from None
+                raise self._timed_out(attempt, t0, deadline, deadline) from None
             raise
         except BulkheadFullError as exc:
             self._bulkhead_full(bulk, attempt, exc)
@@ -242,7 +265,7 @@ class _AsyncDriver(_Core):
     ) -> R:
         decision = injector.decide(self.target, self._now())
         if decision is None:
-            return await fn(*args, **kwargs)
+            return await self._aonce(fn, args, kwargs)
         self._injected(decision, attempt)
         if decision.delay > 0:
             await self._clock.asleep(decision.delay)
@@ -250,23 +273,31 @@ class _AsyncDriver(_Core):
             raise decision.error
         if decision.result is not NO_RESULT:
             return cast(R, decision.result)
-        result = await fn(*args, **kwargs)
+        result = await self._aonce(fn, args, kwargs)
         return decision.corrupt(result) if decision.corrupt is not None else result
+
+    async def _aonce(
+        self, fn: Callable[..., Awaitable[R]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> R:
+        step = fn(*args, **kwargs)
+        if type(step) is _Coroutine:
+            return cast(R, await step)
+        return cast(R, await _Awaiting(self._awaiting(fn, step)))
 
     async def _afall_back(
         self, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         fallback = self._fallback
         assert fallback is not None
-        if not fallback._answers(error):
+        if isinstance(error, ConfigError) or not fallback._answers(error):
             raise error
         found, value, _ = self._cached(error, args, kwargs)
         if found:
             return value
         tried: list[str] = []
-        for alternative in fallback.alternatives:
+        for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **kwargs)
+                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:

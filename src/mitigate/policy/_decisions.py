@@ -7,7 +7,9 @@ these and differ only in how they wait.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+import inspect
+import types
+from collections.abc import Callable, Generator, Hashable
 from typing import Any, Final
 
 from mitigate.clock import Clock
@@ -15,8 +17,11 @@ from mitigate.errors import (
     BUDGET_EXHAUSTED_NOTE,
     RETRY_EXHAUSTED_NOTE,
     AttemptTimeoutError,
+    BreakerOpenError,
     BudgetExhaustedError,
     BulkheadFullError,
+    CallStyleError,
+    ConfigError,
     RateLimitedError,
 )
 from mitigate.observe.events import (
@@ -34,7 +39,7 @@ from mitigate.observe.events import (
 from mitigate.observe.observers import Observers
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import Fallback, _LastKnownGood, reason
+from mitigate.policy.fallback import Fallback, _LastKnownGood, _name, reason
 from mitigate.policy.injection import NO_RESULT, FaultDecision, Injector
 from mitigate.policy.keyed import _PerKey
 from mitigate.policy.ratelimit import RateLimiter
@@ -42,6 +47,9 @@ from mitigate.policy.retry import Retry
 from mitigate.policy.timeout import _Watchdog, current_deadline
 
 FALLBACK_FAILED_NOTE: Final = "MITIGATE.FALLBACK.FAILED"
+BREAKER_OPEN_NOTE: Final = "MITIGATE.BREAKER.OPEN"
+
+_Coroutine: Final = types.CoroutineType
 
 
 def _add_note(error: BaseException, note: str) -> None:
@@ -76,16 +84,13 @@ class _Core:
     _attempt_timeout: float | None
     _budget: float | None
 
-    def _held(self, now: float, args: tuple[Any, ...], kwargs: dict[str, Any]) -> float:
-        """How long this call's breaker stays open from ``now`` (0 when not open)."""
+    def _breaker_of(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _BreakerState | None:
+        """This call's breaker (its key's, for a keyed breaker), if any."""
         brk = self._brk
-        if brk is None:
-            if self._brk_keyed is None:
-                return 0.0
+        if brk is None and self._brk_keyed is not None:
             assert self._brk_key is not None
             brk = self._brk_keyed.get(self._brk_key(*args, **kwargs))
-        held = brk.open_for(now)
-        return 0.0 if held == float("inf") else held  # forced open: nothing to wait for
+        return brk
 
     def _budget_deadline(self, start: float) -> float | None:
         return None if self._budget is None else start + self._budget
@@ -199,6 +204,10 @@ class _Core:
         t1: float,
         error: Exception,
     ) -> None:
+        if isinstance(error, ConfigError):  # a misuse, not the dependency failing
+            if brk is not None:
+                brk.release(gen)
+            return
         if self._obs:
             self._obs.emit(
                 AttemptFailed(
@@ -243,10 +252,20 @@ class _Core:
                 brk.on_success(gen, t1, t1 - t0)
         return bad
 
+    def _late(self, attempt: int, t0: float, limit: float) -> None:
+        """An attempt answered after its deadline: the answer is returned (its side
+        effects happened; retrying would repeat them), the lateness is an event."""
+        if self._obs:
+            self._obs.emit(
+                AttemptTimedOut(
+                    target=self.target, at=self._now(), attempt=attempt, timeout=limit - t0
+                )
+            )
+
     def _timed_out(
-        self, attempt: int, t0: float, limit: float, deadline: float | None, *, late: bool
+        self, attempt: int, t0: float, limit: float, deadline: float | None
     ) -> AttemptTimeoutError:
-        """The error (and event) for an attempt that ran past its deadline."""
+        """The error (and event) for an attempt cut at its deadline without an answer."""
         budget_cut = (
             deadline is not None
             and limit >= deadline
@@ -259,8 +278,6 @@ class _Core:
             what = f"attempt {attempt} cut at the total deadline ({span} after it started)"
         else:
             what = f"attempt {attempt} ran past its {span} timeout"
-        if late:
-            what += "; a sync call cannot be pre-empted, so its late result was discarded"
         error = AttemptTimeoutError(self.target, what)
         if budget_cut:
             _add_note(error, f"{BUDGET_EXHAUSTED_NOTE}: {self.target} reached its total deadline")
@@ -284,15 +301,16 @@ class _Core:
         deadline: float | None,
         start: float,
         previous: float,
-        held: float = 0.0,
+        brk: _BreakerState | None = None,
     ) -> float | None:
         """How long to wait before the next attempt, or None to give up (the caller
         then re-raises ``error`` or returns the result). Adds the exhausted note and
-        emits the matching event."""
+        emits the matching event. Raises the breaker's error when an open breaker
+        would have to be waited out with no budget bounding the wait."""
         retry = self._retry
         if retry is None:
             return None
-        if error is not None and not retry._retries(error):
+        if error is not None and (isinstance(error, ConfigError) or not retry._retries(error)):
             return None
         obs = self._obs
         target = self.target
@@ -310,12 +328,22 @@ class _Core:
             return None
         delay = retry._delay(attempt, previous)
         server_directed = False
+        # How long a breaker (ours, or one below that refused) stays open.
+        held = 0.0 if brk is None else brk.open_for(now)
+        if isinstance(error, BreakerOpenError) and error.retry_after is not None:
+            held = max(held, error.retry_after)
+        if held > delay and (deadline is None or held == float("inf")):
+            # Nothing bounds the wait (or an operator forced it open): fail fast with
+            # the breaker's error rather than sleeping through its reset.
+            refused = self._refused(brk, error, now, held)
+            if refused is not None:
+                raise refused from (None if refused is error else error)
         if retry.honor_retry_after:
             after = getattr(error, "retry_after", None) if error is not None else None
             if not isinstance(after, int | float) or isinstance(after, bool):
                 after = 0.0
             # An open breaker would reject the next attempt for sure: wait it out
-            # instead of spending a retry on the rejection.
+            # (inside the budget, checked below) instead of spending a retry on it.
             after = max(after, held)
             if after > delay:
                 delay = float(after)
@@ -356,6 +384,31 @@ class _Core:
                 )
             )
         return delay
+
+    def _refused(
+        self, brk: _BreakerState | None, error: Exception | None, now: float, held: float
+    ) -> BreakerOpenError | None:
+        """The breaker's error for a retry that will not wait ``held`` seconds for it
+        (None when the breaker let a call through meanwhile: retry as usual)."""
+        if isinstance(error, BreakerOpenError):
+            refused = error
+        else:
+            assert brk is not None
+            try:
+                brk.release(brk.acquire(now))  # emits breaker.rejected
+            except BreakerOpenError as exc:
+                refused = exc
+            else:
+                return None
+        from mitigate.policy.notation import format_duration as fmt
+
+        why = (
+            "it is forced open"
+            if held == float("inf")
+            else f"it stays open {fmt(held)} and no total budget bounds the wait"
+        )
+        _add_note(refused, f"{BREAKER_OPEN_NOTE}: {self.target} did not retry: {why}")
+        return refused
 
     def _injected(self, decision: FaultDecision, attempt: int) -> None:
         if self._obs:
@@ -413,3 +466,28 @@ class _Core:
         elif fallback.last_known_good is not None:
             _add_note(error, f"{FALLBACK_FAILED_NOTE}: {self.target}: no last known good result")
         raise error
+
+    # -- call and acall given the wrong kind of function --------------------------------
+    def _coroutine_given(self, fn: Callable[..., Any], coroutine: Any) -> CallStyleError:
+        """``call`` got a coroutine function: its body never ran (nothing to undo)."""
+        coroutine.close()  # no "never awaited" warning: the error says it all
+        return CallStyleError(
+            self.target,
+            f"{_name(fn)} is a coroutine function; call() would return its coroutine unrun",
+            hint="await pipeline.acall(...) instead, or decorate with pipeline.wrap",
+        )
+
+    def _awaiting(self, fn: Callable[..., Any], result: Any) -> Generator[Any, Any, Any]:
+        """What to drive for ``acall``: the awaitable's iterator, or a CallStyleError
+        when ``fn`` is a plain function (it ran once; it is not retried)."""
+        await_ = getattr(result, "__await__", None)
+        if await_ is not None:
+            return await_()  # type: ignore[no-any-return]
+        if inspect.isawaitable(result):  # a generator-based coroutine drives itself
+            return result  # type: ignore[return-value]
+        raise CallStyleError(
+            self.target,
+            f"{_name(fn)} is a plain function (it returned {type(result).__name__}, "
+            "not an awaitable); acall() awaits what the function returns",
+            hint="use pipeline.call(...) for a plain function, or decorate with pipeline.wrap",
+        )

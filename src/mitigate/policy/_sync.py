@@ -10,13 +10,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from mitigate.errors import BulkheadFullError, ConfigError
+from mitigate.errors import BulkheadFullError, CallStyleError, ConfigError
 from mitigate.observe.events import AttemptStarted
-from mitigate.policy._decisions import _Core
-from mitigate.policy._values import INVALID
+from mitigate.policy._decisions import _Core, _Coroutine
 from mitigate.policy.breaker import _BreakerState
 from mitigate.policy.bulkhead import _BulkheadState
-from mitigate.policy.fallback import _name
+from mitigate.policy.fallback import _arguments, _name
 from mitigate.policy.injection import NO_RESULT, Injector
 from mitigate.policy.timeout import _SYNC
 
@@ -37,6 +36,8 @@ class _SyncDriver(_Core):
         error: Exception,
     ) -> R:
         # The fast first attempt failed: count it, then go on in the general loop.
+        if isinstance(error, ConfigError):
+            raise error  # a misuse (call given a coroutine function): never retried
         now = self._now()
         if brk is not None:
             brk.on_error(gen, now, 0.0 if start is None else now - start, error)
@@ -98,7 +99,7 @@ class _SyncDriver(_Core):
                     continue
             at = now()
             delay = self._next_delay(
-                attempt, error, at, deadline, start, previous, self._held(at, args, kwargs)
+                attempt, error, at, deadline, start, previous, self._breaker_of(args, kwargs)
             )
             if delay is None:
                 raise error
@@ -142,12 +143,12 @@ class _SyncDriver(_Core):
                 if injector is None:
                     result = fn(*args, **kwargs)
                 else:
-                    result = self._inject(injector, fn, args, kwargs, attempt)
+                    result = self._inject(injector, fn, args, kwargs, attempt, t0, deadline)
             finally:
                 sync.deadline = outer
+            if type(result) is _Coroutine:
+                raise self._coroutine_given(fn, result)
             t1 = now()
-            if limit is not None and t1 > limit:
-                raise self._timed_out(attempt, t0, limit, deadline, late=True)
         except Exception as exc:
             self._failed(brk, gen, attempt, t0, now(), exc)
             raise
@@ -158,6 +159,8 @@ class _SyncDriver(_Core):
         finally:
             if bulk is not None:
                 bulk.release()
+        if limit is not None and t1 > limit:
+            self._late(attempt, t0, limit)  # not pre-empted: the answer still counts
         return result, self._succeeded(brk, gen, attempt, t0, t1, result)
 
     def _queue(self, bulk: _BulkheadState, deadline: float | None, attempt: int) -> None:
@@ -174,12 +177,21 @@ class _SyncDriver(_Core):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         attempt: int,
+        t0: float,
+        deadline: float | None,
     ) -> R:
-        decision = injector.decide(self.target, self._now())
+        now = self._now()
+        decision = injector.decide(self.target, now)
         if decision is None:
             return fn(*args, **kwargs)
         self._injected(decision, attempt)
         if decision.delay > 0:
+            # Injected latency is the dependency not answering yet: like an async
+            # attempt, it is cut at the deadline and the call is never made.
+            limit = _SYNC.deadline
+            if limit is not None and now + decision.delay > limit:
+                self._clock.sleep(max(limit - now, 0.0))
+                raise self._timed_out(attempt, t0, limit, deadline)
             self._clock.sleep(decision.delay)
         if decision.error is not None:
             raise decision.error
@@ -191,26 +203,25 @@ class _SyncDriver(_Core):
     def _fall_back(self, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         fallback = self._fallback
         assert fallback is not None
-        if not fallback._answers(error):
+        if isinstance(error, ConfigError) or not fallback._answers(error):
             raise error
         found, value, _ = self._cached(error, args, kwargs)
         if found:
             return value
         tried: list[str] = []
-        for alternative in fallback.alternatives:
+        for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **kwargs)
+                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
             except Exception as exc:
                 tried.append(f"{_name(alternative)} raised {type(exc).__name__}: {exc}")
                 continue
             if inspect.isawaitable(value):
                 if inspect.iscoroutine(value):
                     value.close()
-                raise ConfigError(
+                raise CallStyleError(
                     self.target,
                     f"fallback {_name(alternative)} is async but the call is sync",
                     hint="call the pipeline with acall, or give a plain function",
-                    code=INVALID,
                 )
             self._fell_back(error, _name(alternative))
             return value

@@ -7,15 +7,13 @@ from datetime import timedelta
 
 from mitigate.errors import ConfigError
 
-INVALID = "MITIGATE.CONFIG.INVALID"
-
 Seconds = float | int | timedelta
 """A duration option: float seconds or a ``timedelta``."""
 
 
 def invalid(policy: str, message: str, hint: str = "") -> ConfigError:
     """A ConfigError for a bad option value, raised at construction, never on a call."""
-    return ConfigError(None, f"{policy}: {message}", hint=hint or None, code=INVALID)
+    return ConfigError(None, f"{policy}: {message}", hint=hint or None)
 
 
 def seconds(value: object, policy: str, name: str, *, positive: bool = False) -> float:

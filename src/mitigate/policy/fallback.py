@@ -3,7 +3,8 @@
 Outermost in a pipeline: it acts once retries, breaker and timeouts have given up. In
 order it tries the last known good result (when ``last_known_good`` gives a maximum age
 and one is recent enough), then each alternative (called with the call's own arguments),
-then ``value``. Whatever answers is recorded in a ``FallbackUsed`` event with the reason
+then ``value``. An alternative with a parameter named ``error`` receives the error it
+replaces (``error=...``). Whatever answers is recorded in a ``FallbackUsed`` event with the reason
 (the error's code or type) and the source. When nothing answers, the primary's error is
 re-raised unchanged, with a note listing what was tried.
 
@@ -16,9 +17,10 @@ re-raised unchanged, with a note listing what was tried.
 
 from __future__ import annotations
 
+import inspect
 import threading
 from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from mitigate.errors import BUDGET_EXHAUSTED_NOTE, RETRY_EXHAUSTED_NOTE, MitigateError
@@ -57,6 +59,9 @@ class Fallback:
     on: tuple[type[Exception], ...]
     when: Callable[[Exception], bool] | None
     key: Callable[..., Hashable] | None
+    # Per alternative, read once here: does it take ``error=``; the first async one.
+    _wants_error: tuple[bool, ...] = field(init=False, compare=False, repr=False)
+    _async: str | None = field(init=False, compare=False, repr=False)
 
     def __init__(
         self,
@@ -75,6 +80,8 @@ class Fallback:
                 raise invalid(name, f"alternatives must be callables, got {alternative!r}")
         put = object.__setattr__
         put(self, "alternatives", tuple(alternatives))
+        put(self, "_wants_error", tuple(_wants_error(a) for a in alternatives))
+        put(self, "_async", next((_name(a) for a in alternatives if _is_async(a)), None))
         put(self, "value", value)
         put(
             self,
@@ -108,6 +115,37 @@ class Fallback:
 
 def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
+
+
+def _wants_error(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` declares a parameter ``error`` that can be passed by keyword."""
+    try:
+        parameter = inspect.signature(fn).parameters.get("error")
+    except (TypeError, ValueError):  # some builtins have no signature
+        return False
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.KEYWORD_ONLY,
+    )
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    """A coroutine function, or an object whose ``__call__`` is one."""
+    if inspect.iscoroutinefunction(fn):
+        return True
+    if inspect.isfunction(fn) or inspect.ismethod(fn):
+        return False
+    return inspect.iscoroutinefunction(type(fn).__call__)  # e.g. an async handler object
+
+
+def _arguments(
+    fallback: Fallback, index: int, error: Exception, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The keyword arguments for alternative ``index``: the call's, plus ``error`` when
+    it asks for it (the call's own ``error=`` argument wins)."""
+    if fallback._wants_error[index] and "error" not in kwargs:
+        return {**kwargs, "error": error}
+    return kwargs
 
 
 def reason(error: BaseException) -> str:

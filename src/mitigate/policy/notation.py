@@ -23,7 +23,7 @@ A bad string is refused with the offending token marked:
 >>> parse_retry(max="5", backoff="exp 100ms–10z", budget="30s")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mitigate.ConfigError: [MITIGATE.CONFIG.NOTATION] backoff 'exp 100ms–10z': '10z' is not a ...
+mitigate.errors.NotationError: [MITIGATE.CONFIG.NOTATION] backoff 'exp 100ms–10z': '10z' is ...
     exp 100ms–10z
               ^^^
 
@@ -36,15 +36,12 @@ import math
 import re
 from typing import Final
 
-from mitigate.errors import ConfigError
+from mitigate.errors import ConfigError, DurationError, NotationError, TooLargeError
 from mitigate.policy.breaker import Breaker
 from mitigate.policy.retry import DEFAULT_FACTOR, Jitter, Retry
 
 __all__ = ["format_duration", "parse_breaker", "parse_duration", "parse_retry"]
 
-NOTATION: Final = "MITIGATE.CONFIG.NOTATION"
-DURATION: Final = "MITIGATE.CONFIG.DURATION"
-TOO_LARGE: Final = "MITIGATE.CONFIG.TOO_LARGE"
 MAX_RETRIES: Final = 1000
 """Most retries a row may give: a schedule holds one delay per retry."""
 MAX_FAILURES: Final = 1_000_000
@@ -80,28 +77,26 @@ def parse_duration(text: str | float) -> float:
     >>> parse_duration("soon")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.DURATION] 'soon' is not a duration; write e.g. ...
+    mitigate.errors.DurationError: [MITIGATE.CONFIG.DURATION] 'soon' is not a duration; ...
 
     .. versionadded:: 0.1
     """
     if isinstance(text, int | float) and not isinstance(text, bool):
         if text < 0 or math.isnan(text):
-            raise ConfigError(
-                None, f"{text!r} is not a duration", hint=_DURATION_HINT, code=DURATION
-            )
+            raise DurationError(None, f"{text!r} is not a duration", hint=_DURATION_HINT)
         return float(text)
     if not isinstance(text, str):
-        raise ConfigError(None, f"{text!r} is not a duration", hint=_DURATION_HINT, code=DURATION)
+        raise DurationError(None, f"{text!r} is not a duration", hint=_DURATION_HINT)
     match = _DURATION_RE.match(text)
     factor = _UNITS.get(match[2].lower()) if match else None
     if match is None or factor is None:
         if text.strip() == "0":
             return 0.0
-        raise ConfigError(None, f"{text!r} is not a duration", hint=_DURATION_HINT, code=DURATION)
+        raise DurationError(None, f"{text!r} is not a duration", hint=_DURATION_HINT)
     # Round away binary noise (0.05 * 1 is exact; 0.1 * 60 is not always).
     value = round(float(match[1]) * factor, 9)
     if not math.isfinite(value):
-        raise ConfigError(None, f"{text[:40]!r} is too large for a duration", code=TOO_LARGE)
+        raise TooLargeError(None, f"{text[:40]!r} is too large for a duration")
     return value
 
 
@@ -159,15 +154,14 @@ def _error(
     hint: str,
     token: _Token | None,
     target: str | None,
-    code: str = NOTATION,
+    kind: type[NotationError] | type[TooLargeError] = NotationError,
 ) -> ConfigError:
     start, end = (token.start, token.end) if token is not None else (len(text), len(text) + 1)
     caret = " " * start + "^" * max(1, end - start)
-    return ConfigError(
+    return kind(
         target,
         f"{column} {text!r}: {problem}",
         hint=f"{hint}\n    {text}\n    {caret}",
-        code=code,
     )
 
 
@@ -207,7 +201,7 @@ def parse_retry(
     >>> parse_retry(max="5", backoff="exp cap 30s", budget="15 min total")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.NOTATION] backoff 'exp cap 30s': the row gives no ...
+    mitigate.errors.NotationError: [MITIGATE.CONFIG.NOTATION] backoff 'exp cap 30s': ...
         exp cap 30s
         ^^^
 
@@ -231,7 +225,13 @@ def _whole(column: str, text: str, token: _Token, limit: int, target: str | None
     digits = token.text.lstrip("0") or "0"
     if len(digits) > len(str(limit)) or int(digits) > limit:
         raise _error(
-            column, text, f"is more than {limit}", "give a smaller number", token, target, TOO_LARGE
+            column,
+            text,
+            f"is more than {limit}",
+            "give a smaller number",
+            token,
+            target,
+            TooLargeError,
         )
     return int(digits)
 
@@ -239,11 +239,9 @@ def _whole(column: str, text: str, token: _Token, limit: int, target: str | None
 def _parse_max(value: str | int, target: str | None) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         if value < 0:
-            raise ConfigError(target, f"max {value!r} is negative", code=NOTATION)
+            raise NotationError(target, f"max {value!r} is negative")
         if value > MAX_RETRIES:
-            raise ConfigError(
-                target, f"max {value} is more than {MAX_RETRIES} retries", code=TOO_LARGE
-            )
+            raise TooLargeError(target, f"max {value} is more than {MAX_RETRIES} retries")
         return value
     text = str(value)
     tokens = _tokens(text)
@@ -357,11 +355,11 @@ def _parse_exponential(
         try:
             base = parse_duration(default_base)
         except ConfigError as exc:
-            raise ConfigError(
-                target, f"base {default_base!r}: {exc.message}", hint=exc.hint, code=NOTATION
+            raise NotationError(
+                target, f"base {default_base!r}: {exc.message}", hint=exc.hint
             ) from None
         if base <= 0:
-            raise ConfigError(target, f"base {default_base!r} must be above zero", code=NOTATION)
+            raise NotationError(target, f"base {default_base!r} must be above zero")
     if cap is not None and cap < base:
         raise _error(
             column,
@@ -405,7 +403,7 @@ def parse_breaker(trip: str, reset: str | float, *, target: str | None = None) -
     >>> parse_breaker("10 fails / soon", "60s")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.NOTATION] trip '10 fails / soon': 'soon' is not a ...
+    mitigate.errors.NotationError: [MITIGATE.CONFIG.NOTATION] trip '10 fails / soon': ...
         10 fails / soon
                    ^^^^
 
@@ -427,7 +425,7 @@ def parse_breaker(trip: str, reset: str | float, *, target: str | None = None) -
     else:
         reset_s = parse_duration(reset)
     if reset_s <= 0:
-        raise ConfigError(target, f"reset {reset!r} must be above zero", code=NOTATION)
+        raise NotationError(target, f"reset {reset!r} must be above zero")
     return Breaker(failures, window, reset_s)
 
 

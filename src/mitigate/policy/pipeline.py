@@ -41,13 +41,10 @@ from contextvars import Token
 from typing import Any, Final, ParamSpec, TypeVar, cast
 
 from mitigate.clock import Clock, default_clock
-from mitigate.errors import (
-    ConfigError,
-)
+from mitigate.errors import CallStyleError, ConfigError
 from mitigate.observe.observers import Observer, Observers
-from mitigate.policy._async import _AsyncDriver, _Resume
+from mitigate.policy._async import _AsyncDriver, _Awaiting, _Resume
 from mitigate.policy._sync import _SyncDriver
-from mitigate.policy._values import INVALID
 from mitigate.policy.breaker import Breaker, BreakerControl, _BreakerState
 from mitigate.policy.bulkhead import Bulkhead, _BulkheadState
 from mitigate.policy.fallback import Fallback, _LastKnownGood
@@ -106,6 +103,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         "_bulk",
         "_bulk_key",
         "_bulk_keyed",
+        "_call_fast",
         "_clock",
         "_dog",
         "_fallback",
@@ -134,14 +132,13 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         injector: Injector | None = None,
     ) -> None:
         if not isinstance(target, str) or not target:
-            raise ConfigError(None, f"a pipeline needs a target name, got {target!r}", code=INVALID)
+            raise ConfigError(None, f"a pipeline needs a target name, got {target!r}")
         for strategy in strategies:
             if not isinstance(strategy, Strategy):
                 raise ConfigError(
                     target,
                     f"{strategy!r} is not a strategy",
                     hint="compose Retry, Breaker, Timeout, Fallback, Bulkhead, RateLimit, Keyed",
-                    code=INVALID,
                 )
         ordered = sorted(strategies, key=_rank)
         kinds = [type(s.policy if isinstance(s, Keyed) else s) for s in ordered]
@@ -151,7 +148,6 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     target,
                     f"more than one {kind.__name__}",
                     hint="give each strategy once",
-                    code=INVALID,
                 )
         self.target = target
         self.strategies: tuple[Strategy, ...] = tuple(ordered)
@@ -198,6 +194,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
             )
         )
         self._fast = self._structural_fast and injector is None
+        self._call_fast = self._fast and self._sync_refusal() is None
         # A breaker with no retry or fallback around it: an open one refuses straight away.
         self._alone = self._retry is None and self._fallback is None
 
@@ -216,16 +213,18 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 def new_breaker(k: Hashable) -> _BreakerState:
                     return _BreakerState(breaker, target, clock, obs, key=str(k))
 
-                self._brk_keyed = _PerKey(new_breaker, strategy.max_keys)
+                self._brk_keyed = _PerKey(
+                    new_breaker, strategy.max_keys, now=clock.now, every=max(breaker.window, 1.0)
+                )
                 self._brk_key = key
             elif isinstance(policy, Bulkhead):
                 bulkhead = policy
                 self._bulk_keyed = _PerKey(
-                    lambda k: _BulkheadState(bulkhead, target), strategy.max_keys
+                    lambda k: _BulkheadState(bulkhead, target), strategy.max_keys, now=clock.now
                 )
                 self._bulk_key = key
             else:
-                limits.append((policy.limiter(clock), key))
+                limits.append((policy.limiter(clock, max_keys=strategy.max_keys), key))
         elif isinstance(strategy, Retry):
             self._retry = strategy
             if strategy.budget is not None:
@@ -263,6 +262,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     def injector(self, injector: Injector | None) -> None:
         self._injector = injector
         self._fast = self._structural_fast and injector is None
+        self._call_fast = self._fast and self._sync_refusal() is None
 
     def attach(self, injector: Injector) -> None:
         """Let ``injector`` decide, before each call, whether a fault acts on it."""
@@ -281,10 +281,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         """
         if self._brk_keyed is not None:
             if key is None:
-                raise ConfigError(self.target, "the breaker is keyed; pass the key", code=INVALID)
+                raise ConfigError(self.target, "the breaker is keyed; pass the key")
             return self._brk_keyed.get(key)
         if self._brk is None:
-            raise ConfigError(self.target, "this pipeline has no breaker", code=INVALID)
+            raise ConfigError(self.target, "this pipeline has no breaker")
         return self._brk
 
     def describe(self) -> tuple[str, ...]:
@@ -337,6 +337,18 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     def __repr__(self) -> str:
         return f"<Pipeline {self.target}: {' -> '.join(self.describe()) or 'no strategies'}>"
 
+    def _sync_refusal(self) -> CallStyleError | None:
+        """Why this pipeline cannot serve a sync call (an async fallback), if it cannot."""
+        fallback = self._fallback
+        if fallback is None or fallback._async is None:
+            return None
+        return CallStyleError(
+            self.target,
+            f"fallback {fallback._async} is async, so a sync call could never fall back",
+            hint="call the pipeline with acall (or wrap a coroutine function), "
+            "or give a plain function as the fallback",
+        )
+
     # -- decorating ----------------------------------------------------------------------
     def wrap(self, fn: Callable[P, R]) -> Callable[P, R]:
         """Decorate ``fn``: coroutine functions go through :meth:`acall`, others :meth:`call`.
@@ -356,6 +368,9 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 return await self.acall(afn, *args, **kwargs)
 
             return cast(Callable[P, R], run_async)
+        refusal = self._sync_refusal()
+        if refusal is not None:
+            raise refusal
 
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -368,7 +383,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
         sync = _SYNC
         if (
-            self._fast
+            self._call_fast
             and not self._obs._observers
             and sync.deadline is None
             and _DEADLINE.get() is None
@@ -383,25 +398,31 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     return self._call(fn, args, kwargs)
             if not self._timed:
                 try:
-                    return fn(*args, **kwargs)
+                    result = fn(*args, **kwargs)
                 except Exception as exc:
                     error: Exception = exc
+                else:
+                    if type(result) is not _Coroutine:
+                        return result
+                    raise self._coroutine_given(fn, result)
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
-            now = self._now
-            start = now()
-            limit = start + self._first_limit
-            sync.deadline = limit
+            start = self._now()
+            sync.deadline = start + self._first_limit
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 error = exc
             else:
-                if now() <= limit:
-                    return result
-                error = self._timed_out(1, start, limit, self._budget_deadline(start), late=True)
+                if type(result) is not _Coroutine:
+                    return result  # even a late one: it was not pre-empted, it answered
+                raise self._coroutine_given(fn, result)
             finally:
                 sync.deadline = None
             return self._resume(fn, args, kwargs, start, brk, gen, error)
+        if self._fallback is not None and not self._call_fast:
+            refusal = self._sync_refusal()
+            if refusal is not None:
+                raise refusal  # before the dependency is called, not during an outage
         return self._call(fn, args, kwargs)
 
     # -- the async driver ------------------------------------------------------------------
@@ -420,7 +441,10 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 if _DEADLINE.get() is not None:
                     return await self._acall(fn, args, kwargs)  # an outer deadline applies
                 try:
-                    return await fn(*args, **kwargs)
+                    called: Any = fn(*args, **kwargs)
+                    if type(called) is not _Coroutine:
+                        called = _Awaiting(self._awaiting(fn, called))
+                    return await called  # type: ignore[no-any-return]
                 except Exception as exc:
                     error: Exception = exc
                 return await self._aresume(fn, args, kwargs, None, brk, gen, error)
@@ -438,15 +462,11 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 # and those need no timer at all (nothing to pre-empt).
                 step: Any = fn(*args, **kwargs)
                 if type(step) is not _Coroutine:
-                    step = step.__await__()
+                    step = self._awaiting(fn, step)
                 try:
                     suspended = step.send(None)
                 except StopIteration as finished:
-                    if now() <= limit:
-                        return finished.value  # type: ignore[no-any-return]
-                    error = self._timed_out(
-                        1, start, limit, self._budget_deadline(start), late=True
-                    )
+                    return finished.value  # type: ignore[no-any-return]
                 else:
                     # It waits on something: arm the deadline, then keep driving it.
                     loop = asyncio.get_running_loop()
@@ -457,20 +477,19 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     entry = dog.arm(limit, task)
                     result = await _Resume(step, suspended)
                     entry[_TASK] = None
-                    if not entry[_FIRED]:
-                        return result  # type: ignore[no-any-return]
-                    task.uncancel()  # the call swallowed our cancellation: its result is late
-                    error = self._timed_out(
-                        1, start, limit, self._budget_deadline(start), late=True
-                    )
+                    if entry[_FIRED]:
+                        task.uncancel()  # our cancellation was swallowed; it still answered
+                    return result  # type: ignore[no-any-return]
             except asyncio.CancelledError:
                 if entry is None or task is None:
                     raise
                 entry[_TASK] = None
                 if not entry[_FIRED] or task.uncancel() > 0:
                     raise
-                error = self._timed_out(1, start, limit, self._budget_deadline(start), late=False)
+                error = self._timed_out(1, start, limit, self._budget_deadline(start))
             except Exception as exc:
+                if entry is not None and entry[_FIRED] and task is not None:
+                    task.uncancel()  # our cancellation was swallowed: it must not linger
                 error = exc
             finally:
                 if entry is not None:

@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple
 
 from mitigate.clock import Clock, default_clock
 from mitigate.policy._values import Seconds, invalid, seconds
@@ -61,6 +61,8 @@ class Permit(NamedTuple):
 
 
 _ALLOWED: Final = Permit(True, 0.0)
+# A limiter keyed by user input (a token, an address) holds at most this many keys.
+DEFAULT_MAX_KEYS: Final = 100_000
 
 
 @dataclass(frozen=True, slots=True, init=False)
@@ -114,9 +116,12 @@ class RateLimit:
             if burst is not None:
                 raise invalid(name, "a sliding window allows a burst of the whole rate; drop burst")
 
-    def limiter(self, clock: Clock | None = None) -> RateLimiter:
-        """A running limiter on ``clock`` (the real clock by default)."""
-        return RateLimiter(self, clock if clock is not None else default_clock())
+    def limiter(
+        self, clock: Clock | None = None, *, max_keys: int | None = DEFAULT_MAX_KEYS
+    ) -> RateLimiter:
+        """A running limiter on ``clock`` (the real clock by default), holding at most
+        ``max_keys`` keys (``None``: no bound, for keys that are not user input)."""
+        return RateLimiter(self, clock if clock is not None else default_clock(), max_keys=max_keys)
 
     def describe(self) -> str:
         """A short human text.
@@ -136,12 +141,17 @@ class RateLimiter:
     """The running state of a :class:`RateLimit`: one entry per key, thread-safe.
 
     Keys that have recovered their whole budget are dropped as the table grows, so a
-    limiter per token or per IP does not leak.
+    limiter per token or per IP does not leak; and the table never holds more than
+    ``max_keys`` (100,000 by default; ``None`` for no bound). When every key is live (a
+    flood of fresh tokens inside one window), a full table forgets the least constrained
+    keys (free for their next permit soonest) down to 7/8 of it, so a key that is being
+    refused keeps its limit: one sort per ``max_keys / 8`` new keys, never one per key.
     """
 
     __slots__ = (
         "_interval",
         "_lock",
+        "_max_keys",
         "_now",
         "_per",
         "_prune_at",
@@ -155,7 +165,13 @@ class RateLimiter:
         "options",
     )
 
-    def __init__(self, options: RateLimit, clock: Clock) -> None:
+    def __init__(
+        self, options: RateLimit, clock: Clock, *, max_keys: int | None = DEFAULT_MAX_KEYS
+    ) -> None:
+        if max_keys is not None and (
+            isinstance(max_keys, bool) or not isinstance(max_keys, int) or max_keys < 1
+        ):
+            raise invalid("RateLimiter", f"max_keys must be an integer >= 1, got {max_keys!r}")
         self.options = options
         self.clock = clock
         self._now = clock.now
@@ -175,7 +191,8 @@ class RateLimiter:
         self._tats: dict[Hashable, int] = {}
         # sliding_window keeps [next index, stamp 1, ..., stamp rate] per key.
         self._rings: dict[Hashable, list[int]] = {}
-        self._prune_at = 1024
+        self._max_keys = max_keys
+        self._prune_at = 1024 if max_keys is None else min(1024, max_keys)
 
     def __repr__(self) -> str:
         return f"<RateLimiter {self.options.describe()} keys={len(self)}>"
@@ -257,3 +274,19 @@ class RateLimiter:
         for k in [k for k, ring in self._rings.items() if max(ring[1:]) <= horizon]:
             del self._rings[k]
         self._prune_at = max(1024, 2 * len(self))
+        bound = self._max_keys
+        if bound is not None:
+            low = bound - max(1, bound // 8)
+            table: dict[Hashable, Any] = self._rings if self._sliding else self._tats
+            excess = len(table) - low
+            if excess > 0:
+                # Every key is live: forget those whose next permit is free soonest (a
+                # ring's oldest stamp, a gcra key's tat); keys being refused sort last.
+                free_at: Callable[[Hashable], int] = (
+                    (lambda k: self._rings[k][self._rings[k][0]])
+                    if self._sliding
+                    else self._tats.__getitem__
+                )
+                for k in sorted(table, key=free_at)[:excess]:
+                    del table[k]
+            self._prune_at = min(self._prune_at, bound)

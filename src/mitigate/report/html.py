@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from html import escape
 
 from mitigate.chaos.experiment import ExperimentResult
+from mitigate.chaos.mutate import MitigationVerdict, verdicts_for
 from mitigate.report.svg import COLOURS, timeline_svg
 from mitigate.report.terminal import fmt_count, fmt_seconds
 
@@ -36,9 +37,17 @@ section{border-top:1px solid #eee;margin-top:18px}
 """
 
 
-def render_html(results: Sequence[ExperimentResult], *, title: str = "mitigate verify") -> str:
+def render_html(
+    results: Sequence[ExperimentResult],
+    *,
+    title: str = "mitigate verify",
+    verdicts: Sequence[MitigationVerdict] = (),
+) -> str:
+    """The page; with ``verdicts`` (``--mutate``) each row also says which of its
+    mitigations were shown necessary and which experiment caught each."""
     verified = sum(r.verdict == "verified" for r in results)
-    rows = "".join(_row(r) for r in results)
+    rows = "".join(_row(r, verdicts) for r in results)
+    extra_head = "<th>mitigations shown necessary</th>" if verdicts else ""
     sections = "".join(_section(r) for r in results if r.timeline is not None)
     legend = "".join(
         f'<span><i style="background:{COLOURS[k]}"></i>{label}</span>'
@@ -60,13 +69,13 @@ def render_html(results: Sequence[ExperimentResult], *, title: str = "mitigate v
         f"<h1>{escape(title)}</h1><p>{verified} of {len(results)} verified.</p>"
         "<table><thead><tr><th>service</th><th>failure mode / experiment</th><th>fault</th>"
         "<th>detected in</th><th>mitigated by</th><th>lost</th><th>duplicated</th>"
-        "<th>recovered in</th><th>verdict</th></tr></thead>"
+        f"<th>recovered in</th><th>verdict</th>{extra_head}</tr></thead>"
         f"<tbody>{rows}</tbody></table>"
         f'<p class="legend">{legend}</p>{sections}</body></html>'
     )
 
 
-def _row(r: ExperimentResult) -> str:
+def _row(r: ExperimentResult, verdicts: Sequence[MitigationVerdict]) -> str:
     cells = [
         r.service,
         f"{r.id} {r.title}".strip(),
@@ -83,7 +92,15 @@ def _row(r: ExperimentResult) -> str:
         if r.timeline
         else escape(r.verdict)
     )
-    return f'<tr>{tds}<td class="{r.verdict}">{link}</td></tr>'
+    necessity = ""
+    if verdicts:
+        css = {"killed": "pass", "survived": "fail", "error": "error"}
+        items = "".join(
+            f'<li class="{css[v.outcome]}">{escape(v.describe())}</li>'
+            for v in verdicts_for(r, verdicts)
+        )
+        necessity = f"<td><ul>{items}</ul></td>" if items else "<td>-</td>"
+    return f'<tr>{tds}<td class="{r.verdict}">{link}</td>{necessity}</tr>'
 
 
 def _anchor(r: ExperimentResult) -> str:

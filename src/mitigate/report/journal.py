@@ -17,26 +17,48 @@ from pathlib import Path
 from typing import Any
 
 from mitigate.chaos.experiment import ExperimentResult
+from mitigate.chaos.mutate import Mutant, mitigation_verdicts, verdicts_for
 
 __all__ = ["journal", "write_journal"]
 
 SCHEMA = 1
 
 
-def journal(results: Sequence[ExperimentResult], *, mutants: Sequence[Any] = ()) -> dict[str, Any]:
+def journal(
+    results: Sequence[ExperimentResult],
+    *,
+    mutants: Sequence[Mutant] = (),
+    backend: str | None = None,
+) -> dict[str, Any]:
+    """The journal as JSON-ready data. With ``mutants`` (``--mutate``), every result row
+    says under ``mitigations`` whether each mitigation of its failure modes was shown
+    necessary (``killed``, with the experiments that ``caught_by`` it) or not
+    (``survived``), and ``mitigations`` at the top lists them all."""
     summary = {v: sum(r.verdict == v for r in results) for v in ("verified", "failed", "error")}
-    out: dict[str, Any] = {
-        "schema": SCHEMA,
-        "summary": summary,
-        "results": [r.to_json() for r in results],
-    }
+    out: dict[str, Any] = {"schema": SCHEMA, "summary": summary}
+    if backend is not None:
+        out["backend"] = backend
+    verdicts = mitigation_verdicts(mutants)
+    rows = []
+    for r in results:
+        row = r.to_json()
+        if mutants and r.mutation is None:
+            row["mitigations"] = [v.to_json() for v in verdicts_for(r, verdicts)]
+        rows.append(row)
+    out["results"] = rows
     if mutants:
         out["mutants"] = [m.to_json() for m in mutants]
+        out["mitigations"] = [v.to_json() for v in verdicts]
     return out
 
 
 def write_journal(
-    path: Path, results: Sequence[ExperimentResult], *, mutants: Sequence[Any] = ()
+    path: Path,
+    results: Sequence[ExperimentResult],
+    *,
+    mutants: Sequence[Mutant] = (),
+    backend: str | None = None,
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(journal(results, mutants=mutants), indent=2, default=str) + "\n")
+    data = journal(results, mutants=mutants, backend=backend)
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -9,11 +9,21 @@ On the unsafe methods it guards (``POST`` and ``PATCH`` by default):
   response is replayed: status, body and content headers, errors included, with
   ``Idempotent-Replayed: true``; the application is not called again;
 - the same key with a different request -> **422**;
-- the same key while the first request is still being processed -> **409**.
+- the same key while the first request is still being processed -> **409**; the claim
+  is renewed every ``lock / 3`` seconds on the clock while the application runs, so a
+  slow handler is never taken for abandoned and run twice.
+
+A client that disconnects before the whole body arrived is not a request: the key is
+not claimed and the application is not called, so its retry with the whole body runs.
 
 Refusals are ``application/problem+json`` bodies with ``type``, ``title``, ``status``,
-``detail`` and a stable ``code``. Keys are scoped per client (by default a hash of the
-``Authorization`` header, so two clients cannot collide), and kept for ``ttl`` seconds
+``detail`` and a stable ``code``. Keys are scoped per client: by default by the tenant
+that :class:`~mitigate.web.tenancy.TenantMiddleware` resolved and the credential
+(``Authorization`` or ``X-API-Key``, hashed), so two tenants or two clients never share
+a stored response. With the default scope, a guarded request that has neither tenant
+nor credential is refused (**500** ``NO_SCOPE``: the middleware is mounted outside the
+tenant middleware, or the service needs its own ``scope_key``); an explicit
+``scope_key`` may return anything, ``""`` included. Keys are kept for ``ttl`` seconds
 (24 h by default) on the store's clock. If the application raises before it has
 answered, the key is released so the client's retry runs.
 
@@ -30,7 +40,8 @@ answered, the key is released so the client's retry runs.
 >>> async def main() -> list[tuple[int, str]]:
 ...     store = DatabaseIdempotencyStore(await SqliteStore.open(":memory:"))
 ...     routes = [Route("/charges", charge, methods=["POST"])]
-...     app = IdempotencyMiddleware(Starlette(routes=routes), store)
+...     app = IdempotencyMiddleware(Starlette(routes=routes), store,
+...                                 scope_key=lambda scope: "one-client")
 ...     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as c:
 ...         out = []
 ...         for body in ({"amount": 5}, {"amount": 5}, {"amount": 7}):
@@ -49,9 +60,12 @@ answered, the key is released so the client's retry runs.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 from collections.abc import Callable, Iterable
+from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -66,7 +80,7 @@ from mitigate.errors import ConfigError
 from mitigate.observe.events import IdempotencyConflict, IdempotentReplay
 from mitigate.observe.observers import Observer, Observers
 
-__all__ = ["IdempotencyMiddleware", "authorization_scope"]
+__all__ = ["IdempotencyMiddleware", "authorization_scope", "tenant_scope"]
 
 _PROBLEM = "https://mitigate.dev/problems/idempotency"
 # Response headers worth replaying; hop-by-hop and per-response headers are not.
@@ -76,11 +90,37 @@ _REPLAYED_HEADERS = frozenset(
 
 
 def authorization_scope(scope: Scope) -> str:
-    """The default key scope: a hash of the ``Authorization`` header (``""`` if none)."""
+    """A key scope: a hash of the ``Authorization`` header (``""`` if none)."""
     for name, value in scope.get("headers") or ():
         if name == b"authorization":
             return hashlib.sha256(value).hexdigest()[:32]
     return ""
+
+
+_CREDENTIAL_HEADERS = (b"authorization", b"x-api-key")
+
+
+def tenant_scope(scope: Scope) -> str:
+    """The default key scope: the resolved tenant and the credential, hashed together.
+
+    The tenant is ``scope["state"]["tenant"]`` (set by the tenant middleware); the
+    credential is every ``Authorization`` and ``X-API-Key`` value. ``""`` when there is
+    neither, which the middleware refuses for the default scope.
+    """
+    state = scope.get("state") or {}
+    tenant = state.get("tenant") if isinstance(state, dict) else None
+    tenant_id = str(getattr(tenant, "id", "")) if tenant is not None else ""
+    credentials = [
+        bytes(value) for name, value in scope.get("headers") or () if name in _CREDENTIAL_HEADERS
+    ]
+    if not tenant_id and not credentials:
+        return ""
+    digest = hashlib.sha256()
+    digest.update(tenant_id.encode("utf-8"))
+    for value in credentials:  # length-prefixed: no two lists hash alike by concatenation
+        digest.update(b"\0%d:" % len(value))
+        digest.update(value)
+    return digest.hexdigest()[:32]
 
 
 class IdempotencyMiddleware:
@@ -88,7 +128,8 @@ class IdempotencyMiddleware:
 
     ``required`` says whether guarded requests must carry a key (``True``), may omit it
     (``False``), or decides per request (a callable on the ASGI scope). ``scope_key``
-    derives the part of the storage key that separates clients.
+    derives the part of the storage key that separates clients; by default
+    :func:`tenant_scope`, and a request for which it is empty is refused.
     """
 
     def __init__(
@@ -101,7 +142,7 @@ class IdempotencyMiddleware:
         ttl: float = DEFAULT_TTL,
         lock: float = DEFAULT_LOCK,
         header: str = "Idempotency-Key",
-        scope_key: Callable[[Scope], str] = authorization_scope,
+        scope_key: Callable[[Scope], str] | None = None,
         max_body: int = 10 * 1024 * 1024,
         clock: Clock | None = None,
         observers: Iterable[Observer] = (),
@@ -120,7 +161,9 @@ class IdempotencyMiddleware:
         self.lock = lock
         self.header = header.lower().encode("latin-1")
         self.header_name = header
-        self.scope_key = scope_key
+        # An empty scope is allowed only when the caller chose the scope on purpose.
+        self.allow_empty_scope = scope_key is not None
+        self.scope_key: Callable[[Scope], str] = scope_key or tenant_scope
         self.max_body = max_body
         self.clock: Clock = clock or getattr(store, "clock", None) or default_clock()
         self.observers = Observers(observers)
@@ -149,14 +192,29 @@ class IdempotencyMiddleware:
                 f"{self.header_name} must be 1-255 printable ASCII characters",
             )
             return
-        body = await _read_body(receive, self.max_body)
-        if body is None:
+        client_scope = self.scope_key(scope)
+        if not client_scope and not self.allow_empty_scope:
+            await self._refuse(
+                send,
+                500,
+                "NO_SCOPE",
+                key,
+                "no tenant or credential to scope the key by; mount this middleware inside "
+                "the tenant middleware, or pass scope_key",
+            )
+            return
+        body, outcome = await _read_body(receive, self.max_body)
+        if outcome == "too_large":
             await self._refuse(
                 send, 413, "BODY_TOO_LARGE", key, f"the body exceeds {self.max_body} bytes"
             )
             return
+        if outcome == "disconnected":
+            # A truncated body is not the request: never claim the key nor run the app,
+            # so the client's retry with the whole body runs. Nobody is left to answer.
+            return
         fingerprint = _fingerprint(scope, body)
-        stored_key = f"{self.scope_key(scope)}:{key}"
+        stored_key = f"{client_scope}:{key}"
         claim = await self.store.claim(stored_key, fingerprint, ttl=self.ttl, lock=self.lock)
         if claim.outcome == "replay" and claim.response is not None:
             await self._replay(send, claim.response, key, claim.tier)
@@ -177,9 +235,11 @@ class IdempotencyMiddleware:
                 "a request with this key is still being processed; retry later",
             )
         else:
-            await self._run(scope, body, send, stored_key, fingerprint)
+            await self._run(scope, body, receive, send, stored_key, fingerprint)
 
-    async def _run(self, scope: Scope, body: bytes, send: Send, key: str, fingerprint: str) -> None:
+    async def _run(
+        self, scope: Scope, body: bytes, receive: Receive, send: Send, key: str, fingerprint: str
+    ) -> None:
         status = 0
         headers: list[tuple[str, str]] = []
         chunks: list[bytes] = []
@@ -188,8 +248,8 @@ class IdempotencyMiddleware:
 
         async def replay_body() -> Message:
             nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
+            if delivered:  # the body was read: what comes next is the real disconnect
+                return await receive()
             delivered = True
             return {"type": "http.request", "body": body, "more_body": False}
 
@@ -207,8 +267,14 @@ class IdempotencyMiddleware:
                     finished = True
             await send(message)
 
+        keeper = asyncio.create_task(self._keep_claim(key, fingerprint))
         try:
-            await self.app(scope, replay_body, capture)
+            try:
+                await self.app(scope, replay_body, capture)
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
         except BaseException:
             if finished:  # the client got a full (error) response: keep it for the retry
                 await self.store.complete(
@@ -229,6 +295,18 @@ class IdempotencyMiddleware:
             )
         else:  # the app returned without a full response: let the client retry
             await self.store.release(key, fingerprint)
+
+    async def _keep_claim(self, key: str, fingerprint: str) -> None:
+        """Renew the claim every third of ``lock`` while the application runs, so a slow
+        handler is not taken for abandoned and run a second time."""
+        while True:
+            await self.clock.asleep(self.lock / 3)
+            try:
+                held = await self.store.renew(key, fingerprint, lock=self.lock)
+            except Exception:  # a passing store error: the next tick retries
+                continue
+            if not held:
+                return  # no longer ours (expired and taken over): nothing left to keep
 
     async def _replay(self, send: Send, response: StoredResponse, key: str, tier: str) -> None:
         if self.observers:
@@ -263,6 +341,7 @@ class IdempotencyMiddleware:
             409: "A request with this Idempotency-Key is in progress",
             413: "Request body too large to guard",
             422: "Idempotency-Key reused with a different request",
+            500: "Idempotency-Key cannot be scoped to a client",
         }
         body = json.dumps(
             {
@@ -290,21 +369,24 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+_BodyOutcome = Literal["complete", "too_large", "disconnected"]
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, _BodyOutcome]:
+    """The whole body; ``disconnected`` when the client left before its last chunk."""
     parts: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return b"", "disconnected"
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            return None
+            return b"", "too_large"
         parts.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(parts)
+            return b"".join(parts), "complete"
 
 
 def _fingerprint(scope: Scope, body: bytes) -> str:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import threading
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
@@ -103,6 +104,9 @@ class LocalObjects:
         return open(path, "rb")
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | Literal[False] | None:
     """Read a single byte range: ``(start, end_inclusive)``, ``None`` to ignore it and
     send everything, or ``False`` when it cannot be satisfied (answer 416).
@@ -113,14 +117,17 @@ def parse_range(header: str, size: int) -> tuple[int, int] | Literal[False] | No
     ((900, 999), False)
     >>> parse_range("bytes=0-1,5-6", 1000) is None, parse_range("items=1-2", 1000) is None
     (True, True)
+    >>> parse_range("bytes=\xb2-", 1000) is None  # a superscript two is not a digit here
+    True
     """
     unit, _, spec = header.partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None  # multi-range or other units: serve the full representation
     first, dash, last = spec.strip().partition("-")
-    if not dash or not (first.isdigit() or last.isdigit()):
+    # ASCII digits only: str.isdigit() accepts "²" and "١", which int() refuses or reads.
+    if not dash or not (_DIGITS.fullmatch(first) or _DIGITS.fullmatch(last)):
         return None
-    if (first and not first.isdigit()) or (last and not last.isdigit()):
+    if (first and not _DIGITS.fullmatch(first)) or (last and not _DIGITS.fullmatch(last)):
         return None
     if not first:  # suffix range: the last N bytes
         n = int(last)

@@ -53,7 +53,10 @@ current_tenant: contextvars.ContextVar[Tenant | None] = contextvars.ContextVar(
 class TenantMiddleware:
     """Resolve the tenant of every HTTP and WebSocket request; refuse what does not resolve.
 
-    ``exempt`` path prefixes (health checks, the key document) skip resolution.
+    ``exempt`` paths (health checks, the key document) skip resolution. They match
+    exactly: ``/healthz`` exempts neither ``/healthz/x`` nor ``/healthzadmin``. An entry
+    ending in ``/`` exempts that subtree on purpose (``/objects/`` exempts
+    ``/objects/a.bin``, not ``/objects``).
     """
 
     def __init__(
@@ -66,11 +69,16 @@ class TenantMiddleware:
     ) -> None:
         self.app = app
         self.resolver = resolver
-        self.exempt = tuple(exempt)
+        paths = tuple(exempt)
+        self.exempt = frozenset(p for p in paths if not p.endswith("/"))
+        self.exempt_trees = tuple(p for p in paths if p.endswith("/"))
         self.on_reject = on_reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exempt = bool(self.exempt) and scope.get("path", "").startswith(self.exempt)
+        path = scope.get("path", "")
+        exempt = path in self.exempt or (
+            bool(self.exempt_trees) and path.startswith(self.exempt_trees)
+        )
         if scope["type"] not in ("http", "websocket") or exempt:
             await self.app(scope, receive, send)
             return

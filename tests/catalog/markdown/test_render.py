@@ -24,6 +24,7 @@ from mitigate.catalog.model import (
     Principle,
     RateLimitSpec,
     RetrySpec,
+    Switch,
 )
 
 REPO = Path(__file__).resolve().parents[3]
@@ -105,6 +106,10 @@ KITCHEN_SINK: dict[str, Any] = {
         "audit.write": {"description": "only a description"},
         "notify.send": {},
     },
+    "switches": [
+        {"id": "shop.guard.1", "description": "refuse a capture | twice for one order"},
+        {"id": "shop.dedupe.1"},
+    ],
     "fallbacks": [
         {
             "id": "shop.fallback.1",
@@ -159,7 +164,7 @@ KITCHEN_SINK: dict[str, Any] = {
             "blast_radius": "all checkouts",
             "user_impact": "payment pending",
             "automatic_mitigation": "retry with backoff\nqueue the capture",
-            "mitigated_by": ["pay.capture", "shop.retry.1", "shop.fallback.1"],
+            "mitigated_by": ["pay.capture", "shop.retry.1", "shop.fallback.1", "shop.guard.1"],
             "manual_mitigation": "switch acquirer; see runbooks/pay.md",
             "runbook": "runbooks/pay.md",
             "experiments": ["shop.chaos.1"],
@@ -237,6 +242,7 @@ COVERAGE: list[tuple[type[Any], tuple[layout.Column, ...], set[str]]] = [
     (FallbackSpec, layout.FALLBACK_COLUMNS, set()),
     (DetectionRule, layout.RULE_COLUMNS, set()),
     (Principle, layout.PRINCIPLE_COLUMNS, set()),
+    (Switch, layout.SWITCH_COLUMNS, set()),
     (PolicySpec, layout.POLICY_COLUMNS, {"retry", "breaker", "bulkhead", "rate_limit"}),
 ]
 
@@ -253,7 +259,7 @@ def test_the_layout_covers_every_model_field(
 
 def test_catalog_level_fields_are_covered() -> None:
     sections = {"principles", "policies", "fallbacks", "detection_rules", "failure_modes",
-                "experiments", "runbooks", "error_budget", "version"}  # fmt: skip
+                "experiments", "runbooks", "error_budget", "version", "switches"}  # fmt: skip
     written = {column.field for column in layout.META_BULLETS} | sections
     assert set(CatalogModel.model_fields) <= written
 

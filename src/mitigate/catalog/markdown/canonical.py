@@ -40,6 +40,7 @@ from mitigate.catalog.markdown.layout import (
     PRINCIPLE_COLUMNS,
     RULE_COLUMNS,
     SECTION_TITLES,
+    SWITCH_COLUMNS,
     TEXT,
     Column,
 )
@@ -162,6 +163,8 @@ def read_canonical(text: str, *, service: str | None = None) -> tuple[CatalogMod
             _read_policies(section, tables, data["policies"], unmapped)
         elif kind == "fallback" and tables:
             data["fallbacks"] = _table_rows(tables[0], FALLBACK_COLUMNS, unmapped)
+        elif kind == "switches" and tables:
+            data["switches"] = _table_rows(tables[0], SWITCH_COLUMNS, unmapped)
         elif kind == "rules" and tables:
             data["detection_rules"] = _table_rows(tables[0], RULE_COLUMNS, unmapped)
         elif kind == "chaos":

@@ -46,6 +46,7 @@ __all__ = [
     "RETRY_COLUMNS",
     "RULE_COLUMNS",
     "SECTION_TITLES",
+    "SWITCH_COLUMNS",
     "TEXT",
     "Codec",
     "Column",
@@ -65,6 +66,7 @@ SECTION_TITLES = {
     "bulkheads": "Bulkheads",
     "rate_limits": "Rate limits",
     "fallback": "Fallbacks",
+    "switches": "Switches",
     "rules": "Detection rules",
     "chaos": "Chaos experiments",
     "budget": "Error budget",
@@ -307,6 +309,10 @@ RULE_COLUMNS = _columns(
     ("Min count", "min_count", INT),
     ("Severity", "severity"),
     ("Runbook", "runbook", CODE),
+    ("Description", "description"),
+)
+SWITCH_COLUMNS = _columns(
+    ("Id", "id", CODE),
     ("Description", "description"),
 )
 PRINCIPLE_COLUMNS = _columns(

@@ -53,6 +53,7 @@ from mitigate.catalog.markdown.layout import (
     PRINCIPLE_COLUMNS,
     RULE_COLUMNS,
     SECTION_TITLES,
+    SWITCH_COLUMNS,
     TEXT,
     Column,
     escape,
@@ -206,6 +207,10 @@ def render_markdown(catalog: Any) -> str:
             *_table(FALLBACK_COLUMNS, model.fallbacks, always={"id", "primary", "fallback"}),
             "",
         ]
+
+    if model.switches:
+        out += [f"## {SECTION_TITLES['switches']}", ""]
+        out += [*_table(SWITCH_COLUMNS, model.switches, always={"id"}), ""]
 
     if model.detection_rules:
         out += [f"## {SECTION_TITLES['rules']}", ""]

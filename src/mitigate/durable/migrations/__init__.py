@@ -46,8 +46,8 @@ class Migration:
 
     version: int
     name: str
-    sqlite: tuple[str, ...]
-    postgres: tuple[str, ...]
+    sqlite: tuple[str, ...] = ()
+    postgres: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.version < 1:
