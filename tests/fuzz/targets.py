@@ -7,8 +7,8 @@ file, a replay that never crosses clients) fails with :class:`PropertyViolatedEr
 is never expected, so it counts as a crash too.
 
 ``strategy`` is the full input space (``bench/fuzz.py`` runs it for minutes);
-``bounded`` is what the bounded run in pytest draws from: the full space except for
-known problems another change fixes, named in ``bounded_note`` (see docs/security.md).
+``bounded`` is what the bounded run in pytest draws from when it differs: the full space
+except for a known problem another change fixes, named in ``bounded_note``.
 
 Used by tests/fuzz/test_fuzz.py (a few seconds, derandomized) and bench/fuzz.py.
 """
@@ -356,7 +356,7 @@ _NAMES = st.one_of(
 
 
 @st.composite
-def _archive(draw: st.DrawFn, *, symlinks: bool = True) -> bytes:
+def _archive(draw: st.DrawFn) -> bytes:
     if draw(st.integers(0, 5)) == 0:
         return draw(st.binary(max_size=300))
     buffer = io.BytesIO()
@@ -365,7 +365,7 @@ def _archive(draw: st.DrawFn, *, symlinks: bool = True) -> bytes:
             name = draw(_NAMES)
             info = zipfile.ZipInfo(name)
             info.compress_type = draw(st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
-            if symlinks and draw(st.integers(0, 3)) == 0:
+            if draw(st.integers(0, 3)) == 0:
                 info.external_attr = (stat.S_IFLNK | 0o777) << 16
             data = draw(
                 st.one_of(
@@ -402,8 +402,6 @@ ARCHIVE = Target(
     _archive(),
     _inspect,
     expected=(),  # "never raises on hostile input"
-    bounded=_archive(symlinks=False),
-    bounded_note="symlink entries: t11-guards",
 )
 
 
@@ -448,8 +446,10 @@ HTML = Target(
     _html(max_depth=5000),
     _sanitize,
     expected=(),
+    # Over the nesting cap (256) the render path shows markup as inert text but keeps
+    # control characters nh3 drops, so a second pass differs (t11-guards' HTML item).
     bounded=_html(max_depth=30),
-    bounded_note="nesting cost (thousands of levels): t11-guards",
+    bounded_note="over-cap nesting is not idempotent yet: t11-guards",
 )
 
 
@@ -492,11 +492,6 @@ RANGE = Target(
     ),
     _range,
     expected=(),
-    bounded=_range_header(
-        alphabet=st.sampled_from("0123456789 +-_x"),
-        noise=st.characters(min_codepoint=32, max_codepoint=126),
-    ),
-    bounded_note="non-ASCII digits: t11-guards",
 )
 
 
@@ -611,8 +606,12 @@ async def _one(middleware: Any, request: _Request) -> None:
     if start is None:
         _check(request.truncated, "no response to a complete request")
         return
-    _check(start["status"] < 500, f"status {start['status']} from the middleware")
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    if start["status"] == 500 and b"authorization" not in dict(headers):
+        # documented: no tenant and no credential to scope the key is a deployment error
+        _check(b"MITIGATE.IDEMPOTENCY.NO_SCOPE" in body, f"500 without NO_SCOPE: {body[:80]!r}")
+        return
+    _check(start["status"] < 500, f"status {start['status']} from the middleware")
     if start["status"] == 201 and body:
         answered = json.loads(body)
         who = dict(headers).get(b"authorization", b"-").decode("latin-1")
@@ -629,8 +628,6 @@ IDEMPOTENCY = Target(
     st.lists(_request(tenants=3), min_size=1, max_size=6),
     _idempotency,
     expected=(),
-    bounded=st.lists(_request(tenants=1), min_size=1, max_size=6),
-    bounded_note="several clients, duplicate headers, truncated bodies: t11-guards",
 )
 
 
