@@ -220,27 +220,45 @@ def _fuzz_atheris(name: str, seconds: float, args: argparse.Namespace) -> dict[s
             f"-rss_limit_mb={args.memory_mb}", "-max_len=8192", f"-seed={args.seed + run + 1}",
             f"-artifact_prefix={work}/", str(corpus),
         ]  # fmt: skip
-        proc = subprocess.run(
+        # libFuzzer's -max_total_time is not always honoured under atheris: stop the
+        # harness ourselves at the deadline (SIGINT: libFuzzer prints its stats and exits).
+        proc = subprocess.Popen(
             [sys.executable, str(harness), name, str(stats_path), *flags],
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
             errors="replace",
-            timeout=left + 60,
         )
+        stopped = 0.0
+        try:
+            out, err_text = proc.communicate(timeout=left + 2)
+        except subprocess.TimeoutExpired:
+            stopped = time.time()
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, err_text = proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err_text = proc.communicate()
         run += 1
-        if stats_path.exists():
-            stats = json.loads(stats_path.read_text())
-            result["cases"] += stats["cases"]
-            if stats["slowest"] > result["slowest_s"]:
-                result["slowest_s"], result["slowest_input"] = (
-                    stats["slowest"], stats["slowest_input"],
-                )  # fmt: skip
-        rss = re.findall(r"rss: (\d+)Mb", proc.stderr)
+        _add_stats(result, stats_path)
+        rss = re.findall(r"rss: (\d+)Mb", err_text)
         if rss:
             result["maxrss_mb"] = max(result["maxrss_mb"], max(map(float, rss)))
+        if stopped:
+            # a normal end unless the harness had stopped making progress (a hang that
+            # libFuzzer's own -timeout did not catch)
+            age = stopped - stats_path.stat().st_mtime if stats_path.exists() else left
+            if age > args.per_input * 3 + 10:
+                result["hangs"] += 1
+                lines = err_text.strip().splitlines()
+                _example(
+                    result, "hard hang (no progress, harness stopped)", lines[-1] if lines else "?"
+                )
+            break
         if proc.returncode == 0:
             break
-        err = proc.stdout + proc.stderr  # atheris prints the Python traceback on stdout
+        err = out + err_text  # atheris prints the Python traceback on stdout
         artifact = re.findall(r"Test unit written to (\S+)", err)
         where = _OUR_FRAME.findall(err)
         place = f"{where[-1][0]}:{where[-1][1]}" if where else "?"
@@ -261,6 +279,15 @@ def _fuzz_atheris(name: str, seconds: float, args: argparse.Namespace) -> dict[s
             shown = f"{message[:160]} <- {artifact[-1] if artifact else '?'}"
             _example(result, f"{kind} at {place}", shown)
     return result
+
+
+def _add_stats(result: dict[str, Any], stats_path: Path) -> None:
+    if not stats_path.exists():
+        return
+    stats = json.loads(stats_path.read_text())
+    result["cases"] += stats["cases"]
+    if stats["slowest"] > result["slowest_s"]:
+        result["slowest_s"], result["slowest_input"] = stats["slowest"], stats["slowest_input"]
 
 
 def _example(result: dict[str, Any], what: str, shown: str) -> None:
