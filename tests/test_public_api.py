@@ -96,6 +96,7 @@ EXPECTED = [
     "Message",
     "Migration",
     "MitigateError",
+    "NotJsonError",
     "Observer",
     "Observers",
     "Outbox",
@@ -119,6 +120,7 @@ EXPECTED = [
     "RedisIdempotencyStore",
     "RejectedError",
     "Relay",
+    "RelayOptions",
     "Retry",
     "RetryExhausted",
     "RetryScheduled",
@@ -130,7 +132,12 @@ EXPECTED = [
     "SagaCompensationFailed",
     "SagaCompleted",
     "SagaDeadlineExceeded",
+    "SagaDefinitionChangedError",
+    "SagaHandle",
     "SagaOutcome",
+    "SagaParked",
+    "SagaParkedError",
+    "SagaRecord",
     "SagaResumed",
     "SagaStarted",
     "SagaStepFailed",
@@ -138,6 +145,8 @@ EXPECTED = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "SagaWorkerFailed",
+    "SagaWorkerOptions",
     "ScheduledJobFailed",
     "ScheduledJobRan",
     "Scheduler",
@@ -148,7 +157,9 @@ EXPECTED = [
     "Step",
     "StepContext",
     "Store",
+    "StoreDataError",
     "StoreError",
+    "StoreUnavailableError",
     "Switches",
     "TamperDetected",
     "Tenant",
@@ -161,14 +172,18 @@ EXPECTED = [
     "Verdict",
     "VirtualClock",
     "WorkQueue",
+    "compensate_saga",
     "current_deadline",
     "format_duration",
+    "get_saga",
     "inspect_archive",
+    "list_sagas",
     "migrate",
     "open_store",
     "parse_breaker",
     "parse_duration",
     "parse_retry",
+    "retry_saga",
     "sanitize",
     "sanitize_for_write",
     "verify_bundle",
@@ -202,3 +217,35 @@ def test_every_name_exists_and_classes_read_as_mitigate() -> None:
 def test_policy_names_are_exported() -> None:
     assert set(mitigate.__all__) >= POLICY_NAMES
     assert repr(mitigate.Retry(1, base=1.0)).startswith("Retry(")
+
+
+def test_service_toolkit_names_are_public_where_the_contract_says() -> None:
+    import mitigate.guard
+    import mitigate.observe
+    import mitigate.web
+
+    assert {"Migration", "migrate", "WorkQueue", "Job", "Scheduler", "Switches"} <= set(
+        mitigate.__all__
+    )
+    assert {"ErrorEnvelopeMiddleware", "error_body", "current_trace_id", "Health",
+            "TenantMiddleware", "RateLimitMiddleware", "IdempotencyMiddleware",
+            "SignedObjectApp"} <= set(mitigate.web.__all__)  # fmt: skip
+    assert {"assert_no_protected", "PiiLeakError", "Protected", "tenant_transaction",
+            "RedisRateLimiter", "RedisIpBlocker", "PostgresTenantRegistry",
+            "StaticTenantRegistry"} <= set(mitigate.guard.__all__)  # fmt: skip
+    assert {"OpenTelemetryObserver", "PrometheusObserver", "StructlogObserver",
+            "Recorder"} <= set(mitigate.observe.__all__)  # fmt: skip
+
+
+def test_web_and_guard_re_export_every_public_name_of_their_modules() -> None:
+    import importlib
+    import pkgutil
+
+    for package in ("mitigate.web", "mitigate.guard"):
+        pkg = importlib.import_module(package)
+        for info in pkgutil.iter_modules(pkg.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"{package}.{info.name}")
+            missing = sorted(set(getattr(module, "__all__", ())) - set(pkg.__all__))
+            assert not missing, f"{package} does not re-export {info.name}'s {missing}"

@@ -9,6 +9,7 @@ from mitigate.chaos.cli import verify
 from mitigate.demo import demo_command
 from mitigate.durable.cli import saga_app
 from mitigate.durable.dlq_cli import dlq_app
+from mitigate.serve import serve_command
 
 app = typer.Typer(
     name="mitigate",
@@ -23,6 +24,7 @@ app.command("verify")(verify)
 app.command("demo")(demo_command)
 app.add_typer(saga_app, name="saga")
 app.add_typer(dlq_app, name="dlq")
+app.command("serve")(serve_command)
 
 
 @app.callback()

@@ -27,6 +27,8 @@ import threading
 import time
 from typing import Protocol, runtime_checkable
 
+from mitigate.runscope import current_scope, real_clock_refused
+
 __all__ = ["Clock", "RealClock", "VirtualClock", "default_clock"]
 
 # 2026-01-01T00:00:00Z: where a VirtualClock's wall time starts unless told otherwise.
@@ -69,6 +71,12 @@ class RealClock:
 
     __slots__ = ()
 
+    def __init__(self) -> None:
+        # Inside a virtual-time experiment run, real time is a bug, not a choice.
+        scope = current_scope()
+        if scope is not None and scope.virtual:
+            raise real_clock_refused("RealClock()", scope)
+
     # The C function itself, not a wrapper: policies read the clock on every call.
     now = staticmethod(time.monotonic)
 
@@ -89,13 +97,15 @@ class RealClock:
 _REAL = RealClock()
 
 
-def default_clock() -> RealClock:
-    """The shared :class:`RealClock` used when no clock is given.
+def default_clock() -> Clock:
+    """The clock of whatever is built without one: the shared :class:`RealClock`, or,
+    inside an experiment run, the run's clock (see :mod:`mitigate.runscope`).
 
     >>> default_clock() is default_clock()
     True
     """
-    return _REAL
+    scope = current_scope()
+    return _REAL if scope is None else scope.clock
 
 
 class VirtualClock:

@@ -123,3 +123,9 @@ async def test_bad_input_is_refused_before_touching_the_database(
     tables = await store.fetch("SELECT name FROM sqlite_master WHERE name = ?", (NAMESPACE_TABLE,))
     assert tables == []
     await store.aclose()
+
+
+def test_statements_may_be_given_as_lists() -> None:
+    a = mitigate.Migration(1, "a", sqlite=["SELECT 1"], postgres=["SELECT 1"])  # type: ignore[arg-type]
+    b = mitigate.Migration(1, "a", sqlite=("SELECT 1",), postgres=("SELECT 1",))
+    assert a == b and sorted([a, b]) == [a, b]

@@ -274,3 +274,27 @@ def test_bad_options_are_refused() -> None:
         WorkQueue(store, "q", lease=0)
     with pytest.raises(mitigate.ConfigError):
         WorkQueue(store, "")
+
+
+async def test_the_worker_loop_survives_a_store_that_fails_for_a_while(
+    store_factory: StoreFactory,
+) -> None:
+    queue, clock, _ = await _queue(store_factory)
+    await queue.enqueue({"n": 1})
+    handled: list[int] = []
+
+    async def handler(job: Job) -> None:
+        handled.append(job.payload["n"])
+
+    # The queue's table is gone for a while (a botched deploy, a restore in progress).
+    await queue.store.execute("ALTER TABLE mitigate_queue RENAME TO mitigate_queue_away")
+    stop = asyncio.Event()
+    task = asyncio.create_task(queue.run(handler, stop=stop, poll=1.0))
+    await clock.asleep(10)
+    assert handled == [] and not task.done()  # failing claims did not end the loop
+    await queue.store.execute("ALTER TABLE mitigate_queue_away RENAME TO mitigate_queue")
+    while not handled:
+        await clock.asleep(1)
+    stop.set()
+    await task
+    assert handled == [1] and (await queue.counts())["done"] == 1

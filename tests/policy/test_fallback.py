@@ -236,3 +236,13 @@ def test_an_async_alternative_is_refused_at_the_first_sync_call(observed: bool) 
         policy.call(lambda: calls.append(1) or "primary")  # would succeed: still refused
     assert info.value.code == "MITIGATE.CONFIG.CALL_STYLE"
     assert calls == []  # refused before the dependency was called
+
+
+def test_an_error_parameter_the_call_fills_itself_is_left_alone() -> None:
+    def report(code: str, error: str = "none") -> str:
+        return f"{code}: {error}"
+
+    policy = Pipeline("t", Fallback(report), clock=VirtualClock())
+    assert policy.call(down, "E1", "given by the caller") == "E1: given by the caller"
+    assert policy.call(down, "E2", error="by keyword") == "E2: by keyword"
+    assert policy.call(down, "E3") == "E3: down"  # not filled: it gets the error

@@ -332,3 +332,17 @@ async def test_call_style_is_checked_with_an_injector_attached_too() -> None:
     with pytest.raises(ConfigError, match="coroutine function"):
         policy.call(coro)
     assert len(policy.injector.asked) == 2  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("observed", [False, True])
+@pytest.mark.parametrize("timed", [False, True])
+async def test_acall_accepts_a_function_returning_any_awaitable(
+    observed: bool, timed: bool
+) -> None:
+    policy = misuse_pipeline(observed, timed)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[str] = loop.create_future()
+    loop.call_soon(future.set_result, "from a future")
+    assert await policy.acall(lambda: future) == "from a future"
+    task = asyncio.ensure_future(asyncio.sleep(0, "from a task"))
+    assert await policy.acall(lambda: task) == "from a task"

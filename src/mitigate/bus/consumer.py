@@ -33,6 +33,7 @@ from mitigate.observe.events import RetryScheduled
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.injection import Injector
 from mitigate.policy.retry import Retry
+from mitigate.runscope import run_injector, run_observers
 
 __all__ = ["Consumer", "Handler"]
 
@@ -85,9 +86,9 @@ class Consumer:
         self.dead_letters = dead_letters
         self.batch = batch
         self.wait = wait
-        self.injector = injector
+        self.injector = run_injector(injector)  # inside an experiment run: the run's
         self.clock = clock or getattr(bus, "clock", None) or default_clock()
-        self.observers = Observers(observers)
+        self.observers = Observers(run_observers(observers))
         self.target = spec.name
         self._subscription: Subscription | None = None
         self._running = False

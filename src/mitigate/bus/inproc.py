@@ -44,6 +44,7 @@ from mitigate.clock import Clock
 from mitigate.durable.store import Store, dumps, loads
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.injection import Injector
+from mitigate.runscope import run_injector, run_observers
 
 __all__ = ["InprocBus", "InprocDelivery", "InprocSubscription"]
 
@@ -71,8 +72,8 @@ class InprocBus:
         self.ack_timeout = ack_timeout
         self.fifo_keys = fifo_keys
         self.poll = poll
-        self.injector = injector
-        self.observers = Observers(observers)
+        self.injector = run_injector(injector)  # inside an experiment run: the run's
+        self.observers = Observers(run_observers(observers))
         self._new = asyncio.Event()
         self.published = 0
         self.duplicates = 0

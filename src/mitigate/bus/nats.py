@@ -57,6 +57,7 @@ from mitigate.bus.port import (
 from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.injection import Injector
+from mitigate.runscope import run_injector, run_observers
 
 __all__ = ["NatsBus", "NatsDelivery", "NatsSubscription"]
 
@@ -93,8 +94,8 @@ class NatsBus:
         self.stream = stream
         self.clock = clock or default_clock()
         self.ack_timeout = ack_timeout
-        self.injector = injector
-        self.observers = Observers(observers)
+        self.injector = run_injector(injector)  # inside an experiment run: the run's
+        self.observers = Observers(run_observers(observers))
         self._owns_client = owns_client
         self._tokens = itertools.count(1)
         self._acks: dict[str, asyncio.Future[bool]] = {}

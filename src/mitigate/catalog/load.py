@@ -48,6 +48,7 @@ from mitigate.errors import ConfigError
 from mitigate.observe.detection import Detector, Rule
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.pipeline import Pipeline
+from mitigate.runscope import current_scope
 
 __all__ = ["Catalog"]
 
@@ -71,6 +72,12 @@ class Catalog:
     ) -> None:
         self.model = model
         self.path = path
+        # Loaded inside an experiment run: the run's clock and observers, unless given.
+        scope = current_scope()
+        if scope is not None:
+            clock = scope.lend_clock(f"catalog {model.service}", clock)
+            given = list(observers)
+            observers = [*given, *scope.missing_observers(given)]
         self.clock = clock if clock is not None else default_clock()
         _refuse(_problems(model, _doc), path)
         self._lock = threading.Lock()

@@ -44,7 +44,8 @@ from mitigate.chaos.run import Run
 from mitigate.chaos.timeline import Timeline
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.errors import ConfigError
-from mitigate.observe.observers import Recorder
+from mitigate.observe.observers import Observer, Recorder
+from mitigate.runscope import RunScope, run_scope
 from mitigate.switches import Switches
 
 __all__ = ["Runner", "Suite", "discover", "import_experiments", "load_suite", "service_package"]
@@ -444,48 +445,63 @@ class Runner:
         injector = FaultInjector(
             clock=clock, random=_random.Random(self.seed).random, party=suite.service
         )
-        observers = [recorder, timeline.observe]
-        catalog = None
-        if suite.catalog_path is not None:
-            catalog = _catalog_class().load(suite.catalog_path, clock=clock, observers=observers)
-        policy = _PolicySource(catalog, clock, observers, injector, passthrough)
-        run = Run(
-            spec,
+        observers: list[Observer] = [recorder, timeline.observe]
+        scope = RunScope(
             clock=clock,
-            policy=policy,
+            virtual=not self.real_time,
             injector=injector,
-            recorder=recorder,
-            timeline=timeline,
-            catalog=catalog,
-            entry=_entry(catalog, spec.id),
-            service=suite.service,
-            switches=Switches(disabled=switches_off),
-            backend=self.backend,
+            observers=tuple(observers),
+            passthrough=passthrough,
+            label=spec.id,
         )
-        run.pipelines = policy.built
-        try:
-            await spec.fn(run)
-            failed = [c for c in run.checks if not c.passed]
-            if not run.checks:
-                result.reason = "the experiment checked nothing, so it could not fail"
-            elif failed:
-                result.verdict = "failed"
-                result.reason = "; ".join(
-                    f"{c.name}: {c.detail}" if c.detail else c.name for c in failed
+        # Everything the experiment builds, however it looks its policies up, joins the
+        # run: its clock, its injector, its observers (mitigate.runscope).
+        with run_scope(scope):
+            catalog = None
+            if suite.catalog_path is not None:
+                catalog = _catalog_class().load(
+                    suite.catalog_path, clock=clock, observers=observers
                 )
-            else:
-                result.verdict = "verified"
-        except (ProbeFailedError, AssertionError) as exc:
-            result.verdict = "failed"
-            result.reason = str(exc) or type(exc).__name__
-        except Exception as exc:
-            result.reason = f"{type(exc).__name__}: {exc}"
-            result.traceback = traceback.format_exc()
-        finally:
-            errors = await run.run_rollbacks()
-            timeline.end = clock.now()
-            result.rollbacks = run.rollbacks_run
-            _fill(result, run)
+            policy = _PolicySource(catalog, clock, observers, injector, passthrough)
+            run = Run(
+                spec,
+                clock=clock,
+                policy=policy,
+                injector=injector,
+                recorder=recorder,
+                timeline=timeline,
+                catalog=catalog,
+                entry=_entry(catalog, spec.id),
+                service=suite.service,
+                switches=Switches(disabled=switches_off),
+                backend=self.backend,
+            )
+            run.pipelines = policy.built
+            try:
+                await spec.fn(run)
+                failed = [c for c in run.checks if not c.passed]
+                if not run.checks:
+                    result.reason = "the experiment checked nothing, so it could not fail"
+                elif failed:
+                    result.verdict = "failed"
+                    result.reason = "; ".join(
+                        f"{c.name}: {c.detail}" if c.detail else c.name for c in failed
+                    )
+                else:
+                    result.verdict = "verified"
+            except (ProbeFailedError, AssertionError) as exc:
+                result.verdict = "failed"
+                result.reason = str(exc) or type(exc).__name__
+            except Exception as exc:
+                result.reason = f"{type(exc).__name__}: {exc}"
+                result.traceback = traceback.format_exc()
+            finally:
+                errors = await run.run_rollbacks()
+                timeline.end = clock.now()
+                result.rollbacks = run.rollbacks_run
+                for target, pipeline in scope.built.items():
+                    run.pipelines.setdefault(target, pipeline)
+                _fill(result, run)
         if errors:
             result.verdict = "error"
             result.reason = (result.reason + "; " if result.reason else "") + (

@@ -79,6 +79,7 @@ def parse_age(text: str) -> float:
 def with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store at ``url``, run ``action`` on it, close it; errors become exit codes
     (2 for bad input, 1 for a refused operation). Shared by the saga and dlq commands."""
+
     async def go() -> T:
         store = await open_store(url)
         try:

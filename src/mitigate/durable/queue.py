@@ -32,6 +32,7 @@ idempotent: the same key returns the job already there, whatever its state.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -62,6 +63,8 @@ _COLUMNS = (
     " last_error, park_reason, created_at, updated_at, finished_at"
 )
 _MAX_ERROR = 2000
+
+_log = logging.getLogger("mitigate.queue")
 
 
 class QueueError(MitigateError):
@@ -424,11 +427,18 @@ class WorkQueue:
         """Claim and handle jobs until ``stop`` is set, sleeping ``poll`` seconds on the
         clock when nothing is due. A handler that returns completes its job (unless it
         settled the job itself); one that raises fails it (permanently for
-        ``permanent_on`` errors). A lost lease is reported, never fatal to the loop."""
+        ``permanent_on`` errors). A lost lease is reported, never fatal to the loop; nor is
+        a store that fails for a while: the loop logs it and tries again after ``poll``
+        (a job it could not settle keeps its lease, which runs out, and is claimed again)."""
         me = worker or f"worker-{uuid.uuid4().hex[:8]}"
         stop = stop if stop is not None else asyncio.Event()
         while not stop.is_set():
-            jobs = await self.claim(me, batch)
+            try:
+                jobs = await self.claim(me, batch)
+            except Exception:
+                _log.exception("work queue %s: claim by %s failed; trying again", self.name, me)
+                await self._pause(poll, stop)
+                continue
             if not jobs:
                 await self._pause(poll, stop)
                 continue
@@ -449,6 +459,8 @@ class WorkQueue:
                 await self.complete(job)
         except LeaseLostError:
             pass  # already reported as an event by _lost; the job's new holder carries on
+        except Exception:
+            _log.exception("work queue %s: could not settle job %s", self.name, job.id)
         finally:
             self._settled.discard((job.id, job.attempts))
 

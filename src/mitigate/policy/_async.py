@@ -297,7 +297,7 @@ class _AsyncDriver(_Core):
         tried: list[str] = []
         for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
+                value = alternative(*args, **_arguments(fallback, index, error, args, kwargs))
                 if inspect.isawaitable(value):
                     value = await value
             except Exception as exc:

@@ -1,7 +1,7 @@
 """The sync driver: the general loop of :meth:`Pipeline.call` (private).
 
 Waits are ``clock.sleep``; a sync call cannot be pre-empted, so a late result is
-flagged after it returns.
+returned and its lateness reported (``timeout.fired`` without an error).
 """
 
 from __future__ import annotations
@@ -211,7 +211,7 @@ class _SyncDriver(_Core):
         tried: list[str] = []
         for index, alternative in enumerate(fallback.alternatives):
             try:
-                value = alternative(*args, **_arguments(fallback, index, error, kwargs))
+                value = alternative(*args, **_arguments(fallback, index, error, args, kwargs))
             except Exception as exc:
                 tried.append(f"{_name(alternative)} raised {type(exc).__name__}: {exc}")
                 continue

@@ -18,6 +18,7 @@ re-raised unchanged, with a note listing what was tried.
 from __future__ import annotations
 
 import inspect
+import sys
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ class Fallback:
     when: Callable[[Exception], bool] | None
     key: Callable[..., Hashable] | None
     # Per alternative, read once here: does it take ``error=``; the first async one.
-    _wants_error: tuple[bool, ...] = field(init=False, compare=False, repr=False)
+    _error_slots: tuple[int | None, ...] = field(init=False, compare=False, repr=False)
     _async: str | None = field(init=False, compare=False, repr=False)
 
     def __init__(
@@ -80,7 +81,7 @@ class Fallback:
                 raise invalid(name, f"alternatives must be callables, got {alternative!r}")
         put = object.__setattr__
         put(self, "alternatives", tuple(alternatives))
-        put(self, "_wants_error", tuple(_wants_error(a) for a in alternatives))
+        put(self, "_error_slots", tuple(_error_slot(a) for a in alternatives))
         put(self, "_async", next((_name(a) for a in alternatives if _is_async(a)), None))
         put(self, "value", value)
         put(
@@ -117,16 +118,21 @@ def _name(fn: Callable[..., Any]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
 
 
-def _wants_error(fn: Callable[..., Any]) -> bool:
-    """Whether ``fn`` declares a parameter ``error`` that can be passed by keyword."""
+def _error_slot(fn: Callable[..., Any]) -> int | None:
+    """Where ``fn`` takes ``error``: how many positional arguments come before it
+    (a keyword-only one counts as unlimited), or None when it takes no ``error``."""
     try:
-        parameter = inspect.signature(fn).parameters.get("error")
+        parameters = list(inspect.signature(fn).parameters.values())
     except (TypeError, ValueError):  # some builtins have no signature
-        return False
-    return parameter is not None and parameter.kind in (
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        inspect.Parameter.KEYWORD_ONLY,
-    )
+        return None
+    for position, parameter in enumerate(parameters):
+        if parameter.name != "error":
+            continue
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY:
+            return sys.maxsize
+        if parameter.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            return position
+    return None
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
@@ -139,11 +145,12 @@ def _is_async(fn: Callable[..., Any]) -> bool:
 
 
 def _arguments(
-    fallback: Fallback, index: int, error: Exception, kwargs: dict[str, Any]
+    fallback: Fallback, index: int, error: Exception, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The keyword arguments for alternative ``index``: the call's, plus ``error`` when
-    it asks for it (the call's own ``error=`` argument wins)."""
-    if fallback._wants_error[index] and "error" not in kwargs:
+    it takes one the call's own arguments do not already fill."""
+    slot = fallback._error_slots[index]
+    if slot is not None and len(args) <= slot and "error" not in kwargs:
         return {**kwargs, "error": error}
     return kwargs
 

@@ -61,6 +61,7 @@ from mitigate.policy.timeout import (
     _Watchdog,
     _watchdog,
 )
+from mitigate.runscope import current_scope
 
 __all__ = ["Pipeline", "Strategy"]
 
@@ -133,6 +134,13 @@ class Pipeline(_SyncDriver, _AsyncDriver):
     ) -> None:
         if not isinstance(target, str) or not target:
             raise ConfigError(None, f"a pipeline needs a target name, got {target!r}")
+        # Built inside an experiment run: take its clock, injector and observers (read
+        # once here, never per call); a target the mutation check removed passes through.
+        scope = current_scope()
+        if scope is not None:
+            clock = scope.lend_clock(target, clock)
+            injector = scope.injector if injector is None else injector
+            strategies = () if target in scope.passthrough else strategies
         for strategy in strategies:
             if not isinstance(strategy, Strategy):
                 raise ConfigError(
@@ -154,6 +162,11 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         self._clock: Clock = clock if clock is not None else default_clock()
         self._now = self._clock.now
         self._obs = observers if isinstance(observers, Observers) else Observers(observers)
+        if scope is not None:
+            missing = scope.missing_observers(self._obs)
+            if missing:  # a new fan-out: a shared one must not keep the run's observers
+                self._obs = Observers((*self._obs, *missing))
+            scope.joined(target, self)
         self._injector = injector
         self._dog: _Watchdog | None = None
 
@@ -363,29 +376,32 @@ class Pipeline(_SyncDriver, _AsyncDriver):
         if inspect.iscoroutinefunction(fn):
             afn = cast(Callable[P, Awaitable[Any]], fn)
 
+            acall = self.acall
+
             @functools.wraps(fn)
             async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                return await self.acall(afn, *args, **kwargs)
+                return await acall(afn, *args, **kwargs)
 
             return cast(Callable[P, R], run_async)
         refusal = self._sync_refusal()
         if refusal is not None:
             raise refusal
 
+        call = self.call  # bound once: no bound-method object per call
+
         @functools.wraps(fn)
         def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            return self.call(fn, *args, **kwargs)
+            return call(fn, *args, **kwargs)
 
         return run
 
     # -- the sync driver -------------------------------------------------------------------
     def call(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``fn(*args, **kwargs)`` through the pipeline (a plain function)."""
-        sync = _SYNC
         if (
             self._call_fast
             and not self._obs._observers
-            and sync.deadline is None
+            and _SYNC.deadline is None
             and _DEADLINE.get() is None
         ):
             brk = self._brk
@@ -402,18 +418,19 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                 except Exception as exc:
                     error: Exception = exc
                 else:
-                    if type(result) is not _Coroutine:
+                    if result.__class__ is not _Coroutine:
                         return result
                     raise self._coroutine_given(fn, result)
                 return self._resume(fn, args, kwargs, None, brk, gen, error)
             start = self._now()
+            sync = _SYNC
             sync.deadline = start + self._first_limit
             try:
                 result = fn(*args, **kwargs)
             except Exception as exc:
                 error = exc
             else:
-                if type(result) is not _Coroutine:
+                if result.__class__ is not _Coroutine:
                     return result  # even a late one: it was not pre-empted, it answered
                 raise self._coroutine_given(fn, result)
             finally:
@@ -442,7 +459,7 @@ class Pipeline(_SyncDriver, _AsyncDriver):
                     return await self._acall(fn, args, kwargs)  # an outer deadline applies
                 try:
                     called: Any = fn(*args, **kwargs)
-                    if type(called) is not _Coroutine:
+                    if called.__class__ is not _Coroutine:
                         called = _Awaiting(self._awaiting(fn, called))
                     return await called  # type: ignore[no-any-return]
                 except Exception as exc:

@@ -12,8 +12,13 @@ deadline), so timeouts work in virtual time. :class:`~mitigate.AttemptTimeoutErr
 raised only when the attempt's own deadline fired, never when the caller cancelled.
 
 **Sync** calls cannot be pre-empted in Python: the deadline is passed down
-(:func:`current_deadline`) and a result that comes back after it is flagged late:
-the attempt counts as timed out (``AttemptTimedOut`` event, ``AttemptTimeoutError``).
+(:func:`current_deadline`) so the work itself can stop in time.
+
+**A late answer is returned**, never discarded and retried (its side effects happened:
+retrying would repeat them). A sync call that returns after its deadline, or an async
+call that swallows the cancellation and still returns, gives its result to the caller;
+the lateness is an ``AttemptTimedOut`` event without an error. Only an attempt cut
+without an answer raises :class:`~mitigate.AttemptTimeoutError`.
 
 >>> Timeout(0.5)
 Timeout(seconds=0.5, total=None)

@@ -15,7 +15,7 @@ from mitigate.web.errors import (
     status_of,
 )
 from mitigate.web.health import CheckFn, Health
-from mitigate.web.idempotency import IdempotencyMiddleware, authorization_scope
+from mitigate.web.idempotency import IdempotencyMiddleware, authorization_scope, tenant_scope
 from mitigate.web.keys import (
     WELL_KNOWN_PATH,
     KeyDocumentSource,
@@ -67,5 +67,6 @@ __all__ = [
     "parse_range",
     "query_or_bearer_token",
     "status_of",
+    "tenant_scope",
     "token_hash",
 ]

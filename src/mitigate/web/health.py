@@ -167,8 +167,10 @@ class Health:
             await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             timer.cancel()
-        if not work.done():
-            work.cancel()
+            timed_out = not work.done()
+            if timed_out:
+                work.cancel()  # also when the probe itself was cancelled (client gone)
+        if timed_out:
             return f"timed out after {check.timeout:g}s"
         exc = work.exception()
         if exc is not None:

@@ -1,7 +1,8 @@
 """ASGI middleware that resolves the tenant before any handler runs, failing closed.
 
 A request whose tenant cannot be resolved is answered by the middleware itself (400,
-404 or 503 with ``{"code", "message"}``); the application is never called. A resolved
+404 or 503 with the envelope ``{"code", "message", "traceId"}``); the application is
+never called. A resolved
 tenant is put in ``scope["state"]["tenant"]`` (``request.state.tenant`` in Starlette)
 and in :data:`current_tenant` for code that sets the database tenant per transaction.
 ``on_reject(client_ip)`` lets a blocker count resolution failures per address.
@@ -41,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mitigate.guard.errors import TenantError
 from mitigate.guard.tenancy import Tenant, TenantResolver
+from mitigate.web.errors import error_body
 
 __all__ = ["TenantMiddleware", "current_tenant"]
 
@@ -108,7 +110,7 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, error: TenantError
         await send({"type": "websocket.close", "code": 1008, "reason": error.code})
         return
     response = JSONResponse(
-        {"code": error.code, "message": str(error)},
+        error_body(error.code, str(error)),
         status_code=error.status,
         headers={"cache-control": "no-store"},
     )

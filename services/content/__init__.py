@@ -1,0 +1,1 @@
+"""The content service (seed 000): publish saga, bundles, devices, keys, downloads, imports."""

@@ -1,0 +1,1 @@
+"""HTTP routers of the content service, one module per resource."""

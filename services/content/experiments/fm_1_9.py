@@ -1,0 +1,53 @@
+"""content.fm.1.9: a signed URL expires before the download completes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from services.content.testbed import Testbed
+
+from mitigate.chaos import Failure, Run, experiment
+
+
+@experiment("content.fm.1.9", failure_modes=["content.fm.1.9"])
+async def url_expires_mid_download(run: Run) -> None:
+    """The link throttles the transfer and drops it at 60 %; the client resumes 11 min
+    later: the CDN answers 403 expired, the client renews the URL (the first renewal
+    call fails once and is retried) and resumes with a Range request, not from byte 0."""
+    bed = await Testbed.open(run)
+    source = os.urandom(256 * 1024)
+    await bed.add_course("big", source)
+    device = bed.device("slow")
+    await device.register()
+    await device.request_bundle("big")
+    meta = await device.status("big@slow")
+    size = len((bed.side.objects_root / bed.side.bundles["big@slow"].object_key).read_bytes())
+    await run.steady("bundle ready", meta["status"] == "ready")
+
+    bed.cdn.cut_fraction = 0.6
+    bed.cdn.cut_stall = 11 * 60.0  # the slow link outlives the 10 min TTL
+    async with run.fault(Failure("url.renew", times=1, error=ConnectionError)):
+        outcome = await run.call("download", device.download, "big@slow")
+    run.expect("download finished with no user action", outcome.ok, str(outcome.error))
+    run.expect(
+        "the resume was refused 403 with the expired code",
+        "MITIGATE.URL.EXPIRED" in bed.cdn.refusals,
+        str(bed.cdn.refusals),
+    )
+    await run.expect_event("retry.scheduled", target="url.renew", within=15 * 60)
+    result = device.last_download
+    run.expect("the URL was renewed once", result.renewals == 1, str(result))
+    run.expect("resumed with a Range request", result.resumes >= 1, str(result))
+    run.expect("never restarted from byte 0", result.restarts == 0, str(result))
+    run.expect(
+        "bytes transferred <= size + one chunk",
+        result.bytes_received <= size + 64 * 1024,
+        f"{result.bytes_received} for {size}",
+    )
+    bundle = device.store["big@slow"]
+    run.expect(
+        "final SHA-256 equals the origin digest",
+        hashlib.sha256(bundle.content).digest() == bed.side.bundles["big@slow"].sha256,
+    )
+    run.expect("and it plays", await device.try_play("big@slow") == "ok")

@@ -1,0 +1,187 @@
+"""The publish side of the content service, opened for one experiment run.
+
+An experiment drives the service as an author would, through its HTTP API (an in-process
+httpx client on the run's clock), on the run's policies (faults attach to them and
+``--mutate`` can remove them), switches and observers. With ``run.backend ==
+"postgres+nats+redis"`` the same world runs on the real servers (a fresh PostgreSQL schema
+and NATS stream per run).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.kit.runtime import AllOn, Runtime
+
+from .service import Content, open_content
+from .settings import ContentSettings
+from .workers import running
+
+__all__ = ["World", "open_world"]
+
+TENANT = "acme"
+
+
+@dataclass
+class World:
+    run: Any
+    content: Content
+    http: httpx.AsyncClient
+    root: Path
+    loops: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clock(self) -> Any:
+        return self.run.clock
+
+    def asset(
+        self, name: str, data: bytes | None = None, *, size: int = 0, tenant: str = TENANT
+    ) -> str:
+        """Put an asset in the tenant's asset store (``size``: a sparse file of zeros)."""
+        path = self.content.assets.path(tenant, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if data is not None:
+            path.write_bytes(data)
+        else:
+            with open(path, "wb") as f:
+                f.truncate(size)
+        return name
+
+    def manifest(self, assets: list[str], **extra: Any) -> dict[str, Any]:
+        body = {
+            "title": "Course",
+            "version": "1.0",
+            "entry": assets[0],
+            "assets": [{"path": a, "source": a} for a in assets],
+        }
+        body.update(extra)
+        return body
+
+    async def draft(self, draft_id: str, manifest: dict[str, Any]) -> httpx.Response:
+        return await self.http.put(f"/v1/drafts/{draft_id}", json=manifest)
+
+    async def publish(self, draft_id: str) -> httpx.Response:
+        return await self.http.post(f"/v1/drafts/{draft_id}/publish")
+
+    async def settle(
+        self, draft_id: str, *, limit: float = 20 * 60, every: float = 5.0
+    ) -> dict[str, Any]:
+        """Poll the draft (as the author's UI does) until its publish ends."""
+        end = self.clock.now() + limit
+        while True:
+            body: dict[str, Any] = (await self.http.get(f"/v1/drafts/{draft_id}")).json()
+            if body.get("state") != "building" or self.clock.now() >= end:
+                return body
+            await self.clock.asleep(every)
+
+    async def saga_state(self, publish_id: str) -> str:
+        body = (await self.http.get(f"/v1/publishes/{publish_id}")).json()
+        return str(body.get("state"))
+
+    async def objects(self, prefix: str = "packages/") -> list[str]:
+        return await self.content.runtime.objects.list(prefix)
+
+    async def alerts(self, audience: str = "author") -> list[dict[str, Any]]:
+        return (await self.http.get("/v1/alerts", params={"audience": audience})).json()  # type: ignore[no-any-return]
+
+
+def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
+    settings = ContentSettings(
+        data_dir=root,
+        builder="inline",
+        poll=1.0,
+        saga_poll=1.0,
+        # Each run's store is thrown away: no fsync per commit.
+        store=f"sqlite:///{root / 'content.db'}?durability=normal",
+    )
+    backend = getattr(run, "backend", "embedded") or "embedded"
+    if backend != "embedded":
+        unique = f"x{uuid.uuid4().hex[:10]}"
+        settings = settings.with_backend(backend).model_copy(  # type: ignore[assignment]
+            update={
+                "schema_name": f"content_{unique}",
+                "stream": f"CONTENT_{unique.upper()}",
+                "subject_prefix": f"{unique}.",
+            }
+        )
+    return settings.model_copy(update=overrides)  # type: ignore[return-value]
+
+
+async def open_world(run: Any, **overrides: Any) -> World:
+    """The content service for this run, its workers running, and an author's client."""
+    root = Path(tempfile.mkdtemp(prefix="content-run-"))
+    settings = settings_for(run, root, **overrides)
+    runtime = await Runtime.open(
+        settings,
+        clock=run.clock,
+        policy=run.policy,
+        switches=getattr(run, "switches", None) or AllOn(),
+        observers=run.observers,
+        injector=run.injector,
+    )
+    content = await open_content(settings, runtime=runtime)
+    workers = running(content)
+    loops = await workers.__aenter__()
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=content.app),
+        base_url="http://content.test",
+        headers={"x-tenant-id": TENANT},
+    )
+    world = World(run, content, http, root, loops)
+
+    async def close() -> None:
+        await http.aclose()
+        await workers.__aexit__(None, None, None)
+        await content.aclose()
+        shutil.rmtree(root, ignore_errors=True)
+
+    run.rollback(close)
+    return world
+
+
+def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
+    """The recorder's ``name`` events of ``target`` at or after ``since``."""
+    return [e for e in run.recorder.named(name, target) if e.at >= since]
+
+
+def first_call(run: Any, target: str, since: float) -> dict[str, Any]:
+    """How the first call of ``target`` after ``since`` went: its attempts, the retry delays
+    it took, when it started and when it gave up (``None`` when it did not)."""
+    starts = events_since(run, "attempt.started", target, since)
+    if not starts:
+        return {"attempts": 0, "delays": [], "start": None, "gave_up": None}
+    t0 = starts[0].at
+    ends = [
+        e.at
+        for name in ("retry.exhausted", "budget.exhausted", "attempt.succeeded")
+        for e in events_since(run, name, target, t0)
+    ]
+    end = min(ends) if ends else None
+    attempts = [e for e in starts if end is None or e.at <= end]
+    # One call's attempts are numbered 1, 2, ...: stop where numbering restarts.
+    call = [attempts[0]]
+    for e in attempts[1:]:
+        if e.attempt <= call[-1].attempt:
+            break
+        call.append(e)
+    last = call[-1].at
+    delays = [e.delay for e in events_since(run, "retry.scheduled", target, t0) if e.at <= last]
+    gave_up = [
+        e.at
+        for name in ("retry.exhausted", "budget.exhausted")
+        for e in events_since(run, name, target, t0)
+    ]
+    return {
+        "attempts": len(call),
+        "delays": delays,
+        "start": t0,
+        "last_start": last,
+        "gave_up": min(gave_up) if gave_up else None,
+    }

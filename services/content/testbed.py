@@ -1,0 +1,211 @@
+"""The device side wired with its fake providers, in one process, on one clock: what an
+experiment (or a test) drives over HTTP. Hosts: content.test (API and origin objects),
+cdn.test (caching edge), push.test (push provider), ai.test (AI gateway); one httpx
+client reaches them all through the ASGI transport, as production code reaches the real
+ones."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import mitigate
+from mitigate.web import LocalObjects, SignedObjectApp
+
+from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
+from .adapters.cdn import FakeCdn
+from .adapters.kms import LocalKms
+from .adapters.push import FakePushProvider, PushClient
+from .api import assistant, devices, downloads, keys
+from .device_client import SimulatedDevice, origin_download
+from .devices import AllOn, DeviceSide, Ports, tamper_settings
+
+CATALOG = Path(__file__).with_name("catalog.yaml")
+OPS_TOKEN = "testbed-operator"
+__all__ = ["CATALOG", "HostRouter", "Testbed", "alerts", "tamper_settings"]
+ROUTERS = (devices.router, downloads.router, keys.router, assistant.router)
+
+
+class HostRouter:
+    """One ASGI app per host name; ``content.test/objects/...`` is the origin."""
+
+    def __init__(self, hosts: dict[str, ASGIApp], origin: ASGIApp) -> None:
+        self.hosts = hosts
+        self.origin = origin
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        host = dict(scope.get("headers") or []).get(b"host", b"").decode().split(":")[0]
+        app = self.hosts[host]
+        if host == "content.test" and str(scope.get("path", "")).startswith("/objects/"):
+            app = self.origin
+        await app(scope, receive, send)
+
+
+class Testbed:
+    __test__ = False  # not a pytest test class
+
+    def __init__(
+        self,
+        *,
+        clock: mitigate.Clock,
+        catalog: mitigate.Catalog,
+        policy: Callable[[str], Any],
+        observers: list[Any],
+        switches: Any = None,
+        license_lifetimes: dict[str, float] | None = None,
+        folder: Path | None = None,
+    ) -> None:
+        self.clock = clock
+        self.catalog = catalog
+        self.policy = policy
+        self.folder = folder or Path(tempfile.mkdtemp(prefix="content-testbed-"))
+        overlap = catalog.failure_mode("content.fm.1.6").details["key overlap"]
+        self.ring = mitigate.KeyRing.generate(
+            clock=clock, overlap=mitigate.parse_duration(overlap), observers=observers
+        )
+        self.url_signer = mitigate.UrlSigner(b"content-url-secret-for-testbed-0", clock=clock)
+        self.push = FakePushProvider()
+        self.ai = FakeAiGateway(clock)
+        self.kms = LocalKms()
+        objects = self.folder / "objects"
+        objects.mkdir(parents=True, exist_ok=True)
+        origin = SignedObjectApp(self.url_signer, LocalObjects(objects), observers=observers)
+        self.api = FastAPI(title="content (device side)")
+        for router in ROUTERS:
+            self.api.include_router(router)
+        self.cdn = FakeCdn(self.url_signer, self._client_for(origin, "content.test"), clock)
+        self.router = HostRouter(
+            {
+                "content.test": self.api,
+                "cdn.test": self.cdn,
+                "push.test": self.push.app,
+                "ai.test": self.ai.app,
+            },
+            origin,
+        )
+        threshold, window = tamper_settings(catalog)
+        self.side = DeviceSide(
+            clock=clock,
+            policy=policy,
+            ring=self.ring,
+            url_signer=self.url_signer,
+            ports=Ports(
+                kms=self.kms,
+                push=PushClient(self.client("push.test")),
+                ai=AssistantConfigClient(self.client("ai.test")),
+                cdn=self.client("cdn.test"),
+                cdn_base="http://cdn.test",
+                origin_base="http://content.test",
+            ),
+            objects_root=objects,
+            tamper_threshold=threshold,
+            tamper_window=window,
+            license_lifetimes=license_lifetimes or {},
+            observers=observers,
+            report=catalog.report,
+            switches=switches or AllOn(),
+            ops_token=OPS_TOKEN,
+        )
+        self.api.state.devices = self.side
+        for fallback_id, handler in self.side.fallback_handlers().items():
+            catalog.provide(fallback_id, handler)
+        catalog.provide("content.fallback.3", origin_download)
+        self.recorder: mitigate.Recorder | None = None  # standalone: every event
+        self.http = self.client("content.test")  # the operator's and the publisher's client
+        self.http.headers["x-ops-token"] = OPS_TOKEN
+        self._workers: list[Callable[[], Any]] = []
+
+    def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
+
+    def client(self, host: str) -> httpx.AsyncClient:
+        # An unhandled error reaches the client as a 500, as it would over the network.
+        transport = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
+        return httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
+
+    def device(
+        self, device_id: str, tenant: str = "acme", *, with_key: bool = True
+    ) -> SimulatedDevice:
+        return SimulatedDevice(
+            device_id,
+            tenant,
+            client=self.client("content.test"),
+            clock=self.clock,
+            push=self.push,
+            folder=self.folder / "devices" / device_id,
+            policy=self.policy,
+            with_key=with_key,
+        )
+
+    def start_worker(self) -> Callable[[], Any]:
+        """Start the bundle worker as a background task; returns the function that stops
+        it (a worker restart is stop, then start again)."""
+        stop = asyncio.Event()
+        task = asyncio.ensure_future(self.side.run_worker(stop))
+
+        async def halt() -> None:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        self._workers.append(halt)
+        return halt
+
+    async def add_course(self, course_id: str, content: bytes) -> None:
+        response = await self.http.put(f"/ops/courses/{course_id}/offline-source", content=content)
+        response.raise_for_status()
+
+    @classmethod
+    def for_run(cls, run: Any, **kwargs: Any) -> Testbed:
+        observers = [*run.observers, run.catalog.detector]
+        bed = cls(
+            clock=run.clock,
+            catalog=run.catalog,
+            policy=run.policy,
+            observers=observers,
+            switches=getattr(run, "switches", None),
+            **kwargs,
+        )
+        run.rollback(bed.close)
+        return bed
+
+    @classmethod
+    async def open(cls, run: Any, **kwargs: Any) -> Testbed:
+        """The testbed of one run. Device state stays in process whatever the run's
+        backend: on a VirtualClock a real server's I/O would let the clock jump while the
+        loop waits on a socket; the state table is tested on PostgreSQL in
+        tests/services/content/test_device_state.py."""
+        return cls.for_run(run, **kwargs)
+
+    @classmethod
+    def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:
+        clock = clock or mitigate.VirtualClock()
+        recorder = mitigate.Recorder()
+        catalog = mitigate.Catalog.load(CATALOG, clock=clock, observers=[recorder])
+        bed = cls(
+            clock=clock, catalog=catalog, policy=catalog.policy, observers=[recorder], **kwargs
+        )
+        bed.recorder = recorder
+        return bed
+
+    async def close(self) -> None:
+        for halt in self._workers:
+            await halt()
+        await self.http.aclose()
+        if self.side.ports.cdn is not None:
+            await self.side.ports.cdn.aclose()
+        await self.cdn.origin.aclose()
+
+
+def alerts(run: Any, rule: str) -> list[Any]:
+    """The ``alert.raised`` events of one detection rule in this run."""
+    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]

@@ -1,0 +1,1 @@
+"""The platform layer the services share: settings, app factory, ports, fakes."""

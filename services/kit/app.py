@@ -1,0 +1,121 @@
+"""The app factory every service uses: FastAPI with the error envelope, trace ids, tenant
+and idempotency middleware, ``/healthz``, ``/readyz`` and ``/metrics``.
+
+A service calls :func:`create_app` with its runtime and its routers; routes reach the
+runtime through ``request.app.state.runtime`` (see :func:`runtime_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import CollectorRegistry
+
+import mitigate
+from mitigate.web import ErrorEnvelopeMiddleware, Health
+
+from .envelope import install_error_handlers
+from .runtime import Runtime
+
+__all__ = ["EXEMPT", "create_app", "runtime_of", "standard_health"]
+
+# Paths that need no tenant: probes, metrics, the API document, well-known documents, and
+# objects behind signed URLs (the URL's signature is the authority; a CDN sends no tenant).
+EXEMPT = (
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/.well-known/",
+    "/ops/",
+    "/objects/",
+)
+
+
+def runtime_of(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def standard_health(runtime: Runtime) -> Health:
+    """Readiness checks on the runtime's backends."""
+    health = Health(clock=runtime.clock, timeout=5.0, observers=runtime.observers)
+
+    async def store() -> bool:
+        await runtime.store.fetch("SELECT 1")
+        return True
+
+    async def objects() -> bool:
+        await runtime.objects.exists("readyz-probe")
+        return True
+
+    health.check("store", store)
+    health.check("objects", objects)
+    client = getattr(runtime.bus, "client", None)
+    if client is not None:
+        health.check("bus", lambda: bool(client.is_connected))
+    if runtime.cache is not None:
+        health.check("cache", runtime.cache.ping, critical=False)
+    return health
+
+
+def create_app(
+    runtime: Runtime,
+    routers: Iterable[APIRouter],
+    *,
+    title: str,
+    version: str = "1",
+    tenants: Any = None,
+    idempotency: bool = True,
+    health: Health | None = None,
+) -> FastAPI:
+    """The ASGI app of one service.
+
+    ``tenants``: a :class:`mitigate.TenantResolver` (requests outside :data:`EXEMPT` must
+    name a known tenant). ``idempotency``: unsafe requests may carry ``Idempotency-Key``;
+    a repeat gets the first answer (keys kept in the service's store).
+    """
+    app = FastAPI(title=title, version=version)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    health = health or standard_health(runtime)
+
+    @app.get("/healthz", tags=["platform"])
+    async def healthz() -> JSONResponse:
+        """Liveness: the process answers."""
+        ok, body = await health.live_details()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/readyz", tags=["platform"])
+    async def readyz() -> JSONResponse:
+        """Readiness: every critical dependency (store, bus, objects) answers."""
+        ok, body = await health.ready()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["platform"], response_class=Response)
+    async def metrics() -> Response:
+        registry: CollectorRegistry = runtime.registry
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in routers:
+        app.include_router(router)
+
+    # Middleware, innermost first: idempotency sees resolved tenants; the envelope wraps all.
+    if idempotency:
+        app.add_middleware(
+            mitigate.IdempotencyMiddleware,
+            store=mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
+            required=False,
+            clock=runtime.clock,
+        )
+    if tenants is not None:
+        from mitigate.web import TenantMiddleware
+
+        app.add_middleware(TenantMiddleware, resolver=tenants, exempt=EXEMPT)
+    app.add_middleware(ErrorEnvelopeMiddleware)
+    return app

@@ -1,0 +1,88 @@
+"""Service settings: one URL per backend, read from the environment with a per-service prefix.
+
+The embedded default needs nothing running: a SQLite file, the in-process durable bus, no
+cache, local files and a local key ring, all under ``data_dir``. ``--backend
+postgres+nats+redis`` (or the same URLs in the environment) switches to the production
+servers. ``CONTENT_STORE=postgresql://... CONTENT_BUS=nats://...`` sets one backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["BACKENDS", "ServiceSettings"]
+
+# What each production backend name means on one machine (the servers of the test suite).
+BACKENDS: dict[str, dict[str, str]] = {
+    "postgres": {"store": "postgresql://postgres@127.0.0.1:5432/postgres"},
+    "nats": {"bus": "nats://127.0.0.1:4222"},
+    "redis": {"cache": "redis://127.0.0.1:6379/0"},
+    "s3": {"objects": "s3://mitigate-services?endpoint=http://127.0.0.1:9000"},
+}
+
+
+class ServiceSettings(BaseSettings):
+    """The settings every service shares. Subclass with ``env_prefix`` per service."""
+
+    model_config = SettingsConfigDict(env_prefix="MITIGATE_SERVICE_", extra="ignore")
+
+    name: str = "service"
+    data_dir: Path = Path(".mitigate/services")
+    store: str = Field("", description="sqlite:///path.db or postgresql://user@host/db")
+    bus: str = Field("inproc", description="inproc or nats://host:port")
+    cache: str = Field("none", description="none or redis://host:port/db")
+    objects: str = Field("", description="file:///dir or s3://bucket?endpoint=http://...")
+    keys: str = Field("", description="directory of the local key ring")
+    catalog: str = Field("", description="path of the service's catalog.yaml")
+    schema_name: str = Field("", description="PostgreSQL schema (default: the service name)")
+    stream: str = Field("", description="bus stream name (default: the service name)")
+    subject_prefix: str = Field(
+        "", description="prefix of every bus subject (isolates test runs on one NATS server)"
+    )
+    poll: float = Field(0.05, description="idle poll of the relay and the in-process bus (s)")
+
+    def resolved(self) -> ServiceSettings:
+        """Fill the URLs left empty with the embedded defaults under ``data_dir`` (created)."""
+        base = self.data_dir.resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        updates: dict[str, Any] = {"data_dir": base}
+        if not self.store:
+            updates["store"] = f"sqlite:///{base / (self.name + '.db')}"
+        if not self.objects:
+            updates["objects"] = f"file://{base / (self.name + '-objects')}"
+        if not self.keys:
+            updates["keys"] = str(base / (self.name + "-keys"))
+        if not self.schema_name:
+            updates["schema_name"] = self.name
+        if not self.stream:
+            updates["stream"] = self.name.upper()
+        return self.model_copy(update=updates)
+
+    def with_backend(self, backend: str | None) -> ServiceSettings:
+        """These settings on ``backend``: ``embedded`` (no change) or names joined by ``+``
+        from :data:`BACKENDS` (``postgres+nats+redis``)."""
+        if not backend or backend == "embedded":
+            return self
+        updates: dict[str, str] = {}
+        for part in backend.split("+"):
+            if part not in BACKENDS:
+                known = ", ".join(["embedded", *BACKENDS])
+                raise ValueError(f"unknown backend {part!r} in {backend!r}; use {known}")
+            updates.update(BACKENDS[part])
+        return self.model_copy(update=updates)
+
+    def subject(self, name: str) -> str:
+        """The bus subject ``name`` (``content.package.built.v1``) with the prefix."""
+        return f"{self.subject_prefix}{name}"
+
+    @property
+    def store_url(self) -> str:
+        """The store URL, with the service's PostgreSQL schema."""
+        if self.store.startswith(("postgresql://", "postgres://")) and "schema=" not in self.store:
+            sep = "&" if "?" in self.store else "?"
+            return f"{self.store}{sep}schema={self.schema_name or self.name}"
+        return self.store
