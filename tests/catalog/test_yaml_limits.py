@@ -144,3 +144,11 @@ def test_catalog_and_notation_share_their_caps() -> None:
 
     assert limits.MAX_RETRIES == notation.MAX_RETRIES
     assert limits.MAX_COUNT == notation.MAX_FAILURES
+
+
+def test_a_control_character_is_a_located_yaml_error() -> None:
+    # found by the atheris run: the YAML reader refuses it while the loader is built
+    with pytest.raises(CatalogError) as caught:
+        read_yaml("service: s\nx: a\x00b\n", "nul.yaml")
+    [finding] = caught.value.findings
+    assert (finding.code, finding.line) == ("yaml", 2)

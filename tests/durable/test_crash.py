@@ -67,8 +67,7 @@ async def test_sigkilled_workers_lose_nothing_and_repeat_no_recorded_step() -> N
         started = clock.now()
         while kills < KILLS:
             await clock.asleep(rng.uniform(0.15, 0.5))
-            # A random worker among those holding sagas right now (a worker still starting
-            # up holds nothing, and killing it would test nothing); any, if none holds one.
+            # A random worker among those holding sagas right now.
             owners = {
                 o
                 for (o,) in await store.fetch(
@@ -77,13 +76,22 @@ async def test_sigkilled_workers_lose_nothing_and_repeat_no_recorded_step() -> N
                 )
             }
             holding = [i for i, p in enumerate(procs) if f"pid-{p.pid}" in owners]
-            victim = rng.choice(holding) if holding else rng.randrange(WORKERS)
+            if not holding:
+                # Workers still starting (slow on a loaded machine) hold nothing: killing
+                # one would test nothing, so wait for a holder while work remains.
+                assert clock.now() - started < 180, (
+                    f"no live worker holds a saga after {kills} kills"
+                )
+                if await count_active(store) == 0:
+                    break
+                continue
+            victim = rng.choice(holding)
             procs[victim].send_signal(signal.SIGKILL)
             procs[victim].wait()
             kills += 1
             procs[victim] = _spawn(dsn, schema)
         while await count_active(store) > 0:
-            assert clock.now() - started < 55, "sagas still running after 55 s"
+            assert clock.now() - started < 180, "sagas still running after 180 s"
             await clock.asleep(0.2)
         for proc in procs:
             assert proc.wait(timeout=15) == 0

@@ -114,8 +114,9 @@ def read_yaml(text: str, path: str = "<catalog>") -> SourceDoc:
     """Parse ``text``; a YAML syntax error becomes a CatalogError naming the line."""
     if len(text) > limits.MAX_CHARS:
         raise CatalogError(path, [_too_big(path, len(text))])
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)  # the reader refuses control characters right here
         node = loader.get_single_node()
         lines = LineMap()
         duplicates: list[Finding] = []
@@ -143,7 +144,8 @@ def read_yaml(text: str, path: str = "<catalog>") -> SourceDoc:
             path, [Finding("yaml", "error", f"invalid YAML: {exc}", file=path)]
         ) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return SourceDoc(data, lines, path, duplicates)
 
 

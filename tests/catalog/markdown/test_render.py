@@ -332,3 +332,13 @@ def test_render_accepts_a_loaded_catalog_object() -> None:
     assert "`wrapped`" in render_markdown(Loaded())
     with pytest.raises(TypeError):
         render_markdown({"service": "not a model"})
+
+
+def test_a_rendered_document_stating_no_valid_catalog_is_an_import_error() -> None:
+    # found by bench/fuzz.py: a pydantic ValidationError escaped import_markdown
+    from mitigate.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        import_markdown("<!-- mitigate:catalog v1 -->\n")
+    assert caught.value.code == "MITIGATE.CONFIG.IMPORT"
+    assert "service: Field required" in caught.value.message

@@ -27,6 +27,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from mitigate.catalog.markdown.blocks import Block, Bullet, Paragraph, Table, parse_blocks
 from mitigate.catalog.markdown.layout import (
     BUDGET_BULLETS,
@@ -46,6 +48,7 @@ from mitigate.catalog.markdown.layout import (
 )
 from mitigate.catalog.markdown.sections import Section, build_sections
 from mitigate.catalog.model import CatalogModel
+from mitigate.errors import ConfigError
 
 __all__ = ["read_canonical"]
 
@@ -180,7 +183,20 @@ def read_canonical(text: str, *, service: str | None = None) -> tuple[CatalogMod
             unmapped.extend((block.line, str(block)) for block in blocks)
     if service is not None:
         data["service"] = service
-    return CatalogModel.model_validate(data), unmapped
+    try:
+        return CatalogModel.model_validate(data), unmapped
+    except ValidationError as error:
+        # A rendered document edited by hand: what it states may not be a valid catalog.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'catalog'}: {e['msg']}"
+            for e in error.errors(include_url=False)[:5]
+        )
+        raise ConfigError(
+            None,
+            f"the document does not state a valid catalog: {problems}",
+            hint="fix the listed fields in the document, or pass --service",
+            code="MITIGATE.CONFIG.IMPORT",
+        ) from None
 
 
 def _read_policies(
