@@ -139,11 +139,24 @@ async def open_world(run: Any, **overrides: Any) -> World:
     async def close() -> None:
         await http.aclose()
         await workers.__aexit__(None, None, None)
+        if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
+            await _drop_run_backends(runtime)
         await content.aclose()
         shutil.rmtree(root, ignore_errors=True)
 
     run.rollback(close)
     return world
+
+
+async def _drop_run_backends(runtime: Runtime) -> None:
+    """Leave the real servers as the run found them: its NATS stream and its PostgreSQL
+    schema (both named uniquely for the run by :func:`settings_for`) are removed."""
+    delete_stream = getattr(runtime.bus, "delete_stream", None)
+    if delete_stream is not None:
+        await delete_stream()
+    drop_schema = getattr(runtime.store, "drop_schema", None)
+    if drop_schema is not None:
+        await drop_schema()
 
 
 def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
