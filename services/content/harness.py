@@ -114,6 +114,21 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
     return settings.model_copy(update=overrides)  # type: ignore[return-value]
 
 
+def redelivery_bus(run: Any) -> dict[str, Any]:
+    """Settings overrides for a row whose proof is redelivery after ``ack_wait``.
+
+    NATS JetStream times ``ack_wait`` on the server, in real time, while the run's clock
+    is virtual: a 30 s redelivery would arrive after the 15 min saga timeout had passed in
+    virtual time. On a run with ``nats`` these rows therefore use the store-backed bus
+    (on the run's PostgreSQL, its timers on the run's clock); NATS itself is proven by the
+    other rows' publish paths and, for these rows, needs a real-time run.
+    """
+    uses = getattr(run, "uses", None)
+    if uses is not None and uses("nats"):
+        return {"bus": "inproc"}
+    return {}
+
+
 async def open_world(run: Any, **overrides: Any) -> World:
     """The content service for this run, its workers running, and an author's client."""
     root = Path(tempfile.mkdtemp(prefix="content-run-"))
