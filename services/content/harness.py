@@ -114,6 +114,21 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
     return settings.model_copy(update=overrides)  # type: ignore[return-value]
 
 
+def redelivery_bus(run: Any) -> dict[str, Any]:
+    """Settings overrides for a row whose proof is redelivery after ``ack_wait``.
+
+    NATS JetStream times ``ack_wait`` on the server, in real time, while the run's clock
+    is virtual: a 30 s redelivery would arrive after the 15 min saga timeout had passed in
+    virtual time. On a run with ``nats`` these rows therefore use the store-backed bus
+    (on the run's PostgreSQL, its timers on the run's clock); NATS itself is proven by the
+    other rows' publish paths and, for these rows, needs a real-time run.
+    """
+    uses = getattr(run, "uses", None)
+    if uses is not None and uses("nats"):
+        return {"bus": "inproc"}
+    return {}
+
+
 async def open_world(run: Any, **overrides: Any) -> World:
     """The content service for this run, its workers running, and an author's client."""
     root = Path(tempfile.mkdtemp(prefix="content-run-"))
@@ -139,11 +154,24 @@ async def open_world(run: Any, **overrides: Any) -> World:
     async def close() -> None:
         await http.aclose()
         await workers.__aexit__(None, None, None)
+        if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
+            await _drop_run_backends(runtime)
         await content.aclose()
         shutil.rmtree(root, ignore_errors=True)
 
     run.rollback(close)
     return world
+
+
+async def _drop_run_backends(runtime: Runtime) -> None:
+    """Leave the real servers as the run found them: its NATS stream and its PostgreSQL
+    schema (both named uniquely for the run by :func:`settings_for`) are removed."""
+    delete_stream = getattr(runtime.bus, "delete_stream", None)
+    if delete_stream is not None:
+        await delete_stream()
+    drop_schema = getattr(runtime.store, "drop_schema", None)
+    if drop_schema is not None:
+        await drop_schema()
 
 
 def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:

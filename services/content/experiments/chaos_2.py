@@ -10,7 +10,7 @@ transaction per batch); a real publish over the API runs first.
 
 from __future__ import annotations
 
-from services.content.harness import open_world
+from services.content.harness import open_world, redelivery_bus
 from services.content.publish import BUILT_SUBJECT
 
 from mitigate.chaos import Drop, Run, experiment
@@ -21,7 +21,7 @@ AGGREGATES = 50
 
 @experiment("content.chaos.2", failure_modes=["content.fm.1.7"])
 async def drop_ten_percent(run: Run) -> None:
-    world = await open_world(run)
+    world = await open_world(run, **redelivery_bus(run))
     world.asset("index.html", b"<p>lesson</p>")
     await world.draft("warm", world.manifest(["index.html"]))
     await world.publish("warm")

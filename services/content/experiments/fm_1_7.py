@@ -10,7 +10,7 @@ and the late event changes nothing. The outbox never loses a row.
 
 from __future__ import annotations
 
-from services.content.harness import open_world
+from services.content.harness import open_world, redelivery_bus
 
 from mitigate.chaos import Drop, Failure, FaultContext, Run, experiment
 
@@ -19,7 +19,7 @@ STUCK_AFTER = 5 * 60
 
 @experiment("content.fm.1.7", failure_modes=["content.fm.1.7"])
 async def built_event_lost(run: Run) -> None:
-    world = await open_world(run)
+    world = await open_world(run, **redelivery_bus(run))
     world.asset("index.html", b"<p>lesson</p>")
     manifest = world.manifest(["index.html"])
     await world.draft("warm", manifest)

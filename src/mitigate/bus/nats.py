@@ -54,7 +54,7 @@ from mitigate.bus.port import (
     Message,
     PublishOutcome,
 )
-from mitigate.clock import Clock, RealClock, default_clock
+from mitigate.clock import Clock, default_clock, machine_clock
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.injection import Injector
 from mitigate.runscope import run_injector, run_observers
@@ -144,7 +144,7 @@ class NatsBus:
             )
         )
         # The deadline is real time whatever the bus clock: the server is real.
-        if not await wait_all([connecting], connect_timeout, RealClock()):
+        if not await wait_all([connecting], connect_timeout, machine_clock()):
             connecting.cancel()
             with contextlib.suppress(BaseException):
                 await connecting

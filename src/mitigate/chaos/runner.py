@@ -42,7 +42,7 @@ from mitigate.chaos.injector import FaultInjector
 from mitigate.chaos.probes import ProbeFailedError
 from mitigate.chaos.run import Run
 from mitigate.chaos.timeline import Timeline
-from mitigate.clock import Clock, RealClock, VirtualClock
+from mitigate.clock import BACKEND_AUTOJUMP_THRESHOLD, Clock, RealClock, VirtualClock
 from mitigate.errors import ConfigError
 from mitigate.observe.observers import Observer, Recorder
 from mitigate.runscope import RunScope, run_scope
@@ -416,6 +416,12 @@ class Runner:
         self._tell(result)
         return result
 
+    def _virtual_clock(self) -> VirtualClock:
+        # Real servers answer over sockets: time may jump only once the loop has been
+        # idle for a while in real time, or it would pass their replies in flight.
+        threshold = 0.0 if self.backend == EMBEDDED else BACKEND_AUTOJUMP_THRESHOLD
+        return VirtualClock(autojump=True, autojump_threshold=threshold)
+
     async def arun_one(
         self,
         suite: Suite,
@@ -424,7 +430,7 @@ class Runner:
         passthrough: frozenset[str] = frozenset(),
         switches_off: frozenset[str] = frozenset(),
     ) -> ExperimentResult:
-        clock: Clock = RealClock() if self.real_time else VirtualClock(autojump=True)
+        clock: Clock = RealClock() if self.real_time else self._virtual_clock()
         result = ExperimentResult(
             service=suite.service,
             id=spec.id,
