@@ -244,6 +244,7 @@ def parse_blocks(text: str) -> list[Block]:
     table: list[tuple[int, str]] = []
     last_number: tuple[int, ...] | None = None
     in_fence = False
+    in_comment = False
 
     def flush() -> None:
         nonlocal current
@@ -264,6 +265,14 @@ def parse_blocks(text: str) -> list[Block]:
             continue
         if in_fence:
             blocks.append(Paragraph(number, stripped, (number,)))
+            continue
+        if in_comment:
+            # an HTML comment is invisible in the rendered document: nothing to map
+            in_comment = "-->" not in stripped
+            continue
+        if stripped.startswith("<!--") and "-->" not in stripped:
+            flush()
+            in_comment = True
             continue
         if not stripped or _COMMENT.match(line):
             flush()

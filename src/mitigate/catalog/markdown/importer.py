@@ -194,6 +194,7 @@ class _Importer:
         self.has_index = False
         self.budget: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
+        self.consumed: set[int] = set()  # subsections read as a field of their parent
 
     # ------------------------------------------------------------------ helpers
 
@@ -239,6 +240,8 @@ class _Importer:
             self._section(Section(None, 0, blocks=rest), None)
         for section in self.root.walk():
             if section is self.root or self._is_title_section(section):
+                continue
+            if id(section) in self.consumed:
                 continue
             self._section(section, self._kind(section))
         return ImportResult(self._build(), sorted(self.unmapped))
@@ -356,7 +359,9 @@ class _Importer:
         if score >= 2:
             return True
         if score == 1 and section.parent is not None:
-            return any(_failure_score(s) >= 2 for s in section.parent.children if s is not section)
+            # a short entry among full ones, or a series of entries of the same shape
+            others = [_failure_score(s) for s in section.parent.children if s is not section]
+            return any(other >= 2 for other in others) or sum(o >= 1 for o in others) >= 1
         return False
 
     # ------------------------------------------------------------------ failure modes
@@ -368,15 +373,35 @@ class _Importer:
             number=heading.number if heading is not None else None,
             title=strip_emphasis(heading.title) if heading is not None else None,
         )
-        bullets = [block for block in section.blocks if isinstance(block, Bullet)]
+        bullets = field_bullets(section)
+        taken = {bullet.line for bullet in bullets}
         drafts, rest = drafts_from_bullets(bullets, first)
         for line, text in rest:
             self._skip(line, text)
         for block in section.blocks:
-            if not isinstance(block, Bullet):
+            if block.line not in taken:
                 self._skip_block(block)
+        for child in _field_children(section):
+            # "### Symptoms" under the failure mode's heading: the subsection is the field
+            self.consumed.add(id(child))
+            assert child.heading is not None
+            name = match_labels(child.heading.title)[0]
+            for block in child.blocks:
+                if isinstance(block, Table) or not first.add(name, str(block)):
+                    self._skip_block(block)
+            for grandchild in child.children:
+                self._skip_section(grandchild)
         for draft in drafts:
             self.pending.append(_Pending(draft, None))
+
+    def _skip_section(self, section: Section) -> None:
+        self.consumed.add(id(section))
+        if section.heading is not None:
+            self._skip(section.heading.line, str(section.heading))
+        for block in section.blocks:
+            self._skip_block(block)
+        for child in section.children:
+            self._skip_section(child)
 
     def _failure_table(self, section: Section, table: Table) -> None:
         grouped = self._grouping(section)
@@ -714,15 +739,45 @@ def row_lines(section: Section, kind: str | None) -> list[int]:
     ]
 
 
-def _failure_score(section: Section) -> int:
-    """How many distinct failure fields the section's own bullets name."""
-    found: set[str] = set()
+def field_bullets(section: Section) -> list[Bullet]:
+    """The section's bullets, and its paragraphs that open with a field label
+    ("**Trigger**: ...", "Expected behavior:" above a list), in document order."""
+    out: list[Bullet] = []
     for block in section.blocks:
         if isinstance(block, Bullet):
-            for piece in split_inline_run(block.text):
-                labelled = split_label(piece)
-                if labelled is not None and labelled[0] in STRONG_FIELDS:
-                    found.add(labelled[0])
+            out.append(block)
+        elif isinstance(block, Paragraph):
+            pieces = split_inline_run(block.text)
+            if pieces and split_label(pieces[0]) is not None:
+                out.append(Bullet(block.line, block.text, 0, False, block.lines))
+    return out
+
+
+def _field_children(section: Section) -> list[Section]:
+    """Subsections titled by a failure field ("### Symptoms"), when there are two or more
+    and at least one is a strong field; otherwise none."""
+    named = [
+        child
+        for child in section.children
+        if child.heading is not None and len(match_labels(child.heading.title)) == 1
+    ]
+    strong = {match_labels(c.title)[0] for c in named} & STRONG_FIELDS
+    return named if len(named) >= 2 and strong else []
+
+
+def _failure_score(section: Section) -> int:
+    """How many distinct failure fields the section's own bullets, labelled paragraphs
+    and field-titled subsections name."""
+    found: set[str] = set()
+    for block in field_bullets(section):
+        for piece in split_inline_run(block.text):
+            labelled = split_label(piece)
+            if labelled is not None and labelled[0] in STRONG_FIELDS:
+                found.add(labelled[0])
+    for child in _field_children(section):
+        name = match_labels(child.title)[0]
+        if name in STRONG_FIELDS:
+            found.add(name)
     return len(found)
 
 
