@@ -9,6 +9,7 @@ written out exactly, as TRACEABILITY.md does.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,11 @@ from mitigate.catalog.markdown import ImportResult, import_markdown, render_mark
 from mitigate.catalog.model import CatalogModel
 from tests.conftest import in_ci
 
-SEEDS = Path(__file__).resolve().parents[3].parent / "shared" / "seeds"
+# beside the checkout (../shared/seeds), or where MITIGATE_SEEDS_DIR says (a worktree)
+SEEDS = Path(
+    os.environ.get("MITIGATE_SEEDS_DIR")
+    or Path(__file__).resolve().parents[3].parent / "shared" / "seeds"
+)
 FILES = {
     "content": "000_2b6aeda33820912c.txt",
     "authoring": "001_5202dadb65ae3cfd.txt",

@@ -303,8 +303,11 @@ def parse_blocks(text: str) -> list[Block]:
             blocks.append(Heading(current.line, num, title, level, markdown=True))
             current = None
             continue
+        if _THEMATIC_BREAK.match(stripped):
+            flush()  # a horizontal rule separates, it says nothing
+            continue
         bullet = _BULLET.match(line)
-        if bullet is not None and not _THEMATIC_BREAK.match(stripped):
+        if bullet is not None:
             flush()
             mark = bullet["mark"]
             current = _Open(

@@ -508,6 +508,9 @@ class _Importer:
             return
         part, prefix, reader, model = makers[kind]
         fields = reader(values)
+        if not set(fields) - {"id", "description", "source"}:
+            self._skip(line, text)  # no setting could be read: not a policy
+            return
         number = self._next(prefix)
         fields.setdefault("id", f"{self.service}.{prefix}.{number}")
         if note:
@@ -642,7 +645,29 @@ class _Importer:
             ids.append(ident)
         return ids
 
+    def _drop_summary_rows(self) -> None:
+        """A summary table repeating failure modes that have their own sections ("Leader"
+        for "Leader failure") adds no failure mode; its rows are listed as not mapped."""
+        written = [p for p in self.pending if p.section is None and p.draft.title]
+        keep: list[_Pending] = []
+        for pending in self.pending:
+            title = pending.draft.title or _first_value(pending.draft)
+            twin = (
+                next((w for w in written if _same_subject(title, w.draft.title or "")), None)
+                if pending.section is not None and title
+                else None
+            )
+            if twin is None:
+                keep.append(pending)
+            else:
+                self._skip(
+                    pending.draft.line,
+                    f"{title} [summary row: repeats the failure mode at line {twin.draft.line}]",
+                )
+        self.pending = keep
+
     def _build(self) -> CatalogModel:
+        self._drop_summary_rows()
         failure_modes: list[dict[str, Any]] = []
         rules: list[dict[str, Any]] = []
         for pending, ident in zip(self.pending, self._failure_ids(), strict=True):
@@ -779,6 +804,27 @@ def _failure_score(section: Section) -> int:
         if name in STRONG_FIELDS:
             found.add(name)
     return len(found)
+
+
+def _first_value(draft: FailureDraft) -> str:
+    values = next(iter(draft.fields.values()), [])
+    return values[0] if values else ""
+
+
+_SUBJECT_FILLER = {"the", "a", "an", "failure", "failures", "fails", "down", "unavailable"}
+
+
+def _subject(title: str) -> str:
+    words = re.findall(r"[a-z0-9]+", strip_emphasis(title).lower())
+    words = [w for w in words if not re.fullmatch(r"f?\d+", w)]
+    meaningful = [w for w in words if w not in _SUBJECT_FILLER]
+    return meaningful[0] if meaningful else ""
+
+
+def _same_subject(row_title: str, section_title: str) -> bool:
+    """"Leader crash" and "F1: Leader dies before dispatch" are about the leader."""
+    first = _subject(row_title)
+    return bool(first) and first == _subject(section_title)
 
 
 def _letter(index: int) -> str:
