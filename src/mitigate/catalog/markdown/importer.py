@@ -162,6 +162,20 @@ _GENERIC = {
     "service",
     "fmea",
     "analysis",
+    "scenario",
+    "scenarios",
+    "reference",
+    "known",
+    "specification",
+    "spec",
+    "operations",
+    "table",
+    "summary",
+    "recovery",
+    "doc",
+    "docs",
+    "document",
+    "md",
 }
 _ADMONITION = re.compile(r"^(:::|!!!|\?\?\?)")
 
@@ -199,16 +213,13 @@ class _Importer:
     # ------------------------------------------------------------------ helpers
 
     def _service_from_text(self) -> str:
-        head = "\n".join(self.text.splitlines()[:6])
-        match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", head, re.I)
-        if match is not None:
-            return slug(match[1])
-        match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", head, re.I)
-        if match is not None:
-            return slug(match[1])
-        title = re.split(r"\s*(?::|—|–|\s-\s)\s*", self.meta.get("title", ""))[0]
-        words = [w for w in re.findall(r"[a-z0-9]+", title.lower()) if w not in _GENERIC]
-        return "-".join(words) or "service"
+        """The service is named by the title ("Payments failure modes", "content-service:
+        FMEA") or else the file name, never by a word of the prose."""
+        for name in (self.meta.get("title", ""), _file_stem(self.source)):
+            found = _service_from_name(name)
+            if found:
+                return found
+        return "service"
 
     def _where(self, line: int) -> str:
         return f"{self.source}:{line}" if self.source else f"line {line}"
@@ -804,6 +815,29 @@ def _failure_score(section: Section) -> int:
         if name in STRONG_FIELDS:
             found.add(name)
     return len(found)
+
+
+def _file_stem(source: str | None) -> str:
+    if not source or source == "-":
+        return ""
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return stem.rsplit(".", 1)[0] if "." in stem else stem
+
+
+def _service_from_name(name: str) -> str:
+    """"content-service: FMEA" -> content; "Toll Gateway — Failure Mode Reference" ->
+    toll-gateway; "FAILURE_MODES" -> ""."""
+    match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", name, re.I)
+    if match is not None:
+        return slug(match[1])
+    match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", name, re.I)
+    if match is not None and match[1].lower() not in _GENERIC:
+        return slug(match[1])
+    head = re.split(r"\s*(?::|—|–|\s-\s)\s*", name)[0]
+    words = [w for w in re.findall(r"[a-z0-9]+", head.lower()) if w not in _GENERIC]
+    if not words:  # "Failure modes: payments"
+        words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _GENERIC]
+    return "-".join(words)
 
 
 def _first_value(draft: FailureDraft) -> str:
