@@ -63,6 +63,7 @@ from mitigate.catalog.markdown.fields import (
     split_label,
 )
 from mitigate.catalog.markdown.layout import MARKER, unescape
+from mitigate.catalog.markdown.prose import retry_from_prose
 from mitigate.catalog.markdown.sections import Section, build_sections, title_kind
 from mitigate.catalog.markdown.text import clean, slug, strip_emphasis, target_name
 from mitigate.catalog.model import (
@@ -209,6 +210,7 @@ class _Importer:
         self.budget: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
         self.consumed: set[int] = set()  # subsections read as a field of their parent
+        self.table_retries = False
 
     # ------------------------------------------------------------------ helpers
 
@@ -679,12 +681,14 @@ class _Importer:
 
     def _build(self) -> CatalogModel:
         self._drop_summary_rows()
+        self.table_retries = any("retry" in parts for parts in self.policies.values())
         failure_modes: list[dict[str, Any]] = []
         rules: list[dict[str, Any]] = []
         for pending, ident in zip(self.pending, self._failure_ids(), strict=True):
             fields = failure_dict(pending.draft, ident, self._where(pending.draft.line))
             if not self._valid(FailureMode, fields, pending.draft.line, fields.get("title", "")):
                 continue
+            self._prose_retry(fields)
             derived = self._rules(ident, fields)
             if derived:
                 rules += derived
@@ -693,6 +697,7 @@ class _Importer:
                     *(rule["id"] for rule in derived),
                 ]
             failure_modes.append(fields)
+        _link_by_target(failure_modes, self.policies, self.experiments)
         data: dict[str, Any] = {
             "service": self.service,
             **self.meta,
@@ -717,6 +722,32 @@ class _Importer:
                 hint="report the document that caused it",
                 code="MITIGATE.CONFIG.IMPORT",
             ) from error
+
+    def _prose_retry(self, fields: dict[str, Any]) -> None:
+        """"up to 6 attempts over 5 min" in the mitigation drafts a retry policy for the
+        failure mode's target, and the failure mode is mitigated by it."""
+        if self.table_retries:
+            return  # the document's own retry table is authoritative; prose may repeat it
+        text = fields.get("automatic_mitigation", "")
+        found = retry_from_prose(text) if text else None
+        if found is None:
+            return
+        target, _note = target_name(fields["title"])
+        existing = self.policies.get(target, {})
+        if "retry" not in existing:
+            spec = {
+                "id": f"{self.service}.retry.{self._next('retry')}",
+                **found,
+                "source": fields.get("source"),
+                "description": "drafted from the prose of the failure mode",
+            }
+            spec = {key: value for key, value in spec.items() if value is not None}
+            if not self._valid(RetrySpec, spec, 0, text):
+                return
+            self._policy(target)["retry"] = spec
+        refs = fields.setdefault("mitigated_by", [])
+        if target not in refs:
+            refs.append(target)
 
     def _rules(self, fm_id: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
         clauses = extras.signal_clauses(fields.get("detection", ""))
@@ -815,6 +846,42 @@ def _failure_score(section: Section) -> int:
         if name in STRONG_FIELDS:
             found.add(name)
     return len(found)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _link_by_target(
+    failure_modes: list[dict[str, Any]],
+    policies: dict[str, dict[str, Any]],
+    experiments: list[dict[str, Any]],
+) -> None:
+    """Link by target name: a policy whose target ("database", "kms.sign") names what a
+    failure mode's title is about mitigates it; an experiment on a target exercises the
+    failure modes that target's policies mitigate (or whose title names it)."""
+    for fm in failure_modes:
+        title = _words(fm.get("title", ""))
+        refs = fm.setdefault("mitigated_by", [])
+        for target in policies:
+            area = target.split(".")[0]
+            if area in title and target not in refs:
+                refs.append(target)
+        if not refs:
+            del fm["mitigated_by"]
+    for experiment in experiments:
+        target = experiment.get("target")
+        if not target or experiment.get("failure_modes"):
+            continue
+        area = target.split(".")[0]
+        linked = [
+            fm["id"]
+            for fm in failure_modes
+            if any(ref == target or ref.split(".")[0] == area for ref in fm.get("mitigated_by", []))
+            or area in _words(fm.get("title", ""))
+        ]
+        if linked:
+            experiment["failure_modes"] = linked
 
 
 def _file_stem(source: str | None) -> str:
