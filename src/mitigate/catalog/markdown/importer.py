@@ -63,7 +63,7 @@ from mitigate.catalog.markdown.fields import (
     split_label,
 )
 from mitigate.catalog.markdown.layout import MARKER, unescape
-from mitigate.catalog.markdown.prose import retry_from_prose
+from mitigate.catalog.markdown.prose import ASSUMED_BACKOFF, retry_from_prose
 from mitigate.catalog.markdown.sections import Section, build_sections, title_kind
 from mitigate.catalog.markdown.text import clean, slug, strip_emphasis, target_name
 from mitigate.catalog.model import (
@@ -178,6 +178,7 @@ _GENERIC = {
     "document",
     "md",
 }
+_NUMBERING = re.compile(r"^\s*(?:[A-Za-z]{1,3}-?)?\d+(?:\.\d+)*[.):]?\s+")
 _ADMONITION = re.compile(r"^(:::|!!!|\?\?\?)")
 
 
@@ -732,14 +733,18 @@ class _Importer:
         found = retry_from_prose(text) if text else None
         if found is None:
             return
-        target, _note = target_name(fields["title"])
+        target, _note = target_name(_NUMBERING.sub("", fields["title"]))
         existing = self.policies.get(target, {})
         if "retry" not in existing:
+            description = "drafted from the failure mode's prose"
+            if "backoff" not in found:
+                found["backoff"] = ASSUMED_BACKOFF
+                description += f"; the document gives no delays: {ASSUMED_BACKOFF} assumed, review"
             spec = {
                 "id": f"{self.service}.retry.{self._next('retry')}",
                 **found,
                 "source": fields.get("source"),
-                "description": "drafted from the prose of the failure mode",
+                "description": description,
             }
             spec = {key: value for key, value in spec.items() if value is not None}
             if not self._valid(RetrySpec, spec, 0, text):

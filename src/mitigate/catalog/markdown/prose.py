@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["retry_from_prose"]
+__all__ = ["ASSUMED_BACKOFF", "retry_from_prose"]
 
 _UNIT = r"(?:ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?)"
 _DURATION = rf"(\d+(?:\.\d+)?)\s*({_UNIT})\b"
@@ -74,3 +74,7 @@ def retry_from_prose(text: str) -> dict[str, Any] | None:
     if delays:
         out["backoff"] = ", ".join(delays)
     return out
+
+
+ASSUMED_BACKOFF = "exp 1s–30s"
+"""The delays a draft takes when the prose gives none (the description says so)."""
