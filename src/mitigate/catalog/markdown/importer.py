@@ -725,7 +725,7 @@ class _Importer:
             ) from error
 
     def _prose_retry(self, fields: dict[str, Any]) -> None:
-        """"up to 6 attempts over 5 min" in the mitigation drafts a retry policy for the
+        """ "up to 6 attempts over 5 min" in the mitigation drafts a retry policy for the
         failure mode's target, and the failure mode is mitigated by it."""
         if self.table_retries:
             return  # the document's own retry table is authoritative; prose may repeat it
@@ -875,14 +875,14 @@ def _link_by_target(
         if not refs:
             del fm["mitigated_by"]
     for experiment in experiments:
-        target = experiment.get("target")
-        if not target or experiment.get("failure_modes"):
+        aimed = experiment.get("target")
+        if not isinstance(aimed, str) or not aimed or experiment.get("failure_modes"):
             continue
-        area = target.split(".")[0]
+        area = aimed.split(".")[0]
         linked = [
             fm["id"]
             for fm in failure_modes
-            if any(ref == target or ref.split(".")[0] == area for ref in fm.get("mitigated_by", []))
+            if any(ref == aimed or ref.split(".")[0] == area for ref in fm.get("mitigated_by", []))
             or area in _words(fm.get("title", ""))
         ]
         if linked:
@@ -897,7 +897,7 @@ def _file_stem(source: str | None) -> str:
 
 
 def _service_from_name(name: str) -> str:
-    """"content-service: FMEA" -> content; "Toll Gateway — Failure Mode Reference" ->
+    """ "content-service: FMEA" -> content; "Toll Gateway — Failure Mode Reference" ->
     toll-gateway; "FAILURE_MODES" -> ""."""
     match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", name, re.I)
     if match is not None:
@@ -928,7 +928,7 @@ def _subject(title: str) -> str:
 
 
 def _same_subject(row_title: str, section_title: str) -> bool:
-    """"Leader crash" and "F1: Leader dies before dispatch" are about the leader."""
+    """ "Leader crash" and "F1: Leader dies before dispatch" are about the leader."""
     first = _subject(row_title)
     return bool(first) and first == _subject(section_title)
 

@@ -52,10 +52,7 @@ def retry_from_prose(text: str) -> dict[str, Any] | None:
     attempts = _ATTEMPTS.search(text)
     schedule = _LIST.search(text)
     delays = (
-        [
-            _duration(m[1], m[2])
-            for m in re.finditer(_DURATION, schedule[1], re.I)
-        ]
+        [_duration(m[1], m[2]) for m in re.finditer(_DURATION, schedule[1], re.I)]
         if schedule is not None
         else []
     )
