@@ -232,9 +232,9 @@ def test_theme_principles_and_runbook_index() -> None:
 def test_theme_unmapped_lines() -> None:
     result, _ = imported("theme")
     lines = [item.line for item in result.unmapped]
-    # the document's sibling list, the category table (header + 8 rows), a note under
-    # the runbook index and the references
-    assert lines == [2, 5, 7, 8, 9, 10, 11, 12, 13, 14, 160, 162]
+    # the document's sibling list, the category table (header + 8 rows) and its heading,
+    # a note under the runbook index, and the references with their heading
+    assert lines == [2, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 160, 161, 162]
 
 
 # --------------------------------------------------------------------------- comms

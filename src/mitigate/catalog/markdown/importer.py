@@ -335,6 +335,7 @@ class _Importer:
             return
         if kind == "runbooks":
             self.has_index = True
+        before = self._mapped()
         taken = row_lines(section, kind)
         if taken:
             # "### KMS" then "- Trip: 10 fail / 30s" and "- Reset: 60s": one row
@@ -356,6 +357,21 @@ class _Importer:
                 self._paragraph(section, block, kind)
         if kind is None and not section.blocks and not section.children:
             self._skip(section.line, str(section.heading))
+        elif section.heading is not None and section.blocks and self._mapped() == before:
+            self._skip(section.line, str(section.heading))  # nothing under it was mapped
+
+    def _mapped(self) -> tuple[int, ...]:
+        """How much has been drafted so far (to tell whether a section added anything)."""
+        return (
+            len(self.pending),
+            sum(len(parts) for parts in self.policies.values()),
+            len(self.fallbacks),
+            len(self.experiments),
+            len(self.principles),
+            len(self.index),
+            self.budget is not None,
+            self.index_base is not None,
+        )
 
     def _labelled_row(self, section: Section, lines: list[int]) -> dict[str, str]:
         row: dict[str, str] = {}
