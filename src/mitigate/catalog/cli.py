@@ -255,43 +255,106 @@ def _mark(ok: bool) -> str:
 # --------------------------------------------------------------------------- import / render
 
 
+def _read_document(document: str) -> str:
+    """The document's text, from a file or ("-") standard input; exit 2 when it is not
+    UTF-8 text (a binary file, a Latin-1 export) rather than guess."""
+    name = "standard input" if document == "-" else document
+    try:
+        data = sys.stdin.buffer.read() if document == "-" else Path(document).read_bytes()
+    except OSError as exc:
+        _err.print(f"cannot read {name}: {exc.strerror or exc}", markup=False)
+        raise typer.Exit(BAD_INPUT) from None
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        _err.print(
+            f"cannot import {name}: it is a binary file (a NUL byte at offset {nul}); "
+            "give a markdown document",
+            markup=False,
+        )
+        raise typer.Exit(BAD_INPUT)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        _err.print(
+            f"cannot import {name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}); save the document as UTF-8 and try again",
+            markup=False,
+        )
+        raise typer.Exit(BAD_INPUT) from None
+
+
 @catalog_app.command("import")
 def import_(
-    document: Annotated[Path, typer.Argument(help="A FAILURE_MODES markdown document.")],
+    document: Annotated[
+        str, typer.Argument(help="A FAILURE_MODES markdown document, or - for standard input.")
+    ],
     out: OutFile = None,
     service: Annotated[
         str | None,
         typer.Option(
-            "--service", help="Catalog name (prefixes every id); read from the document by default."
+            "--service",
+            help="Catalog name (prefixes every id); by default from the title or file name.",
         ),
     ] = None,
     as_json: JsonFlag = False,
     strict: Annotated[
-        bool, typer.Option("--strict", help="Exit 1 when some lines could not be mapped.")
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when some lines could not be mapped, 2 when no failure mode was found.",
+        ),
     ] = False,
 ) -> None:
-    """Draft a catalog from a FAILURE_MODES document; lists what it could not map."""
+    """Draft a catalog from a FAILURE_MODES document; lists what it could not map.
+
+    Exit 1 when the document yields no failure mode (2 with --strict: nothing is written)."""
     from mitigate.catalog.markdown import import_markdown
 
+    name = "<stdin>" if document == "-" else document
+    text = _read_document(document)
+    source = None if document == "-" else Path(document).name
     try:
-        text = document.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        _err.print(f"cannot read {document}: {exc}", markup=False)
-        raise typer.Exit(BAD_INPUT) from None
-    try:
-        result = import_markdown(text, service=service, source=document.name)
+        result = import_markdown(text, service=service, source=source)
     except ConfigError as exc:  # e.g. no service name found and none given
         _err.print(str(exc), markup=False)
         raise typer.Exit(BAD_INPUT) from None
+    catalog = result.catalog
+    empty = not catalog.failure_modes
+    if empty and strict:
+        _print_unmapped(name, result.unmapped)
+        _err.print(
+            f"error: no failure mode found in {name}; nothing written. A failure mode is a "
+            "heading (or table row) with fields such as Trigger, Detection, Mitigation",
+            markup=False,
+        )
+        raise typer.Exit(BAD_INPUT)
     if as_json:
         _echo_json(result.to_json())
     else:
-        data = result.catalog.model_dump(mode="json", exclude_none=True)
+        data = catalog.model_dump(mode="json", exclude_none=True)
         _write(out, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
-        for item in result.unmapped:
-            _err.print(f"{document}:{item.line}: not mapped: {item.text}", markup=False)
+        _print_unmapped(name, result.unmapped)
+        if out is not None:
+            _out.print(
+                f"wrote {len(catalog.failure_modes)} failure modes, {len(catalog.policies)} "
+                f"policies, {len(result.unmapped)} unmapped lines to {out}",
+                markup=False,
+            )
+    if empty:
+        _err.print(
+            f"warning: no failure mode found in {name}: the draft is empty. A failure mode is "
+            "a heading (or table row) with fields such as Trigger, Detection, Mitigation; "
+            "the lines above could not be mapped",
+            markup=False,
+        )
+        raise typer.Exit(FINDINGS)
     if strict and result.unmapped:
         raise typer.Exit(FINDINGS)
+
+
+def _print_unmapped(name: str, unmapped: list[Any]) -> None:
+    for item in unmapped:
+        _err.print(f"{name}:{item.line}: not mapped: {item.text}", markup=False)
 
 
 @catalog_app.command()

@@ -75,7 +75,7 @@ def test_setext_headings_fences_and_comments() -> None:
     assert isinstance(blocks[0], Heading) and blocks[0].title == "Title" and blocks[0].level == 1
     assert isinstance(blocks[1], Paragraph) and blocks[1].text == "- not a bullet"
     assert isinstance(blocks[-1], Bullet) and blocks[-1].text == "item"
-    assert len(blocks) == 4  # the thematic break and the comment are dropped
+    assert len(blocks) == 3  # the thematic break and the comment are dropped
 
 
 def test_bullet_that_looks_like_a_separator_is_still_a_bullet() -> None:

@@ -194,8 +194,9 @@ Sibling docs: ARCHITECTURE
 """
     result = import_markdown(doc, service="orders")
     lines = [item.line for item in result.unmapped]
-    assert lines == [2, 6, 10, 12]
-    assert "not mapped" in result.unmapped[1].text and "backoff" in result.unmapped[1].text
+    # each row, and the heading of each section from which nothing could be drafted
+    assert lines == [2, 3, 6, 7, 10, 11, 12]
+    assert "not mapped" in result.unmapped[2].text and "backoff" in result.unmapped[2].text
     assert all(isinstance(item, Unmapped) for item in result.unmapped)
 
 

@@ -244,6 +244,7 @@ def parse_blocks(text: str) -> list[Block]:
     table: list[tuple[int, str]] = []
     last_number: tuple[int, ...] | None = None
     in_fence = False
+    in_comment = False
 
     def flush() -> None:
         nonlocal current
@@ -264,6 +265,14 @@ def parse_blocks(text: str) -> list[Block]:
             continue
         if in_fence:
             blocks.append(Paragraph(number, stripped, (number,)))
+            continue
+        if in_comment:
+            # an HTML comment is invisible in the rendered document: nothing to map
+            in_comment = "-->" not in stripped
+            continue
+        if stripped.startswith("<!--") and "-->" not in stripped:
+            flush()
+            in_comment = True
             continue
         if not stripped or _COMMENT.match(line):
             flush()
@@ -294,8 +303,11 @@ def parse_blocks(text: str) -> list[Block]:
             blocks.append(Heading(current.line, num, title, level, markdown=True))
             current = None
             continue
+        if _THEMATIC_BREAK.match(stripped):
+            flush()  # a horizontal rule separates, it says nothing
+            continue
         bullet = _BULLET.match(line)
-        if bullet is not None and not _THEMATIC_BREAK.match(stripped):
+        if bullet is not None:
             flush()
             mark = bullet["mark"]
             current = _Open(

@@ -186,6 +186,8 @@ def drafts_from_bullets(
                 if name == "details":
                     details_indent, open_field = bullet.indent, None
                     continue
+                if name == "title" and draft.title is not None and not _finished(draft):
+                    name = "trigger"  # "Scenario: ..." under the failure mode's own heading
                 if name in _STARTERS and (draft.has(name) or _finished(draft)):
                     draft = FailureDraft(bullet.line, headless=True)
                     drafts.append(draft)

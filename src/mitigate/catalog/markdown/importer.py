@@ -63,6 +63,7 @@ from mitigate.catalog.markdown.fields import (
     split_label,
 )
 from mitigate.catalog.markdown.layout import MARKER, unescape
+from mitigate.catalog.markdown.prose import ASSUMED_BACKOFF, retry_from_prose
 from mitigate.catalog.markdown.sections import Section, build_sections, title_kind
 from mitigate.catalog.markdown.text import clean, slug, strip_emphasis, target_name
 from mitigate.catalog.model import (
@@ -162,7 +163,22 @@ _GENERIC = {
     "service",
     "fmea",
     "analysis",
+    "scenario",
+    "scenarios",
+    "reference",
+    "known",
+    "specification",
+    "spec",
+    "operations",
+    "table",
+    "summary",
+    "recovery",
+    "doc",
+    "docs",
+    "document",
+    "md",
 }
+_NUMBERING = re.compile(r"^\s*(?:[A-Za-z]{1,3}-?)?\d+(?:\.\d+)*[.):]?\s+")
 _ADMONITION = re.compile(r"^(:::|!!!|\?\?\?)")
 
 
@@ -194,20 +210,19 @@ class _Importer:
         self.has_index = False
         self.budget: dict[str, Any] | None = None
         self.counts: dict[str, int] = {}
+        self.consumed: set[int] = set()  # subsections read as a field of their parent
+        self.table_retries = False
 
     # ------------------------------------------------------------------ helpers
 
     def _service_from_text(self) -> str:
-        head = "\n".join(self.text.splitlines()[:6])
-        match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", head, re.I)
-        if match is not None:
-            return slug(match[1])
-        match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", head, re.I)
-        if match is not None:
-            return slug(match[1])
-        title = re.split(r"\s*(?::|—|–|\s-\s)\s*", self.meta.get("title", ""))[0]
-        words = [w for w in re.findall(r"[a-z0-9]+", title.lower()) if w not in _GENERIC]
-        return "-".join(words) or "service"
+        """The service is named by the title ("Payments failure modes", "content-service:
+        FMEA") or else the file name, never by a word of the prose."""
+        for name in (self.meta.get("title", ""), _file_stem(self.source)):
+            found = _service_from_name(name)
+            if found:
+                return found
+        return "service"
 
     def _where(self, line: int) -> str:
         return f"{self.source}:{line}" if self.source else f"line {line}"
@@ -239,6 +254,8 @@ class _Importer:
             self._section(Section(None, 0, blocks=rest), None)
         for section in self.root.walk():
             if section is self.root or self._is_title_section(section):
+                continue
+            if id(section) in self.consumed:
                 continue
             self._section(section, self._kind(section))
         return ImportResult(self._build(), sorted(self.unmapped))
@@ -318,6 +335,7 @@ class _Importer:
             return
         if kind == "runbooks":
             self.has_index = True
+        before = self._mapped()
         taken = row_lines(section, kind)
         if taken:
             # "### KMS" then "- Trip: 10 fail / 30s" and "- Reset: 60s": one row
@@ -339,6 +357,21 @@ class _Importer:
                 self._paragraph(section, block, kind)
         if kind is None and not section.blocks and not section.children:
             self._skip(section.line, str(section.heading))
+        elif section.heading is not None and section.blocks and self._mapped() == before:
+            self._skip(section.line, str(section.heading))  # nothing under it was mapped
+
+    def _mapped(self) -> tuple[int, ...]:
+        """How much has been drafted so far (to tell whether a section added anything)."""
+        return (
+            len(self.pending),
+            sum(len(parts) for parts in self.policies.values()),
+            len(self.fallbacks),
+            len(self.experiments),
+            len(self.principles),
+            len(self.index),
+            self.budget is not None,
+            self.index_base is not None,
+        )
 
     def _labelled_row(self, section: Section, lines: list[int]) -> dict[str, str]:
         row: dict[str, str] = {}
@@ -356,7 +389,9 @@ class _Importer:
         if score >= 2:
             return True
         if score == 1 and section.parent is not None:
-            return any(_failure_score(s) >= 2 for s in section.parent.children if s is not section)
+            # a short entry among full ones, or a series of entries of the same shape
+            others = [_failure_score(s) for s in section.parent.children if s is not section]
+            return any(other >= 2 for other in others) or sum(o >= 1 for o in others) >= 1
         return False
 
     # ------------------------------------------------------------------ failure modes
@@ -368,15 +403,35 @@ class _Importer:
             number=heading.number if heading is not None else None,
             title=strip_emphasis(heading.title) if heading is not None else None,
         )
-        bullets = [block for block in section.blocks if isinstance(block, Bullet)]
+        bullets = field_bullets(section)
+        taken = {bullet.line for bullet in bullets}
         drafts, rest = drafts_from_bullets(bullets, first)
         for line, text in rest:
             self._skip(line, text)
         for block in section.blocks:
-            if not isinstance(block, Bullet):
+            if block.line not in taken:
                 self._skip_block(block)
+        for child in _field_children(section):
+            # "### Symptoms" under the failure mode's heading: the subsection is the field
+            self.consumed.add(id(child))
+            assert child.heading is not None
+            name = match_labels(child.heading.title)[0]
+            for block in child.blocks:
+                if isinstance(block, Table) or not first.add(name, str(block)):
+                    self._skip_block(block)
+            for grandchild in child.children:
+                self._skip_section(grandchild)
         for draft in drafts:
             self.pending.append(_Pending(draft, None))
+
+    def _skip_section(self, section: Section) -> None:
+        self.consumed.add(id(section))
+        if section.heading is not None:
+            self._skip(section.heading.line, str(section.heading))
+        for block in section.blocks:
+            self._skip_block(block)
+        for child in section.children:
+            self._skip_section(child)
 
     def _failure_table(self, section: Section, table: Table) -> None:
         grouped = self._grouping(section)
@@ -483,6 +538,9 @@ class _Importer:
             return
         part, prefix, reader, model = makers[kind]
         fields = reader(values)
+        if not set(fields) - {"id", "description", "source"}:
+            self._skip(line, text)  # no setting could be read: not a policy
+            return
         number = self._next(prefix)
         fields.setdefault("id", f"{self.service}.{prefix}.{number}")
         if note:
@@ -617,13 +675,37 @@ class _Importer:
             ids.append(ident)
         return ids
 
+    def _drop_summary_rows(self) -> None:
+        """A summary table repeating failure modes that have their own sections ("Leader"
+        for "Leader failure") adds no failure mode; its rows are listed as not mapped."""
+        written = [p for p in self.pending if p.section is None and p.draft.title]
+        keep: list[_Pending] = []
+        for pending in self.pending:
+            title = pending.draft.title or _first_value(pending.draft)
+            twin = (
+                next((w for w in written if _same_subject(title, w.draft.title or "")), None)
+                if pending.section is not None and title
+                else None
+            )
+            if twin is None:
+                keep.append(pending)
+            else:
+                self._skip(
+                    pending.draft.line,
+                    f"{title} [summary row: repeats the failure mode at line {twin.draft.line}]",
+                )
+        self.pending = keep
+
     def _build(self) -> CatalogModel:
+        self._drop_summary_rows()
+        self.table_retries = any("retry" in parts for parts in self.policies.values())
         failure_modes: list[dict[str, Any]] = []
         rules: list[dict[str, Any]] = []
         for pending, ident in zip(self.pending, self._failure_ids(), strict=True):
             fields = failure_dict(pending.draft, ident, self._where(pending.draft.line))
             if not self._valid(FailureMode, fields, pending.draft.line, fields.get("title", "")):
                 continue
+            self._prose_retry(fields)
             derived = self._rules(ident, fields)
             if derived:
                 rules += derived
@@ -632,6 +714,7 @@ class _Importer:
                     *(rule["id"] for rule in derived),
                 ]
             failure_modes.append(fields)
+        _link_by_target(failure_modes, self.policies, self.experiments)
         data: dict[str, Any] = {
             "service": self.service,
             **self.meta,
@@ -656,6 +739,36 @@ class _Importer:
                 hint="report the document that caused it",
                 code="MITIGATE.CONFIG.IMPORT",
             ) from error
+
+    def _prose_retry(self, fields: dict[str, Any]) -> None:
+        """ "up to 6 attempts over 5 min" in the mitigation drafts a retry policy for the
+        failure mode's target, and the failure mode is mitigated by it."""
+        if self.table_retries:
+            return  # the document's own retry table is authoritative; prose may repeat it
+        text = fields.get("automatic_mitigation", "")
+        found = retry_from_prose(text) if text else None
+        if found is None:
+            return
+        target, _note = target_name(_NUMBERING.sub("", fields["title"]))
+        existing = self.policies.get(target, {})
+        if "retry" not in existing:
+            description = "drafted from the failure mode's prose"
+            if "backoff" not in found:
+                found["backoff"] = ASSUMED_BACKOFF
+                description += f"; the document gives no delays: {ASSUMED_BACKOFF} assumed, review"
+            spec = {
+                "id": f"{self.service}.retry.{self._next('retry')}",
+                **found,
+                "source": fields.get("source"),
+                "description": description,
+            }
+            spec = {key: value for key, value in spec.items() if value is not None}
+            if not self._valid(RetrySpec, spec, 0, text):
+                return
+            self._policy(target)["retry"] = spec
+        refs = fields.setdefault("mitigated_by", [])
+        if target not in refs:
+            refs.append(target)
 
     def _rules(self, fm_id: str, fields: dict[str, Any]) -> list[dict[str, Any]]:
         clauses = extras.signal_clauses(fields.get("detection", ""))
@@ -714,16 +827,126 @@ def row_lines(section: Section, kind: str | None) -> list[int]:
     ]
 
 
-def _failure_score(section: Section) -> int:
-    """How many distinct failure fields the section's own bullets name."""
-    found: set[str] = set()
+def field_bullets(section: Section) -> list[Bullet]:
+    """The section's bullets, and its paragraphs that open with a field label
+    ("**Trigger**: ...", "Expected behavior:" above a list), in document order."""
+    out: list[Bullet] = []
     for block in section.blocks:
         if isinstance(block, Bullet):
-            for piece in split_inline_run(block.text):
-                labelled = split_label(piece)
-                if labelled is not None and labelled[0] in STRONG_FIELDS:
-                    found.add(labelled[0])
+            out.append(block)
+        elif isinstance(block, Paragraph):
+            pieces = split_inline_run(block.text)
+            if pieces and split_label(pieces[0]) is not None:
+                out.append(Bullet(block.line, block.text, 0, False, block.lines))
+    return out
+
+
+def _field_children(section: Section) -> list[Section]:
+    """Subsections titled by a failure field ("### Symptoms"), when there are two or more
+    and at least one is a strong field; otherwise none."""
+    named = [
+        child
+        for child in section.children
+        if child.heading is not None and len(match_labels(child.heading.title)) == 1
+    ]
+    strong = {match_labels(c.title)[0] for c in named} & STRONG_FIELDS
+    return named if len(named) >= 2 and strong else []
+
+
+def _failure_score(section: Section) -> int:
+    """How many distinct failure fields the section's own bullets, labelled paragraphs
+    and field-titled subsections name."""
+    found: set[str] = set()
+    for block in field_bullets(section):
+        for piece in split_inline_run(block.text):
+            labelled = split_label(piece)
+            if labelled is not None and labelled[0] in STRONG_FIELDS:
+                found.add(labelled[0])
+    for child in _field_children(section):
+        name = match_labels(child.title)[0]
+        if name in STRONG_FIELDS:
+            found.add(name)
     return len(found)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _link_by_target(
+    failure_modes: list[dict[str, Any]],
+    policies: dict[str, dict[str, Any]],
+    experiments: list[dict[str, Any]],
+) -> None:
+    """Link by target name: a policy whose target ("database", "kms.sign") names what a
+    failure mode's title is about mitigates it; an experiment on a target exercises the
+    failure modes that target's policies mitigate (or whose title names it)."""
+    for fm in failure_modes:
+        title = _words(fm.get("title", ""))
+        refs = fm.setdefault("mitigated_by", [])
+        for target in policies:
+            area = target.split(".")[0]
+            if area in title and target not in refs:
+                refs.append(target)
+        if not refs:
+            del fm["mitigated_by"]
+    for experiment in experiments:
+        aimed = experiment.get("target")
+        if not isinstance(aimed, str) or not aimed or experiment.get("failure_modes"):
+            continue
+        area = aimed.split(".")[0]
+        linked = [
+            fm["id"]
+            for fm in failure_modes
+            if any(ref == aimed or ref.split(".")[0] == area for ref in fm.get("mitigated_by", []))
+            or area in _words(fm.get("title", ""))
+        ]
+        if linked:
+            experiment["failure_modes"] = linked
+
+
+def _file_stem(source: str | None) -> str:
+    if not source or source == "-":
+        return ""
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1]
+    return stem.rsplit(".", 1)[0] if "." in stem else stem
+
+
+def _service_from_name(name: str) -> str:
+    """ "content-service: FMEA" -> content; "Toll Gateway — Failure Mode Reference" ->
+    toll-gateway; "FAILURE_MODES" -> ""."""
+    match = re.search(r"\b([a-z][a-z0-9]*(?:-[a-z0-9]+)*)-service\b", name, re.I)
+    if match is not None:
+        return slug(match[1])
+    match = re.search(r"\b([A-Za-z][\w-]*)\s+service\b", name, re.I)
+    if match is not None and match[1].lower() not in _GENERIC:
+        return slug(match[1])
+    head = re.split(r"\s*(?::|—|–|\s-\s)\s*", name)[0]
+    words = [w for w in re.findall(r"[a-z0-9]+", head.lower()) if w not in _GENERIC]
+    if not words:  # "Failure modes: payments"
+        words = [w for w in re.findall(r"[a-z0-9]+", name.lower()) if w not in _GENERIC]
+    return "-".join(words)
+
+
+def _first_value(draft: FailureDraft) -> str:
+    values = next(iter(draft.fields.values()), [])
+    return values[0] if values else ""
+
+
+_SUBJECT_FILLER = {"the", "a", "an", "failure", "failures", "fails", "down", "unavailable"}
+
+
+def _subject(title: str) -> str:
+    words = re.findall(r"[a-z0-9]+", strip_emphasis(title).lower())
+    words = [w for w in words if not re.fullmatch(r"f?\d+", w)]
+    meaningful = [w for w in words if w not in _SUBJECT_FILLER]
+    return meaningful[0] if meaningful else ""
+
+
+def _same_subject(row_title: str, section_title: str) -> bool:
+    """ "Leader crash" and "F1: Leader dies before dispatch" are about the leader."""
+    first = _subject(row_title)
+    return bool(first) and first == _subject(section_title)
 
 
 def _letter(index: int) -> str:
