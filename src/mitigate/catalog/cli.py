@@ -10,9 +10,7 @@ cannot be read or is not a valid catalog). Nothing is written when the input is 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +26,7 @@ from mitigate.catalog.lint import CODES, lint_file
 from mitigate.catalog.model import CatalogModel
 from mitigate.catalog.source import read_catalog
 from mitigate.errors import ConfigError
+from mitigate.files import write_text_atomic
 
 __all__ = ["catalog_app"]
 
@@ -59,15 +58,7 @@ def _write(path: Path | None, text: str) -> None:
     if path is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 def _bad_input(findings: list[Finding], as_json: bool, path: str) -> typer.Exit:
