@@ -10,6 +10,7 @@ cannot be read or is not a valid catalog). Nothing is written when the input is 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from mitigate.catalog.alert_tests import alert_tests
 from mitigate.catalog.alerts import alert_rules
 from mitigate.catalog.check import check_references
 from mitigate.catalog.findings import CatalogError, Finding
@@ -157,17 +159,35 @@ def _escape(text: str) -> str:
 def alerts(
     catalog: Annotated[Path, typer.Argument(help="Catalog file (YAML).")],
     out: OutFile = None,
+    tests: Annotated[
+        Path | None,
+        typer.Option("--tests", help="Also write `promtool test rules` fixtures (needs -o)."),
+    ] = None,
+    runbook_base: Annotated[
+        str | None,
+        typer.Option("--runbook-base", help="URL put before runbook paths (runbook_url)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Print Prometheus alerting rules for the catalog's detection rules."""
+    if tests is not None and out is None:
+        _err.print("--tests needs -o: the fixtures name the rule file they test")
+        raise typer.Exit(BAD_INPUT)
     model = _load_model(catalog, as_json)
-    rules = alert_rules(model)
+    rules = alert_rules(model, runbook_base=runbook_base)
     if as_json:
         _echo_json(rules.to_dict())
         return
     _write(out, rules.to_yaml())
     for rule_id, reason in rules.skipped:
         _err.print(f"skipped {rule_id}: {reason}", markup=False)
+    if tests is not None and out is not None:
+        rule_file = os.path.relpath(out.resolve(), tests.resolve().parent)
+        fixtures = alert_tests(model, rules, rule_file)
+        _write(tests, fixtures.to_yaml())
+        for case, reason in fixtures.skipped:
+            _err.print(f"no fixture for {case}: {reason}", markup=False)
+        _err.print(f"wrote {fixtures.cases} promtool test cases to {tests}", markup=False)
 
 
 # --------------------------------------------------------------------------- show

@@ -47,7 +47,7 @@ from mitigate.observe.events import (
     RetryScheduled,
 )
 
-__all__ = ["PrometheusObserver", "outcome"]
+__all__ = ["PrometheusObserver", "exported_metric_names", "outcome"]
 
 _DURATION_BUCKETS: Final = (
     0.001,
@@ -155,6 +155,31 @@ def _metrics(registry: CollectorRegistry, namespace: str) -> _Metrics:
                 ),
             )
         return found
+
+
+_SUFFIXES: Final = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
+
+
+def exported_metric_names(namespace: str = "mitigate") -> frozenset[str]:
+    """Every sample name the observer exports (what a PromQL expression can read).
+
+    >>> sorted(n for n in exported_metric_names() if not n.endswith(("_created", "_bucket")))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['mitigate_attempt_duration_seconds_count', 'mitigate_attempt_duration_seconds_sum',
+     'mitigate_breaker_open', 'mitigate_events_total', 'mitigate_wait_seconds_count',
+     'mitigate_wait_seconds_sum']
+    """
+    registry = CollectorRegistry()
+    _metrics(registry, namespace)
+    return frozenset(
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in _SUFFIXES.get(family.type, ("",))
+    )
 
 
 class PrometheusObserver:
