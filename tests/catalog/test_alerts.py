@@ -132,7 +132,8 @@ def test_expressions() -> None:
     assert rules["CommsPushFeedbackStale"]["expr"] == (
         '(sum(increase(mitigate_events_total{event="push.feedback"}[10m])) or vector(0)) == 0'
     )
-    assert rules["CommsOutboxLagSecondsHigh"]["expr"] == 'comms_outbox_lag_seconds{stream="events"} > 30'
+    lag = rules["CommsOutboxLagSecondsHigh"]
+    assert lag["expr"] == 'comms_outbox_lag_seconds{stream="events"} > 30'
     assert rules["CommsOutboxLagSecondsHigh"]["for"] == "2m"
     assert rules["CommsDlrRateHigh"]["expr"] == (
         'sum by (target) (rate(mitigate_events_total{event=~"dlr\\\\..*"}[1m])) > 50'

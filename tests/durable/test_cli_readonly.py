@@ -15,9 +15,7 @@ runner = CliRunner()
 @pytest.mark.parametrize(
     "args", [["saga", "list"], ["saga", "show", "s-1"], ["dlq", "list"], ["dlq", "show", "1"]]
 )
-def test_a_missing_sqlite_store_is_an_error_not_a_new_file(
-    tmp_path: Path, args: list[str]
-) -> None:
+def test_a_missing_sqlite_store_is_an_error_not_a_new_file(tmp_path: Path, args: list[str]) -> None:
     db = tmp_path / "absent.db"
     result = runner.invoke(app, [*args, "--store", f"sqlite:///{db}"])
     assert result.exit_code == 2, result.output

@@ -20,7 +20,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -53,6 +52,16 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def _require_file(url: str, path: str) -> None:
+    if path not in ("", ":memory:") and not os.path.exists(path):
+        raise ConfigError(
+            url,
+            f"no store at {path}",
+            hint="pass --store (or set MITIGATE_STORE) to the database the service uses",
+            code="MITIGATE.CONFIG.STORE",
+        )
+
+
 async def open_store(
     url: str, *, clock: Clock | None = None, migrate: bool = True, must_exist: bool = False
 ) -> Store:
@@ -74,13 +83,8 @@ async def open_store(
         if parts.scheme == "sqlite" and path.startswith("/"):
             # As SQLAlchemy reads it: sqlite:///rel.db is relative, sqlite:////abs.db absolute.
             path = path[1:]
-        if must_exist and path not in ("", ":memory:") and not os.path.exists(path):
-            raise ConfigError(
-                url,
-                f"no store at {path}",
-                hint="pass --store (or set MITIGATE_STORE) to the database the service uses",
-                code="MITIGATE.CONFIG.STORE",
-            )
+        if must_exist:
+            _require_file(url, path)
         durability = query.get("durability", "full")
         if durability not in ("full", "normal"):
             raise ConfigError(

@@ -82,6 +82,7 @@ def with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
 
     Every one of them acts on records that must already be there, so a SQLite file that
     does not exist is an error (exit 2), never a new empty database."""
+
     async def go() -> T:
         store = await open_store(url, must_exist=True)
         try:
