@@ -19,6 +19,13 @@ from mitigate.catalog import Catalog, CatalogError, CatalogModel
 from mitigate.clock import Clock, RealClock, VirtualClock
 from mitigate.durable import SqliteStore, Store, open_store
 from mitigate.durable.dlq import DeadLetter, DeadLetterNotFoundError, DeadLetters
+from mitigate.durable.errors import (
+    NotJsonError,
+    SagaDefinitionChangedError,
+    SagaParkedError,
+    StoreDataError,
+    StoreUnavailableError,
+)
 from mitigate.durable.idempotency import (
     DatabaseIdempotencyStore,
     RedisIdempotencyStore,
@@ -28,7 +35,7 @@ from mitigate.durable.inbox import Inbox
 from mitigate.durable.migrate import Migration, migrate
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.queue import Job, LeaseLostError, QueueError, WorkQueue
-from mitigate.durable.relay import Relay
+from mitigate.durable.relay import Relay, RelayOptions
 from mitigate.durable.saga import Attempts, Saga, SagaOutcome, Step, StepContext
 from mitigate.durable.saga_admin import (
     SagaRecord,
@@ -37,7 +44,7 @@ from mitigate.durable.saga_admin import (
     list_sagas,
     retry_saga,
 )
-from mitigate.durable.saga_worker import SagaWorker
+from mitigate.durable.saga_worker import SagaHandle, SagaWorker, SagaWorkerOptions
 from mitigate.durable.schedule import Scheduler
 from mitigate.errors import (
     AttemptTimeoutError,
@@ -122,12 +129,14 @@ from mitigate.observe.events import (
     SagaCompensationFailed,
     SagaCompleted,
     SagaDeadlineExceeded,
+    SagaParked,
     SagaResumed,
     SagaStarted,
     SagaStepFailed,
     SagaStepStarted,
     SagaStepSucceeded,
     SagaStuck,
+    SagaWorkerFailed,
     Severity,
     TamperDetected,
     TenantRejected,
@@ -264,6 +273,7 @@ __all__ = [
     "Message",
     "Migration",
     "MitigateError",
+    "NotJsonError",
     "Observer",
     "Observers",
     "Outbox",
@@ -287,6 +297,7 @@ __all__ = [
     "RedisIdempotencyStore",
     "RejectedError",
     "Relay",
+    "RelayOptions",
     "Retry",
     "RetryExhausted",
     "RetryScheduled",
@@ -298,7 +309,11 @@ __all__ = [
     "SagaCompensationFailed",
     "SagaCompleted",
     "SagaDeadlineExceeded",
+    "SagaDefinitionChangedError",
+    "SagaHandle",
     "SagaOutcome",
+    "SagaParked",
+    "SagaParkedError",
     "SagaRecord",
     "SagaResumed",
     "SagaStarted",
@@ -307,6 +322,8 @@ __all__ = [
     "SagaStepSucceeded",
     "SagaStuck",
     "SagaWorker",
+    "SagaWorkerFailed",
+    "SagaWorkerOptions",
     "ScheduledJobFailed",
     "ScheduledJobRan",
     "Scheduler",
@@ -317,7 +334,9 @@ __all__ = [
     "Step",
     "StepContext",
     "Store",
+    "StoreDataError",
     "StoreError",
+    "StoreUnavailableError",
     "Switches",
     "TamperDetected",
     "Tenant",

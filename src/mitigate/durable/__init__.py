@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from mitigate.clock import Clock
+from mitigate.durable.errors import StoreConfigError
 from mitigate.durable.sqlite import SqliteStore
 from mitigate.durable.store import TERMINAL_STATES, Store, Tx, dumps, loads
-from mitigate.errors import ConfigError
 
 if TYPE_CHECKING:
     from mitigate.durable.postgres import PostgresStore
@@ -74,7 +74,7 @@ async def open_store(
     >>> asyncio.run(open_store("mysql://x"))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.STORE] mysql://x: unknown store URL; ...
+    mitigate.durable.errors.StoreConfigError: [MITIGATE.CONFIG.STORE] mysql://x: unknown ...
     """
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
@@ -87,9 +87,7 @@ async def open_store(
             _require_file(url, path)
         durability = query.get("durability", "full")
         if durability not in ("full", "normal"):
-            raise ConfigError(
-                url, "durability must be full or normal", code="MITIGATE.CONFIG.STORE"
-            )
+            raise StoreConfigError(url, "durability must be full or normal")
         return await SqliteStore.open(
             path,
             durability="normal" if durability == "normal" else "full",
@@ -100,11 +98,8 @@ async def open_store(
         try:
             from mitigate.durable.postgres import PostgresStore
         except ImportError as exc:
-            raise ConfigError(
-                url,
-                "PostgreSQL support is not installed",
-                hint="pip install 'mitigate[postgres]'",
-                code="MITIGATE.CONFIG.STORE",
+            raise StoreConfigError(
+                url, "PostgreSQL support is not installed", hint="pip install 'mitigate[postgres]'"
             ) from exc
         schema = query.pop("schema", "mitigate")
         dsn = url.split("?", 1)[0]
@@ -112,9 +107,8 @@ async def open_store(
         return await PostgresStore.open(
             dsn + (f"?{rest}" if rest else ""), schema=schema, clock=clock, migrate=migrate
         )
-    raise ConfigError(
+    raise StoreConfigError(
         url,
         "unknown store URL",
         hint="use sqlite:///path.db or postgresql://user@host/db?schema=name",
-        code="MITIGATE.CONFIG.STORE",
     )

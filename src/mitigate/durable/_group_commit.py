@@ -3,6 +3,10 @@
 Each saga awaits its own write before it runs anything else, so batching never weakens the
 crash contract: a step's next action starts only after its result is durable. What it saves
 is commits: with 64 sagas in flight, one transaction carries the writes of up to 64 of them.
+
+A batch the database refuses (one bad row fails the whole statement) is written again row
+by row, so only the bad row's saga sees the error and the others go on. A batch that failed
+because the database is unreachable is not retried here: every write in it fails at once.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import asyncio
 
 from mitigate.durable._saga_sql import Insert, SagaSql, Update
+from mitigate.durable.errors import StoreCancelledError, StoreUnavailableError, store_error
 from mitigate.durable.store import Store
-from mitigate.errors import StoreError
 
 __all__ = ["GroupCommit"]
 
@@ -67,23 +71,21 @@ class GroupCommit:
                         self._store, [r for r, _ in inserts], [r for r, _ in updates]
                     )
                 except Exception as exc:
-                    _fail(inserts, exc)
-                    _fail(updates, exc)
+                    error = store_error(exc, "saga")
+                    if len(inserts) + len(updates) == 1 or isinstance(error, StoreUnavailableError):
+                        _fail(inserts, error)
+                        _fail(updates, error)
+                    else:
+                        await self._one_by_one(inserts, updates)
                     continue
                 finally:
                     self.flushes += 1
-                for row, future in inserts:
-                    if not future.done():
-                        future.set_result(row[0] in inserted)
-                for row, future in updates:
-                    if not future.done():
-                        future.set_result(row[9] in updated)
+                _settle(inserts, inserted, 0)
+                _settle(updates, updated, 9)
         except BaseException:
             # Cancelled mid-write (worker shutting down): nobody may wait forever.
-            error = StoreError(
-                "saga",
-                "the write was cancelled; the saga resumes from its row",
-                code="MITIGATE.STORE.CANCELLED",
+            error = StoreCancelledError(
+                "saga", "the write was cancelled; the saga resumes from its row"
             )
             _fail(inserts, error)
             _fail(updates, error)
@@ -92,6 +94,43 @@ class GroupCommit:
             raise
         finally:
             self._task = None
+
+    async def _one_by_one(
+        self,
+        inserts: list[tuple[Insert, asyncio.Future[bool]]],
+        updates: list[tuple[Update, asyncio.Future[bool]]],
+    ) -> None:
+        """Write each row of a refused batch alone: only the bad one fails."""
+        for item in inserts:
+            await self._alone([item], [])
+        for item in updates:
+            await self._alone([], [item])
+
+    async def _alone(
+        self,
+        inserts: list[tuple[Insert, asyncio.Future[bool]]],
+        updates: list[tuple[Update, asyncio.Future[bool]]],
+    ) -> None:
+        try:
+            inserted, updated = await self._sql.write_batch(
+                self._store, [r for r, _ in inserts], [r for r, _ in updates]
+            )
+        except Exception as exc:
+            _fail(inserts, store_error(exc, "saga"))
+            _fail(updates, store_error(exc, "saga"))
+            return
+        finally:
+            self.flushes += 1
+        _settle(inserts, inserted, 0)
+        _settle(updates, updated, 9)
+
+
+def _settle(
+    items: list[tuple[tuple[object, ...], asyncio.Future[bool]]], applied: set[str], at: int
+) -> None:
+    for row, future in items:
+        if not future.done():
+            future.set_result(row[at] in applied)
 
 
 def _fail(

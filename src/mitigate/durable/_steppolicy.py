@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mitigate.clock import Clock
+from mitigate.durable._emit import emit
+from mitigate.durable.errors import SagaConfigError
 from mitigate.durable.saga import Attempts, StepAction, StepContext
-from mitigate.errors import RETRY_EXHAUSTED_NOTE, ConfigError
+from mitigate.errors import RETRY_EXHAUSTED_NOTE
 from mitigate.observe.events import RetryExhausted, RetryScheduled
 from mitigate.observe.observers import Observers
 
@@ -37,25 +39,20 @@ async def _call(fn: StepAction, ctx: StepContext) -> Any:
 
 def _resolve_name(policies: Any, name: str) -> Any:
     if policies is None:
-        raise ConfigError(
+        raise SagaConfigError(
             name,
             "the step names a catalog policy but the worker has no policies",
             hint="pass policies=catalog (or a mapping of name to pipeline) to the worker",
-            code="MITIGATE.CONFIG.SAGA",
         )
     if hasattr(policies, "policy"):
         return policies.policy(name)
     if isinstance(policies, Mapping):
         if name not in policies:
-            raise ConfigError(
-                name, "no such policy in the worker's policies", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(name, "no such policy in the worker's policies")
         return policies[name]
     if callable(policies):
         return policies(name)
-    raise ConfigError(
-        name, "policies must be a catalog, a mapping or a callable", code="MITIGATE.CONFIG.SAGA"
-    )
+    raise SagaConfigError(name, "policies must be a catalog, a mapping or a callable")
 
 
 def make_runner(
@@ -78,16 +75,13 @@ def make_runner(
     try:
         from mitigate import policy as policy_module
     except ImportError as exc:  # pragma: no cover - the policy layer ships with mitigate
-        raise ConfigError(
-            target, f"cannot use {policy!r} as a step policy", code="MITIGATE.CONFIG.SAGA"
-        ) from exc
+        raise SagaConfigError(target, f"cannot use {policy!r} as a step policy") from exc
     pipeline_type = getattr(policy_module, "Pipeline", None)
     if pipeline_type is None:
-        raise ConfigError(
+        raise SagaConfigError(
             target,
             f"cannot use {policy!r} as a step policy",
             hint="pass a catalog name, a Pipeline, or Attempts(...)",
-            code="MITIGATE.CONFIG.SAGA",
         )
     return make_runner(
         pipeline_type(target, policy, clock=clock, observers=observers),
@@ -110,21 +104,26 @@ def _attempts_runner(
                 if retry >= attempts.max_retries:
                     if attempts.max_retries:
                         exc.add_note(RETRY_EXHAUSTED_NOTE)
-                        if observers:
-                            observers.emit(
-                                RetryExhausted(
-                                    target=target, at=clock.now(), attempt=retry + 1, error=exc
-                                )
-                            )
+                        emit(
+                            observers,
+                            RetryExhausted,
+                            target=target,
+                            at=clock.now(),
+                            attempt=retry + 1,
+                            error=exc,
+                        )
                     raise
                 retry += 1
                 delay = attempts.delay(retry)
-                if observers:
-                    observers.emit(
-                        RetryScheduled(
-                            target=target, at=clock.now(), attempt=retry, delay=delay, error=exc
-                        )
-                    )
+                emit(
+                    observers,
+                    RetryScheduled,
+                    target=target,
+                    at=clock.now(),
+                    attempt=retry,
+                    delay=delay,
+                    error=exc,
+                )
                 await clock.asleep(delay)
 
     return run

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from mitigate.clock import Clock
+from mitigate.durable.errors import StoreConfigError
 from mitigate.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -47,8 +48,4 @@ def wrong_connection(target: str, expected: str, connection: object) -> ConfigEr
     >>> print(wrong_connection("sqlite", "sqlite3.Connection", 1))
     [MITIGATE.CONFIG.STORE] sqlite: adopt() takes a sqlite3.Connection, not int
     """
-    return ConfigError(
-        target,
-        f"adopt() takes a {expected}, not {type(connection).__name__}",
-        code="MITIGATE.CONFIG.STORE",
-    )
+    return StoreConfigError(target, f"adopt() takes a {expected}, not {type(connection).__name__}")

@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 from mitigate.bus.port import HEADER_REPLAY_FOR, Message
 from mitigate.clock import Clock
+from mitigate.durable._emit import emit
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.store import Store, Tx, dumps, loads
 from mitigate.errors import MitigateError
@@ -156,18 +157,17 @@ class DeadLetters:
             row = rows[0] if rows else None
         assert row is not None  # INSERT ... RETURNING always returns the row
         entry = int(row[0])
-        if self.observers:
-            self.observers.emit(
-                DeadLettered(
-                    target=source,
-                    at=self.clock.now(),
-                    attempt=attempts,
-                    source=source,
-                    msg_id=message.id,
-                    reason=reason,
-                    attempts=attempts,
-                )
-            )
+        emit(
+            self.observers,
+            DeadLettered,
+            target=source,
+            at=self.clock.now(),
+            attempt=attempts,
+            source=source,
+            msg_id=message.id,
+            reason=reason,
+            attempts=attempts,
+        )
         return entry
 
     async def entries(
@@ -253,18 +253,17 @@ class DeadLetters:
                 done.append(dead.id)
                 emitted.append(dead)
         self._outbox.notify()
-        if self.observers:
-            now = self.clock.now()
-            for dead in emitted:
-                self.observers.emit(
-                    DeadLetterReplayed(
-                        target=dead.source,
-                        at=now,
-                        source=dead.source,
-                        msg_id=dead.msg_id,
-                        dlq_id=dead.id,
-                    )
-                )
+        now = self.clock.now()
+        for dead in emitted:
+            emit(
+                self.observers,
+                DeadLetterReplayed,
+                target=dead.source,
+                at=now,
+                source=dead.source,
+                msg_id=dead.msg_id,
+                dlq_id=dead.id,
+            )
         return done
 
     async def purge(

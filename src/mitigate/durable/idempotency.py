@@ -45,8 +45,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from mitigate.clock import Clock
+from mitigate.durable._emit import emit
+from mitigate.durable.errors import IdempotencyConfigError
 from mitigate.durable.store import Store, dumps, loads
-from mitigate.errors import ConfigError, MitigateError
+from mitigate.errors import MitigateError
 from mitigate.observe.events import FallbackUsed
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.breaker import Breaker
@@ -360,11 +362,10 @@ class TieredIdempotencyStore:
         observers: Iterable[Observer] = (),
     ) -> None:
         if primary.clock is not fallback.clock:
-            raise ConfigError(
+            raise IdempotencyConfigError(
                 self.target,
                 "the Redis and database stores must share one clock",
                 hint="pass the same clock to both",
-                code="MITIGATE.CONFIG.IDEMPOTENCY",
             )
         self.primary = primary
         self.fallback = fallback
@@ -446,16 +447,15 @@ class TieredIdempotencyStore:
 
     def _fell_back(self, operation: str, error: BaseException) -> None:
         self.fallbacks += 1
-        if self.observers:
-            self.observers.emit(
-                FallbackUsed(
-                    target=self.target,
-                    at=self.primary.clock.now(),
-                    error=error,
-                    reason=f"redis unreachable during {operation}",
-                    source="database",
-                )
-            )
+        emit(
+            self.observers,
+            FallbackUsed,
+            target=self.target,
+            at=self.primary.clock.now(),
+            error=error,
+            reason=f"redis unreachable during {operation}",
+            source="database",
+        )
 
 
 def _unreachable_errors() -> tuple[type[BaseException], ...]:

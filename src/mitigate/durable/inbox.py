@@ -39,8 +39,9 @@ from typing import Literal
 
 from mitigate.bus.port import Message
 from mitigate.clock import Clock
+from mitigate.durable._emit import emit
+from mitigate.durable.errors import InboxConfigError
 from mitigate.durable.store import Store, Tx
-from mitigate.errors import ConfigError
 from mitigate.observe.events import InboxDuplicate
 from mitigate.observe.observers import Observer, Observers
 
@@ -72,7 +73,7 @@ class Inbox:
         observers: Iterable[Observer] = (),
     ) -> None:
         if not consumer:
-            raise ConfigError(None, "an inbox needs a consumer name", code="MITIGATE.CONFIG.INBOX")
+            raise InboxConfigError(None, "an inbox needs a consumer name")
         self.store = store
         self.consumer = consumer
         self.business_key = business_key
@@ -109,10 +110,14 @@ class Inbox:
                 " WHERE consumer = ? AND business_key = ?",
                 (self.consumer, key),
             )
-        if self.observers:
-            self.observers.emit(
-                InboxDuplicate(target=self.consumer, at=self.clock.now(), msg_id=message.id, by=by)
-            )
+        emit(
+            self.observers,
+            InboxDuplicate,
+            target=self.consumer,
+            at=self.clock.now(),
+            msg_id=message.id,
+            by=by,
+        )
         return by
 
     def handler(self, fn: InboxHandler) -> Callable[[Message], Awaitable[None]]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from mitigate.durable.errors import StoreMigrationError
 from mitigate.durable.migrations import Migration, discover
 from mitigate.durable.store import Store, Tx
 from mitigate.errors import ConfigError, StoreError
@@ -207,13 +208,13 @@ async def _apply(store: Store, migration: Migration, book: _Book) -> None:
             statement = ""
             sql, params = book.record(migration, store.clock.wall())
             await tx.execute(sql, params)
-    except StoreError:
-        raise
     except Exception as exc:
+        if isinstance(exc, StoreError) and exc.code == "MITIGATE.STORE.MIGRATION":
+            raise
+        # Driver errors arrive as StoreError (STORE.DATA, STORE.ERROR): name the migration.
         where = f" at: {statement.strip()[:120]}" if statement else ""
-        raise StoreError(
+        raise StoreMigrationError(
             f"migration {migration.version} {migration.name}{where_ns}",
             f"failed and was rolled back; the schema stays at the previous version{where} ({exc})",
             hint="fix the migration file and open the store again",
-            code="MITIGATE.STORE.MIGRATION",
         ) from exc

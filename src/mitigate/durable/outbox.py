@@ -34,8 +34,8 @@ from typing import Any
 
 from mitigate.bus.port import Message
 from mitigate.clock import Clock
+from mitigate.durable.errors import OutboxConfigError
 from mitigate.durable.store import Store, Tx, dumps, loads
-from mitigate.errors import ConfigError
 
 __all__ = ["Backlog", "Outbox", "OutboxRow", "encode_payload", "row_to_message"]
 
@@ -168,9 +168,7 @@ class Outbox:
         """Delete rows sent more than ``older_than`` seconds ago; pending rows are never
         deleted. Returns the number of rows removed."""
         if older_than < 0:
-            raise ConfigError(
-                self.name, "older_than cannot be negative", code="MITIGATE.CONFIG.OUTBOX"
-            )
+            raise OutboxConfigError(self.name, "older_than cannot be negative")
         cutoff = self.clock.wall() - older_than
         return await self.store.execute(
             "DELETE FROM mitigate_outbox WHERE state = 1 AND sent_at < ?", (cutoff,)

@@ -12,6 +12,11 @@ you pass ``synchronous_commit="off"`` (a crash of the *server* may lose the last
 hundred milliseconds of commits; a crash of a worker loses nothing).
 
 JSONB columns come back as text on both databases, so callers decode JSON the same way.
+Driver errors surface as :class:`~mitigate.StoreError` (``MITIGATE.STORE.DATA``: the row
+was refused; ``MITIGATE.STORE.UNAVAILABLE``: the server or pool is unreachable).
+
+Leases are compared on the database's clock (``clock_timestamp()``), not each worker's:
+see :attr:`PostgresStore.database_clock`.
 
 .. versionadded:: 0.1
 """
@@ -26,12 +31,12 @@ from typing import Any
 
 import psycopg
 from psycopg.types.string import TextLoader
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mitigate.clock import Clock, default_clock
+from mitigate.clock import Clock, RealClock, default_clock
 from mitigate.durable._store_base import StoreBase, wrong_connection
+from mitigate.durable.errors import StoreConfigError, StoreOpenError, store_error
 from mitigate.durable.store import Dialect, Row
-from mitigate.errors import ConfigError, StoreError
 
 __all__ = ["PostgresStore", "PostgresTx", "to_psycopg"]
 
@@ -78,21 +83,33 @@ class PostgresTx:
         return self._conn
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cur = await self._conn.execute(to_psycopg(sql), params)
+        try:
+            cur = await self._conn.execute(to_psycopg(sql), params)
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
         return cur.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        async with self._conn.cursor() as cur:
-            await cur.executemany(to_psycopg(sql), rows)
+        try:
+            async with self._conn.cursor() as cur:
+                await cur.executemany(to_psycopg(sql), rows)
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
-        cur = await self._conn.execute(to_psycopg(sql), params)
-        row: Row | None = await cur.fetchone()
+        try:
+            cur = await self._conn.execute(to_psycopg(sql), params)
+            row: Row | None = await cur.fetchone()
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
         return row
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        cur = await self._conn.execute(to_psycopg(sql), params)
-        return await cur.fetchall()
+        try:
+            cur = await self._conn.execute(to_psycopg(sql), params)
+            return await cur.fetchall()
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
 
 
 class PostgresStore(StoreBase):
@@ -101,7 +118,7 @@ class PostgresStore(StoreBase):
     >>> PostgresStore("postgresql://127.0.0.1/postgres", schema="Bad-Name")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.STORE] postgres: schema 'Bad-Name' is not a plain ...
+    mitigate.durable.errors.StoreConfigError: [MITIGATE.CONFIG.STORE] postgres: schema ...
 
     .. versionadded:: 0.1
     """
@@ -115,24 +132,28 @@ class PostgresStore(StoreBase):
         max_size: int = 10,
         synchronous_commit: str | None = None,
         clock: Clock | None = None,
+        database_clock: bool | None = None,
     ) -> None:
         if not _SCHEMA.match(schema):
-            raise ConfigError(
+            raise StoreConfigError(
                 "postgres",
                 f"schema {schema!r} is not a plain lower-case identifier",
                 hint="use letters, digits and _",
-                code="MITIGATE.CONFIG.STORE",
             )
         if synchronous_commit not in _SYNC_COMMIT:
-            raise ConfigError(
+            raise StoreConfigError(
                 "postgres",
                 f"synchronous_commit {synchronous_commit!r} is not one of {_SYNC_COMMIT[1:]}",
-                code="MITIGATE.CONFIG.STORE",
             )
         self.dsn = dsn
         self.schema = schema
         self.synchronous_commit = synchronous_commit
         self._clock = clock or default_clock()
+        # Leases on the server's clock unless the store runs on a virtual clock (tests,
+        # experiments): then the virtual clock is the only time there is.
+        self.database_clock = (
+            isinstance(self._clock, RealClock) if database_clock is None else database_clock
+        )
         self._commits = 0
         options = f"-c search_path={schema}"
         if synchronous_commit is not None:
@@ -164,6 +185,7 @@ class PostgresStore(StoreBase):
         clock: Clock | None = None,
         migrate: bool = True,
         connect_timeout: float = 10.0,
+        database_clock: bool | None = None,
     ) -> PostgresStore:
         """Open the pool (waiting for ``min_size`` connections) and apply migrations."""
         store = cls(
@@ -173,16 +195,16 @@ class PostgresStore(StoreBase):
             max_size=max_size,
             synchronous_commit=synchronous_commit,
             clock=clock,
+            database_clock=database_clock,
         )
         try:
             await store._pool.open(wait=True, timeout=connect_timeout)
         except Exception as exc:
             await store._pool.close()
-            raise StoreError(
+            raise StoreOpenError(
                 "postgres",
                 f"cannot connect: {exc}",
                 hint="check the DSN and that PostgreSQL accepts connections",
-                code="MITIGATE.STORE.OPEN",
             ) from exc
         if migrate:
             await store.migrate()
@@ -207,8 +229,11 @@ class PostgresStore(StoreBase):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTx]:
-        async with self._pool.connection() as conn, conn.transaction():
-            yield PostgresTx(conn)
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield PostgresTx(conn)
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
         self._commits += 1
 
     def adopt(self, connection: Any) -> PostgresTx:
@@ -217,19 +242,25 @@ class PostgresStore(StoreBase):
         return PostgresTx(connection)
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(to_psycopg(sql), params)
-            if _is_write(sql):
-                self._commits += 1
-            return cur.rowcount
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(to_psycopg(sql), params)
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
+        if _is_write(sql):
+            self._commits += 1
+        return cur.rowcount
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        async with self._pool.connection() as conn:
-            cur = await conn.execute(to_psycopg(sql), params)
-            rows = await cur.fetchall() if cur.description is not None else []
-            if _is_write(sql):
-                self._commits += 1
-            return rows
+        try:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(to_psycopg(sql), params)
+                rows = await cur.fetchall() if cur.description is not None else []
+        except _DRIVER_ERRORS as exc:
+            raise store_error(exc, "postgres") from exc
+        if _is_write(sql):
+            self._commits += 1
+        return rows
 
     async def drop_schema(self) -> None:
         """Drop the store's schema and everything in it (tests and teardown only)."""
@@ -244,6 +275,9 @@ async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     conn.adapters.register_loader("jsonb", TextLoader)
     conn.adapters.register_loader("json", TextLoader)
 
+
+# psycopg's errors, the pool's timeout, and what encoding a parameter can raise.
+_DRIVER_ERRORS = (psycopg.Error, PoolTimeout, UnicodeError)
 
 _WRITE = re.compile(r"\b(INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|TRUNCATE)\b", re.IGNORECASE)
 

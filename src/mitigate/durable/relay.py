@@ -9,10 +9,16 @@ Order per key: a row is claimed only when no earlier row of its key is still pen
 each key has at most one publish in flight and a failed publish never lets a later event
 of the same aggregate overtake it. Rows without a key have no order and go out together.
 
-Several relays share one table safely: claims take rows under a lease, and on PostgreSQL
+Several relays share one table safely: claims take rows under a lease (set and compared
+on the database's clock on PostgreSQL, the store's clock on SQLite), and on PostgreSQL
 with ``FOR UPDATE SKIP LOCKED``, so two relays never claim the same row and a crashed
 relay's rows come back when its lease runs out. A row published twice (lease lost, ack
 lost) carries the same ``Nats-Msg-Id`` and the broker stores it once.
+
+Every update a relay makes to its claimed rows (mark sent, release, count a poison
+failure) is fenced by its lease: a relay that stalled past its lease and lost the rows to
+another relay changes nothing. Failure counts are incremented by the database
+(``failures = failures + 1``), never written back from a stale read.
 
 A row the broker can never take (:class:`~mitigate.bus.errors.PoisonMessageError`:
 unencodable, too large) is counted; after ``max_poison`` such failures it moves to the
@@ -24,28 +30,64 @@ DLQ in one transaction and the rows behind it flow on.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mitigate.bus.errors import BusUnavailableError, PoisonMessageError
 from mitigate.bus.port import Bus, Message
 from mitigate.clock import Clock
 from mitigate.durable import _outbox_metrics
+from mitigate.durable._emit import emit
+from mitigate.durable._saga_sql import PG_NOW, lease_now
 from mitigate.durable.dlq import OUTBOX_SOURCE, DeadLetters
+from mitigate.durable.errors import OutboxConfigError
 from mitigate.durable.outbox import Backlog, Outbox, OutboxRow, row_to_message
-from mitigate.errors import ConfigError
 from mitigate.observe.events import OutboxBacklog, OutboxPublished, OutboxPublishFailed
 from mitigate.observe.observers import Observer, Observers
 from mitigate.policy.pipeline import Pipeline
 from mitigate.policy.retry import Retry
 
-__all__ = ["Relay", "RelayRound"]
+__all__ = ["Relay", "RelayOptions", "RelayRound"]
 
 _log = logging.getLogger("mitigate.outbox")
 _ROW = "id, msg_id, dedup_id, subject, msg_key, headers, payload, created_at, failures"
+
+
+@dataclass(frozen=True, slots=True)
+class RelayOptions:
+    """How a :class:`Relay` runs (see :class:`Relay` for each option).
+
+    >>> RelayOptions(batch=100).lease
+    60.0
+    >>> RelayOptions(batch=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mitigate.durable.errors.OutboxConfigError: [MITIGATE.CONFIG.OUTBOX] relay: batch must be ...
+    """
+
+    batch: int = 256
+    concurrency: int = 1
+    lease: float = 60.0
+    idle: float = 0.05
+    backoff_cap: float = 30.0
+    max_poison: int = 3
+    sample_every: float = 15.0
+    lag_window: float = 300.0
+
+    def __post_init__(self) -> None:
+        for label in ("batch", "concurrency", "max_poison"):
+            value = getattr(self, label)
+            if value < 1:
+                raise OutboxConfigError("relay", f"{label} must be >= 1, got {value!r}")
+        for label in ("lease", "idle", "backoff_cap", "sample_every", "lag_window"):
+            seconds = getattr(self, label)
+            if seconds <= 0:
+                raise OutboxConfigError("relay", f"{label} must be > 0 seconds, got {seconds!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,45 +126,40 @@ class Relay:
         outbox: Outbox,
         bus: Bus,
         *,
+        options: RelayOptions | None = None,
         policy: Pipeline | None = None,
         dead_letters: DeadLetters | None = None,
-        batch: int = 256,
-        concurrency: int = 1,
-        lease: float = 60.0,
-        idle: float = 0.05,
-        backoff_cap: float = 30.0,
-        max_poison: int = 3,
+        batch: int | None = None,
+        concurrency: int | None = None,
+        lease: float | None = None,
+        idle: float | None = None,
+        backoff_cap: float | None = None,
+        max_poison: int | None = None,
         encode: Callable[[Message], Message] | None = None,
-        sample_every: float = 15.0,
-        lag_window: float = 300.0,
+        sample_every: float | None = None,
+        lag_window: float | None = None,
         owner: str | None = None,
         registry: _outbox_metrics.Registry | None = None,
         clock: Clock | None = None,
         observers: Iterable[Observer] = (),
     ) -> None:
-        name = outbox.name
-        for label, value in (
-            ("batch", batch),
-            ("concurrency", concurrency),
-            ("max_poison", max_poison),
-        ):
-            if value < 1:
-                raise ConfigError(
-                    name, f"{label} must be >= 1, got {value!r}", code="MITIGATE.CONFIG.OUTBOX"
-                )
-        for label, seconds in (
-            ("lease", lease),
-            ("idle", idle),
-            ("backoff_cap", backoff_cap),
-            ("sample_every", sample_every),
-            ("lag_window", lag_window),
-        ):
-            if seconds <= 0:
-                raise ConfigError(
-                    name,
-                    f"{label} must be > 0 seconds, got {seconds!r}",
-                    code="MITIGATE.CONFIG.OUTBOX",
-                )
+        given: dict[str, Any] = {
+            "batch": batch,
+            "concurrency": concurrency,
+            "lease": lease,
+            "idle": idle,
+            "backoff_cap": backoff_cap,
+            "max_poison": max_poison,
+            "sample_every": sample_every,
+            "lag_window": lag_window,
+        }
+        try:
+            options = dataclasses.replace(
+                options or RelayOptions(), **{k: v for k, v in given.items() if v is not None}
+            )
+        except OutboxConfigError as exc:
+            raise OutboxConfigError(outbox.name, exc.message) from None
+        self.options = options
         self.outbox = outbox
         self.store = outbox.store
         self.bus = bus
@@ -134,15 +171,15 @@ class Relay:
         self.dead_letters = dead_letters or DeadLetters(
             self.store, clock=self.clock, observers=self.observers
         )
-        self.batch = batch
-        self.concurrency = concurrency
-        self.lease = lease
-        self.idle = idle
-        self.backoff_cap = backoff_cap
-        self.max_poison = max_poison
+        self.batch = options.batch
+        self.concurrency = options.concurrency
+        self.lease = options.lease
+        self.idle = options.idle
+        self.backoff_cap = options.backoff_cap
+        self.max_poison = options.max_poison
         self.encode = encode
-        self.sample_every = sample_every
-        self.lag_window = lag_window
+        self.sample_every = options.sample_every
+        self.lag_window = options.lag_window
         self.owner = owner or f"relay-{uuid.uuid4().hex[:12]}"
         self.metrics = _outbox_metrics.for_registry(registry)
         self._lags: deque[tuple[float, float]] = deque(maxlen=100_000)
@@ -253,18 +290,17 @@ class Relay:
             if result.error is not None:
                 failures += 1
                 delay = min(self.backoff_cap, self.idle * 2 ** min(failures, 30))
-                if self.observers:
-                    self.observers.emit(
-                        OutboxPublishFailed(
-                            target=self.outbox.name,
-                            at=clock.now(),
-                            attempt=failures,
-                            error=result.error,
-                            pending=result.pending,
-                            delay=delay,
-                            reason=f"{type(result.error).__name__}: {result.error}",
-                        )
-                    )
+                emit(
+                    self.observers,
+                    OutboxPublishFailed,
+                    target=self.outbox.name,
+                    at=clock.now(),
+                    attempt=failures,
+                    error=result.error,
+                    pending=result.pending,
+                    delay=delay,
+                    reason=f"{type(result.error).__name__}: {result.error}",
+                )
                 await clock.asleep(delay)
             elif result.claimed == 0:
                 failures = 0
@@ -317,16 +353,15 @@ class Relay:
         self.metrics.backlog.labels(name).set(backlog.rows)
         self.metrics.oldest_age.labels(name).set(backlog.oldest_age)
         self.metrics.lag_p95.labels(name).set(p95)
-        if self.observers:
-            self.observers.emit(
-                OutboxBacklog(
-                    target=name,
-                    at=self.clock.now(),
-                    backlog=backlog.rows,
-                    oldest_age=backlog.oldest_age,
-                    lag_p95=p95,
-                )
-            )
+        emit(
+            self.observers,
+            OutboxBacklog,
+            target=name,
+            at=self.clock.now(),
+            backlog=backlog.rows,
+            oldest_age=backlog.oldest_age,
+            lag_p95=p95,
+        )
         return backlog
 
     def lag_p95(self) -> float:
@@ -348,9 +383,10 @@ class Relay:
 
     # -- SQL ---------------------------------------------------------------------------
     async def _claim(self) -> list[OutboxRow]:
-        now = self.clock.wall()
+        # Leases on one clock for every relay: PostgreSQL's, or the store's (lease_now).
+        now = lease_now(self.store)
         rows = await self.store.fetch(
-            self._claim_sql, (self.owner, now + self.lease, now, self.batch)
+            self._claim_sql, (self.owner, now, self.lease, now, self.batch)
         )
         claimed = [row_to_message(r) for r in rows]
         claimed.sort(key=lambda r: r.id)
@@ -359,11 +395,19 @@ class Relay:
     async def _mark_sent(self, rows: Sequence[OutboxRow]) -> None:
         wall = self.clock.wall()
         ids = [r.id for r in rows]
-        await self.store.execute(
+        marked = await self.store.fetch(
             "UPDATE mitigate_outbox SET state = 1, sent_at = ?, lease_owner = NULL,"
-            f" lease_until = NULL WHERE id IN ({_marks(ids)})",
-            (wall, *ids),
+            f" lease_until = NULL WHERE id IN ({_marks(ids)}) AND lease_owner = ?"
+            " RETURNING id",
+            (wall, *ids, self.owner),
         )
+        if len(marked) != len(rows):
+            # Lost to another relay (lease ran out): it publishes and marks them; the
+            # broker dedupes by message id. Count only what this relay marked.
+            kept = {r[0] for r in marked}
+            rows = [r for r in rows if r.id in kept]
+            if not rows:
+                return
         now = self.clock.now()
         lags = [max(0.0, wall - r.created_at) for r in rows]
         self._lags.extend((now, lag) for lag in lags)
@@ -373,16 +417,15 @@ class Relay:
             histogram.observe(lag)
         self.metrics.published.labels(name).inc(len(rows))
         self.published += len(rows)
-        if self.observers:
-            self.observers.emit(
-                OutboxPublished(target=name, at=now, count=len(rows), lag_max=max(lags))
-            )
+        emit(
+            self.observers, OutboxPublished, target=name, at=now, count=len(rows), lag_max=max(lags)
+        )
 
     async def _release(self, ids: Sequence[int], error: BaseException | None) -> None:
         await self.store.execute(
             "UPDATE mitigate_outbox SET lease_owner = NULL, lease_until = NULL, last_error = ?"
-            f" WHERE id IN ({_marks(ids)}) AND state = 0",
-            (None if error is None else repr(error)[:2000], *ids),
+            f" WHERE id IN ({_marks(ids)}) AND state = 0 AND lease_owner = ?",
+            (None if error is None else repr(error)[:2000], *ids, self.owner),
         )
 
     async def _poisoned(self, poison: Sequence[tuple[OutboxRow, BaseException]]) -> int:
@@ -390,7 +433,14 @@ class Relay:
         dead = 0
         async with self.store.transaction() as tx:
             for row, error in poison:
-                failures = row.failures + 1
+                counted = await tx.fetchone(
+                    "UPDATE mitigate_outbox SET failures = failures + 1, last_error = ?"
+                    " WHERE id = ? AND lease_owner = ? AND state = 0 RETURNING failures",
+                    (str(error)[:2000], row.id, self.owner),
+                )
+                if counted is None:
+                    continue  # another relay holds the row now: it counts its own failures
+                failures = int(counted[0])
                 if failures >= self.max_poison:
                     await self.dead_letters.add(
                         row.message,
@@ -401,16 +451,16 @@ class Relay:
                         tx=tx,
                     )
                     await tx.execute(
-                        "UPDATE mitigate_outbox SET state = 2, failures = ?, last_error = ?,"
-                        " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                        (failures, str(error)[:2000], row.id),
+                        "UPDATE mitigate_outbox SET state = 2, lease_owner = NULL,"
+                        " lease_until = NULL WHERE id = ?",
+                        (row.id,),
                     )
                     dead += 1
                 else:
                     await tx.execute(
-                        "UPDATE mitigate_outbox SET failures = ?, last_error = ?,"
-                        " lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                        (failures, str(error)[:2000], row.id),
+                        "UPDATE mitigate_outbox SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE id = ?",
+                        (row.id,),
                     )
         if dead:
             self.metrics.dead_lettered.labels(self.outbox.name).inc(dead)
@@ -435,11 +485,12 @@ def _claim_sql(dialect: str) -> str:
     # A row is claimable when it is pending, not leased (or its lease ran out), and no
     # earlier row of its key is pending: the head of each key, so keys keep their order.
     lock = " FOR UPDATE SKIP LOCKED" if dialect == "postgres" else ""
+    now = PG_NOW if dialect == "postgres" else "?"
     return (
-        "UPDATE mitigate_outbox SET lease_owner = ?, lease_until = ?"
+        f"UPDATE mitigate_outbox SET lease_owner = ?, lease_until = {now} + ?"
         " WHERE id IN ("
         "SELECT o.id FROM mitigate_outbox o"
-        " WHERE o.state = 0 AND (o.lease_until IS NULL OR o.lease_until < ?)"
+        f" WHERE o.state = 0 AND (o.lease_until IS NULL OR o.lease_until < {now})"
         " AND (o.msg_key IS NULL OR NOT EXISTS ("
         "SELECT 1 FROM mitigate_outbox p"
         " WHERE p.msg_key = o.msg_key AND p.state = 0 AND p.id < o.id))"

@@ -19,10 +19,10 @@ worker's ``policies``), an inline ``Retry`` / ``Pipeline`` from :mod:`mitigate.p
 ... )
 >>> [s.name for s in publish.steps], publish.deadline
 (['build', 'register'], 900.0)
->>> Saga("empty", [])
+>>> Saga("empty", [])  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] empty: a saga needs at least one step
+mitigate.durable.errors.SagaConfigError: [MITIGATE.CONFIG.SAGA] empty: a saga needs ...
 
 .. versionadded:: 0.1
 """
@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitigate.errors import ConfigError
+from mitigate.durable.errors import SagaConfigError
 
 __all__ = [
     "Attempts",
@@ -56,11 +56,7 @@ def _seconds(value: float | datetime.timedelta | None, what: str, target: str) -
         return None
     seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
     if not seconds > 0:
-        raise ConfigError(
-            target,
-            f"{what} must be a positive number of seconds, not {value!r}",
-            code="MITIGATE.CONFIG.SAGA",
-        )
+        raise SagaConfigError(target, f"{what} must be a positive number of seconds, not {value!r}")
     return seconds
 
 
@@ -74,10 +70,10 @@ class Attempts:
 
     >>> Attempts(max_retries=2, delays=(0.1,)).delay(2)
     0.1
-    >>> Attempts(max_retries=-1)
+    >>> Attempts(max_retries=-1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.SAGA] Attempts: max_retries must be >= 0, not -1
+    mitigate.durable.errors.SagaConfigError: [MITIGATE.CONFIG.SAGA] Attempts: max_retries ...
     """
 
     max_retries: int = 0
@@ -86,15 +82,9 @@ class Attempts:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ConfigError(
-                "Attempts",
-                f"max_retries must be >= 0, not {self.max_retries}",
-                code="MITIGATE.CONFIG.SAGA",
-            )
+            raise SagaConfigError("Attempts", f"max_retries must be >= 0, not {self.max_retries}")
         if any(d < 0 for d in self.delays):
-            raise ConfigError(
-                "Attempts", f"delays must be >= 0, not {self.delays}", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError("Attempts", f"delays must be >= 0, not {self.delays}")
 
     def delay(self, retry: int) -> float:
         """The wait before retry number ``retry`` (1-based)."""
@@ -114,6 +104,12 @@ class Step:
     the same as ``retry``) are the policies. ``key(ctx)`` overrides the idempotency key
     (default ``"<saga id>:<step name>"``; compensations add ``":undo"``). ``stuck_after``
     overrides the saga's stuck-step threshold for this step.
+
+    ``transactional=True``: the action gets ``ctx.tx``, a transaction on the worker's store,
+    and its effect (what it writes through ``ctx.tx``, outbox rows included), the saga's
+    checkpoint and the step's result commit together or not at all; each attempt is its
+    own transaction. Write only through ``ctx.tx`` inside it (on SQLite the store's own
+    connection is busy with it).
     """
 
     name: str
@@ -123,18 +119,15 @@ class Step:
     compensation_retry: StepPolicy = None
     key: Callable[[StepContext], str] | None = None
     stuck_after: float | None = None
+    transactional: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or ":" in self.name:
-            raise ConfigError(
-                self.name or "step", "a step needs a name without ':'", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(self.name or "step", "a step needs a name without ':'")
         if not callable(self.action):
-            raise ConfigError(self.name, "action must be callable", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError(self.name, "action must be callable")
         if self.compensation is not None and not callable(self.compensation):
-            raise ConfigError(
-                self.name, "compensation must be callable or None", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(self.name, "compensation must be callable or None")
         object.__setattr__(
             self, "stuck_after", _seconds(self.stuck_after, "stuck_after", self.name)
         )
@@ -172,14 +165,12 @@ class Saga:
     ) -> None:
         steps = tuple(steps)
         if not name:
-            raise ConfigError("saga", "a saga needs a name", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError("saga", "a saga needs a name")
         if not steps:
-            raise ConfigError(name, "a saga needs at least one step", code="MITIGATE.CONFIG.SAGA")
+            raise SagaConfigError(name, "a saga needs at least one step")
         names = [s.name for s in steps]
         if len(set(names)) != len(names):
-            raise ConfigError(
-                name, f"step names must be unique, got {names}", code="MITIGATE.CONFIG.SAGA"
-            )
+            raise SagaConfigError(name, f"step names must be unique, got {names}")
         object.__setattr__(self, "name", name)
         object.__setattr__(self, "steps", steps)
         object.__setattr__(self, "deadline", _seconds(deadline, "deadline", name))
@@ -194,7 +185,8 @@ class StepContext:
 
     ``results`` holds the recorded results of the earlier steps by name; ``result`` is this
     step's own recorded result (compensations only); ``epoch`` is the lease epoch of the
-    worker running it (it grows each time a worker claims the saga).
+    worker running it (it grows each time a worker claims the saga). ``tx`` is the open
+    transaction of a transactional step's action (else ``None``).
     """
 
     saga_id: str
@@ -206,6 +198,7 @@ class StepContext:
     epoch: int
     result: Any = None
     compensating: bool = False
+    tx: Any = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,9 +22,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mitigate.durable._saga_machine import ACTIVE_STATES
 from mitigate.durable._saga_sql import ACTIVE, COLUMNS
+from mitigate.durable.errors import SagaConfigError, StoreConflictError, StoreNotFoundError
 from mitigate.durable.store import TERMINAL_STATES, Row, Store, dumps, loads
-from mitigate.errors import ConfigError, StoreError
+from mitigate.errors import StoreError
 
 __all__ = [
     "STATES",
@@ -142,11 +144,7 @@ async def list_sagas(
 ) -> list[SagaRecord]:
     """Sagas newest first; ``older_than`` (seconds) keeps those not updated for that long."""
     if state is not None and state not in STATES:
-        raise ConfigError(
-            state,
-            f"unknown saga state; use one of {', '.join(STATES)}",
-            code="MITIGATE.CONFIG.SAGA",
-        )
+        raise SagaConfigError(state, f"unknown saga state; use one of {', '.join(STATES)}")
     where: list[str] = []
     params: list[Any] = []
     if state is not None:
@@ -167,12 +165,7 @@ async def list_sagas(
 
 
 def _missing(saga_id: str) -> StoreError:
-    return StoreError(
-        saga_id,
-        "no such saga",
-        hint="list them with `mitigate saga list`",
-        code="MITIGATE.STORE.NOT_FOUND",
-    )
+    return StoreNotFoundError(saga_id, "no such saga", hint="list them with `mitigate saga list`")
 
 
 async def _rewrite(
@@ -193,11 +186,8 @@ async def _rewrite(
         (state, step, dumps(steps), error, now, now, now, record.id, record.epoch),
     )
     if changed != 1:
-        raise StoreError(
-            record.id,
-            "the saga changed while we updated it",
-            hint="run the command again",
-            code="MITIGATE.STORE.CONFLICT",
+        raise StoreConflictError(
+            record.id, "the saga changed while we updated it", hint="run the command again"
         )
     found = await get_saga(store, record.id)
     assert found is not None
@@ -212,12 +202,23 @@ async def retry_saga(store: Store, saga_id: str, *, force: bool = False) -> Saga
     """Make a parked or stalled saga runnable now.
 
     ``compensation_failed``: its compensation is queued again (from the step that failed).
+    ``parked``: it goes back to running (or compensating) from where it was parked.
     ``running``/``compensating`` with an expired (or no) lease: claimable at once. A saga
     whose lease is live is refused unless ``force`` (which fences its worker off).
     """
     record = await get_saga(store, saga_id)
     if record is None:
         raise _missing(saga_id)
+    if record.state == "parked":
+        # Back to where it was parked from (kept in `alerted` as "parked:<state>"); a
+        # worker whose definition still does not fit parks it again.
+        marker = record.alerted or ""
+        resume = marker.split(":", 1)[1] if marker.startswith("parked:") else "running"
+        if resume not in ACTIVE_STATES:
+            resume = "running"
+        return await _rewrite(
+            store, record, state=resume, step=record.step, steps=record.steps, error=record.error
+        )
     if record.state == "compensation_failed":
         return await _rewrite(
             store,
@@ -228,19 +229,17 @@ async def retry_saga(store: Store, saga_id: str, *, force: bool = False) -> Saga
             error=record.error,
         )
     if record.state in ("completed", "compensated"):
-        raise StoreError(
+        raise StoreConflictError(
             saga_id,
             f"the saga already ended {record.state}",
             hint="start a new saga to do the work again",
-            code="MITIGATE.STORE.CONFLICT",
         )
     if _leased(store, record) and not force:
-        raise StoreError(
+        raise StoreConflictError(
             saga_id,
             f"leased by {record.lease_owner} for "
             f"{record.lease_until - store.clock.wall():.0f}s more",  # type: ignore[operator]
             hint="wait for the lease, or pass --force",
-            code="MITIGATE.STORE.CONFLICT",
         )
     return await _rewrite(
         store, record, state=record.state, step=record.step, steps=record.steps, error=record.error
@@ -259,11 +258,10 @@ async def compensate_saga(
     if record is None:
         raise _missing(saga_id)
     if record.state in ("completed", "compensated"):
-        raise StoreError(
+        raise StoreConflictError(
             saga_id,
             f"the saga already ended {record.state}; nothing left to compensate here",
             hint="write a new saga for a business-level reversal",
-            code="MITIGATE.STORE.CONFLICT",
         )
     steps = [dict(s) if s is not None else None for s in record.steps]
     if record.state == "running":

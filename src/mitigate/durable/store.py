@@ -32,12 +32,13 @@ Two ways in:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from mitigate.clock import Clock
-from mitigate.errors import StoreError
+from mitigate.durable.errors import NotJsonError
 
 __all__ = [
     "TERMINAL_STATES",
@@ -53,7 +54,7 @@ Dialect = Literal["sqlite", "postgres"]
 Row = tuple[Any, ...]
 
 # States a saga never leaves by itself (kept here: both the worker and the CLI read them).
-TERMINAL_STATES = ("completed", "compensated", "compensation_failed")
+TERMINAL_STATES = ("completed", "compensated", "compensation_failed", "parked")
 
 
 @runtime_checkable
@@ -130,27 +131,42 @@ class Store(Protocol):
 
 
 def dumps(value: Any, *, what: str = "value", target: str | None = None) -> str:
-    """Encode ``value`` as compact JSON, or raise a StoreError that says what failed.
+    """Encode ``value`` as compact JSON both databases can hold, or raise a StoreError
+    (``MITIGATE.STORE.NOT_JSON``) that says what failed.
+
+    Valid JSON is not always storable: PostgreSQL's JSONB refuses ``\\u0000`` and UTF-8
+    refuses lone surrogates, and a value nested thousands deep cannot even be encoded.
+    They are refused here, before any write, so one bad value never fails a whole batch.
 
     >>> dumps({"draft": "d1", "n": 2})
     '{"draft":"d1","n":2}'
     >>> dumps({"at": object()}, what="input of saga content.publish")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.StoreError: [MITIGATE.STORE.NOT_JSON] input of saga content.publish is not JSON: ...
+    mitigate.NotJsonError: [MITIGATE.STORE.NOT_JSON] input of saga content.publish is not JSON: ...
+    >>> dumps("a" + chr(0) + "b", what="result of step x")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mitigate.NotJsonError: [MITIGATE.STORE.NOT_JSON] result of step x holds a NUL character...
     """
     try:
-        return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    except RecursionError:
+        raise NotJsonError(target, f"{what} is nested too deep to encode") from None
     except (TypeError, ValueError) as exc:
-        raise StoreError(
-            target,
-            f"{what} is not JSON: {exc}",
-            hint=(
-                "store str, int, float, bool, None, list and dict values only "
-                "(convert dates, bytes, sets and objects first)"
-            ),
-            code="MITIGATE.STORE.NOT_JSON",
-        ) from exc
+        raise NotJsonError(target, f"{what} is not JSON: {exc}") from exc
+    if "\\u0000" in text and _NUL.search(text):
+        raise NotJsonError(target, f"{what} holds a NUL character (\\u0000) the store refuses")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise NotJsonError(target, f"{what} holds a lone surrogate: {exc.reason}") from None
+    return text
+
+
+# \u0000 as an escape, not as an escaped backslash followed by "u0000".
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def loads(text: str | bytes | None) -> Any:

@@ -44,6 +44,7 @@ from mitigate.guard.pii import (
     redact,
 )
 from mitigate.guard.quarantine import (
+    GATE_MIGRATIONS,
     ArchiveGuard,
     ImporterGate,
     Quarantine,
@@ -88,6 +89,7 @@ from mitigate.guard.tenant_registry_pg import PostgresTenantRegistry, registry_t
 
 __all__ = [
     "DEFAULT_HTML_POLICY",
+    "GATE_MIGRATIONS",
     "REDACTED",
     "SCRIPT_SUFFIXES",
     "TENANT_SETTING",

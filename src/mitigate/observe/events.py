@@ -58,12 +58,14 @@ __all__ = [
     "SagaCompleted",
     "SagaDeadlineExceeded",
     "SagaEvent",
+    "SagaParked",
     "SagaResumed",
     "SagaStarted",
     "SagaStepFailed",
     "SagaStepStarted",
     "SagaStepSucceeded",
     "SagaStuck",
+    "SagaWorkerFailed",
     "Severity",
     "TamperDetected",
     "TenantRejected",
@@ -472,6 +474,32 @@ class SagaStuck(AlertRaised):
     step: str = ""
     phase: str = ""
     runbook: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaParked(AlertRaised):
+    """A saga was set aside in ``parked``: it does not fit this worker's definition
+    (``MITIGATE.SAGA.DEFINITION_CHANGED``) or its driver hit an unexpected error
+    (``MITIGATE.SAGA.INTERNAL``). Nothing runs until an operator retries it."""
+
+    name: ClassVar[str] = "saga.parked"
+    default_severity: ClassVar[Severity] = Severity.CRITICAL
+    saga_id: str = ""
+    step: str = ""
+    code: str = ""
+    reason: str = ""
+    runbook: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SagaWorkerFailed(Event):
+    """A saga worker's own loop failed (``where``: claim, heartbeat, stuck_scan, release,
+    driver); it goes on, and ``reason`` says what failed."""
+
+    name: ClassVar[str] = "saga.worker_failed"
+    default_severity: ClassVar[Severity] = Severity.ERROR
+    where: str = ""
+    reason: str = ""
 
 
 # -- messaging (mitigate.durable outbox/inbox/dlq, mitigate.bus, idempotency) --------------

@@ -27,7 +27,7 @@ import pkgutil
 import re
 from dataclasses import dataclass
 
-from mitigate.errors import ConfigError
+from mitigate.durable.errors import MigrationConfigError
 
 __all__ = ["Migration", "discover"]
 
@@ -38,10 +38,10 @@ _FILE = re.compile(r"^v(\d{4})_[a-z0-9_]+$")
 class Migration:
     """One schema version: the statements for each dialect, run in one transaction.
 
-    >>> Migration(version=0, name="x", sqlite=(), postgres=())
+    >>> Migration(version=0, name="x", sqlite=(), postgres=())  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mitigate.ConfigError: [MITIGATE.CONFIG.MIGRATION] migration 0 'x': version must be >= 1
+    mitigate.durable.errors.MigrationConfigError: [MITIGATE.CONFIG.MIGRATION] migration 0 'x': ...
     """
 
     version: int
@@ -54,10 +54,8 @@ class Migration:
         object.__setattr__(self, "sqlite", tuple(self.sqlite))
         object.__setattr__(self, "postgres", tuple(self.postgres))
         if self.version < 1:
-            raise ConfigError(
-                None,
-                f"migration {self.version} {self.name!r}: version must be >= 1",
-                code="MITIGATE.CONFIG.MIGRATION",
+            raise MigrationConfigError(
+                None, f"migration {self.version} {self.name!r}: version must be >= 1"
             )
 
     def statements(self, dialect: str) -> tuple[str, ...]:
@@ -74,19 +72,17 @@ def discover() -> list[Migration]:
         module = importlib.import_module(f"{__name__}.{info.name}")
         migration = module.MIGRATION
         if not isinstance(migration, Migration) or migration.version != int(match.group(1)):
-            raise ConfigError(
+            raise MigrationConfigError(
                 None,
                 f"{info.name}: MIGRATION must be a Migration whose version matches the file name",
-                code="MITIGATE.CONFIG.MIGRATION",
             )
         found.append(migration)
     found.sort()
     versions = [m.version for m in found]
     if len(versions) != len(set(versions)):
-        raise ConfigError(
+        raise MigrationConfigError(
             None,
             f"two migration files share a version: {versions}",
             hint="give the newer file the next free version",
-            code="MITIGATE.CONFIG.MIGRATION",
         )
     return found
