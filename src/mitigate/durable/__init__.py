@@ -54,11 +54,10 @@ def __getattr__(name: str) -> Any:
 
 def _require_file(url: str, path: str) -> None:
     if path not in ("", ":memory:") and not os.path.exists(path):
-        raise ConfigError(
+        raise StoreConfigError(
             url,
             f"no store at {path}",
             hint="pass --store (or set MITIGATE_STORE) to the database the service uses",
-            code="MITIGATE.CONFIG.STORE",
         )
 
 
