@@ -96,43 +96,46 @@ def test_one_alert_per_evaluable_rule_with_labels_and_annotations() -> None:
     out = alert_rules(CatalogModel.model_validate(RULES))
     assert [g["name"] for g in out.groups] == ["mitigate-comms"]
     assert [r["alert"] for r in out.groups[0]["rules"]] == [
-        "CommsRuleSms",
-        "CommsRuleRooms",
-        "CommsRuleFeedback",
-        "CommsRuleLag",
-        "CommsRuleDlr",
+        "CommsAttemptFailedRatioHigh",
+        "CommsVideoVirtualSessionFailed",
+        "CommsPushFeedbackStale",
+        "CommsOutboxLagSecondsHigh",
+        "CommsDlrRateHigh",
     ]
     assert out.skipped == [
         ("comms.rule.slow", "gauge read from an event field has no exported metric; give `metric`"),
         ("comms.rule.liveness", "no evaluable condition (documentation only)"),
     ]
-    sms = rules_by_alert()["CommsRuleSms"]
+    sms = rules_by_alert()["CommsAttemptFailedRatioHigh"]
     assert sms["labels"] == {"severity": "page", "service": "comms", "rule_id": "comms.rule.sms"}
     assert sms["annotations"] == {
-        "summary": "per-adapter error rate > 20% 5 min",
+        "summary": "comms: per-adapter error rate > 20% 5 min on {{ $labels.target }}",
+        "description": "per-adapter error rate > 20% 5 min. "
+        'Value {{ $value | printf "%.4g" }} (> 0.2 over 5m).',
         "failure_modes": "comms.fm.1",
-        "runbook": "runbooks/comms/sms.md",
+        "runbook_url": "runbooks/comms/sms.md",
     }
 
 
 def test_expressions() -> None:
     rules = rules_by_alert()
-    assert rules["CommsRuleSms"]["expr"] == (
+    assert rules["CommsAttemptFailedRatioHigh"]["expr"] == (
         '(sum by (target) (rate(mitigate_events_total{event="attempt.failed"}[5m]))\n'
         '  / sum by (target) (rate(mitigate_events_total{event="attempt.started"}[5m]))\n'
         "  > 0.2)\n"
         '  and sum by (target) (increase(mitigate_events_total{event="attempt.started"}[5m])) >= 20'
     )
-    assert rules["CommsRuleRooms"]["expr"] == (
+    assert rules["CommsVideoVirtualSessionFailed"]["expr"] == (
         'sum by (target) (increase(mitigate_events_total{event="virtual_session.failed",'
         'target=~"video\\\\..*"}[5m])) > 5'
     )
-    assert rules["CommsRuleFeedback"]["expr"] == (
+    assert rules["CommsPushFeedbackStale"]["expr"] == (
         '(sum(increase(mitigate_events_total{event="push.feedback"}[10m])) or vector(0)) == 0'
     )
-    assert rules["CommsRuleLag"]["expr"] == 'comms_outbox_lag_seconds{stream="events"} > 30'
-    assert rules["CommsRuleLag"]["for"] == "2m"
-    assert rules["CommsRuleDlr"]["expr"] == (
+    lag = rules["CommsOutboxLagSecondsHigh"]
+    assert lag["expr"] == 'comms_outbox_lag_seconds{stream="events"} > 30'
+    assert rules["CommsOutboxLagSecondsHigh"]["for"] == "2m"
+    assert rules["CommsDlrRateHigh"]["expr"] == (
         'sum by (target) (rate(mitigate_events_total{event=~"dlr\\\\..*"}[1m])) > 50'
     )
 

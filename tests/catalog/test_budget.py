@@ -56,7 +56,7 @@ def test_budget_alert_rule_passes_promtool(tmp_path: Path) -> None:
     catalog = Catalog.from_text(TEXT, clock=VirtualClock())
     out = alert_rules(catalog.model)
     [rule] = out.groups[0]["rules"]
-    assert rule["alert"] == "CommsBudget1"
+    assert rule["alert"] == "CommsErrorBudgetBurn"
     assert rule["expr"] == (
         'sum(rate(mitigate_events_total{event="attempt.failed",target=~"sms\\\\..*"}[1w])) / '
         'sum(rate(mitigate_events_total{event="attempt.started",target=~"sms\\\\..*"}[1w])) '

@@ -159,4 +159,5 @@ def test_json_schema_is_strict_and_documented() -> None:
         "experiments",
         "runbooks",
         "error_budget",
+        "metrics",
     }

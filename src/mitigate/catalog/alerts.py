@@ -27,13 +27,26 @@ from typing import Any
 
 import yaml
 
-from mitigate.catalog.model import CatalogModel, DetectionRule, seconds
+from mitigate.catalog.model import CatalogModel, DetectionRule, ErrorBudget, seconds
 
-__all__ = ["EVENTS_TOTAL", "AlertRules", "alert_name", "alert_rules", "prom_duration"]
+__all__ = [
+    "EVENTS_TOTAL",
+    "SEVERITY",
+    "AlertRules",
+    "alert_name",
+    "alert_rules",
+    "budget_annotations",
+    "keeps_target",
+    "prom_duration",
+    "rule_alert_name",
+    "rule_annotations",
+]
 
 # The counter mitigate's Prometheus observer exports (see observe/metrics.py).
 EVENTS_TOTAL = "mitigate_events_total"
-_SEVERITY = {"critical": "critical", "error": "page", "warning": "warning", "info": "info"}
+# Catalog severity -> the ``severity`` label Alertmanager routes on (docs/catalog.md).
+SEVERITY = {"critical": "critical", "error": "page", "warning": "warning", "info": "info"}
+_ALERT_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 
 
 @dataclass(slots=True)
@@ -42,6 +55,8 @@ class AlertRules:
 
     groups: list[dict[str, Any]]
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    sources: dict[str, DetectionRule | ErrorBudget] = field(default_factory=dict)
+    """What each alert was made from (by alert name), for the promtool test fixtures."""
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(
@@ -55,10 +70,16 @@ class AlertRules:
         }
 
 
-def alert_rules(model: CatalogModel) -> AlertRules:
-    """One alerting rule per evaluable detection rule, in one group per service."""
+def alert_rules(model: CatalogModel, *, runbook_base: str | None = None) -> AlertRules:
+    """One alerting rule per evaluable detection rule, in one group per service.
+
+    ``runbook_base`` (``https://git.example.com/ops/-/blob/main/``) is put before runbook
+    paths that are not URLs already, for the ``runbook_url`` annotation.
+    """
     rules: list[dict[str, Any]] = []
     skipped: list[tuple[str, str]] = []
+    sources: dict[str, DetectionRule | ErrorBudget] = {}
+    taken: set[str] = set()
     modes_by_rule: dict[str, list[str]] = {}
     for mode in model.failure_modes:
         for rule_id in mode.detection_rules:
@@ -68,36 +89,89 @@ def alert_rules(model: CatalogModel) -> AlertRules:
         if expr is None:
             skipped.append((rule.id, reason))
             continue
-        entry: dict[str, Any] = {"alert": alert_name(rule.id), "expr": expr}
+        name = _unique(rule_alert_name(model.service, rule), rule.id, taken)
+        entry: dict[str, Any] = {"alert": name, "expr": expr}
         if rule.sustained is not None and seconds(rule.sustained) > 0:
             entry["for"] = prom_duration(seconds(rule.sustained))
         entry["labels"] = {
-            "severity": _SEVERITY[rule.severity],
+            "severity": SEVERITY[rule.severity],
             "service": model.service,
             "rule_id": rule.id,
         }
-        annotations = {"summary": rule.signal}
-        if rule.description:
-            annotations["description"] = rule.description
+        annotations = rule_annotations(
+            model.service, rule, target=_TARGET_TEMPLATE, value=_VALUE_TEMPLATE
+        )
         if modes_by_rule.get(rule.id):
             annotations["failure_modes"] = ", ".join(modes_by_rule[rule.id])
         runbook = rule.runbook or _runbook(model, modes_by_rule.get(rule.id, []))
         if runbook:
-            annotations["runbook"] = runbook
+            annotations["runbook_url"] = _runbook_url(runbook, runbook_base)
         entry["annotations"] = annotations
         rules.append(entry)
-    budget = _budget_rule(model)
-    if budget is not None:
+        sources[name] = rule
+    budget = _budget_rule(model, taken)
+    if budget is not None and model.error_budget is not None:
         rules.append(budget)
+        sources[budget["alert"]] = model.error_budget
     elif model.error_budget is not None:
         skipped.append(
             (model.error_budget.id or "error_budget", "no objective: the burn rate needs one")
         )
     groups = [{"name": f"mitigate-{model.service}", "rules": rules}] if rules else []
-    return AlertRules(groups, skipped)
+    return AlertRules(groups, skipped, sources)
 
 
-def _budget_rule(model: CatalogModel) -> dict[str, Any] | None:
+# Annotations are Go templates expanded per alert; the test fixtures expand them the
+# same way with the values they feed in.
+_TARGET_TEMPLATE = "{{ $labels.target }}"
+_VALUE_TEMPLATE = '{{ $value | printf "%.4g" }}'
+
+
+def keeps_target(rule: DetectionRule) -> bool:
+    """Whether the alert's series carry a ``target`` label (to name it in the summary)."""
+    if rule.kind in ("count", "rate", "ratio"):
+        return True
+    return rule.kind == "gauge" and rule.target is not None
+
+
+def rule_annotations(
+    service: str, rule: DetectionRule, *, target: str, value: str
+) -> dict[str, str]:
+    """``summary`` and ``description`` of a rule's alert, with the target and value given
+    as templates (in the rule file) or as the values a fixture expects."""
+    where = f" on {target}" if keeps_target(rule) else ""
+    condition = f"{rule.op} {rule.threshold:g}"
+    if rule.kind in ("count", "rate", "ratio") and rule.window is not None:
+        condition += f" over {prom_duration(seconds(rule.window))}"
+    if rule.kind == "age":
+        condition = f"no {rule.event} for {prom_duration(rule.threshold or 0)}"
+    return {
+        "summary": f"{service}: {rule.signal}{where}",
+        "description": f"{rule.description or rule.signal}. Value {value} ({condition}).",
+    }
+
+
+def budget_annotations(model: CatalogModel, *, value: str) -> dict[str, str]:
+    """``summary`` and ``description`` of the error-budget burn alert."""
+    budget = model.error_budget
+    assert budget is not None
+    summary = (
+        f"{model.service}: {budget.burn_threshold:.0%} of the {budget.window} error budget "
+        f"of {budget.slo} burnt within {budget.burn_window}"
+    )
+    return {
+        "summary": summary,
+        "description": f"Error ratio {value} over {budget.burn_window}; {budget.action}",
+    }
+
+
+def _runbook_url(runbook: str, base: str | None) -> str:
+    if base is None or "://" in runbook:
+        return runbook
+    return base.rstrip("/") + "/" + runbook.lstrip("/")
+
+
+def _budget_rule(model: CatalogModel, taken: set[str]) -> dict[str, Any] | None:
     budget = model.error_budget
     threshold = budget.error_ratio_threshold() if budget is not None else None
     if budget is None or threshold is None:
@@ -107,18 +181,14 @@ def _budget_rule(model: CatalogModel) -> dict[str, Any] | None:
     total = _event_matchers(budget.of or ["attempt.started"], budget.target)
     rule_id = budget.id or f"{model.service}.error-budget"
     return {
-        "alert": alert_name(rule_id),
+        "alert": _unique(_camel([model.service, "error", "budget", "burn"]), rule_id, taken),
         "expr": f"sum(rate({bad}[{span}])) / sum(rate({total}[{span}])) > {threshold:.6g}",
         "labels": {
-            "severity": _SEVERITY[budget.severity],
+            "severity": SEVERITY[budget.severity],
             "service": model.service,
             "rule_id": rule_id,
         },
-        "annotations": {
-            "summary": f"{budget.burn_threshold:.0%} of the {budget.window} error budget of "
-            f"{budget.slo} burnt within {budget.burn_window}",
-            "action": budget.action,
-        },
+        "annotations": budget_annotations(model, value=_VALUE_TEMPLATE),
     }
 
 
@@ -205,6 +275,73 @@ def _is_pattern(text: str) -> bool:
 
 def _glob_regex(pattern: str) -> str:
     return re.escape(pattern).replace(r"\*", ".*").replace(r"\?", ".")
+
+
+def rule_alert_name(service: str, rule: DetectionRule) -> str:
+    """What fires, from the service, the target and the condition.
+
+    >>> from mitigate.catalog.model import DetectionRule as R
+    >>> rule_alert_name("content", R(id="content.rule.1", signal="kms breaker opens",
+    ...     kind="count", event="breaker.opened", target="kms.*", op=">", threshold=0,
+    ...     window=60))
+    'ContentKmsBreakerOpened'
+    >>> rule_alert_name("comms", R(id="r", signal="error rate", kind="ratio",
+    ...     event="attempt.failed", of=["attempt.started"], target="sms.send", op=">",
+    ...     threshold=0.2, window=300))
+    'CommsSmsSendAttemptFailedRatioHigh'
+    >>> rule_alert_name("content", R(id="r", signal="lag", kind="gauge",
+    ...     metric="content_outbox_lag_seconds", op=">", threshold=30))
+    'ContentOutboxLagSecondsHigh'
+    """
+    words: list[str] = [service]
+    if rule.target:
+        words += _words(rule.target)
+    high = rule.op in (">", ">=")
+    if rule.kind == "gauge" and rule.metric is not None:
+        metric = rule.metric
+        for prefix in (f"{service}_", "mitigate_"):
+            metric = metric.removeprefix(prefix)
+        words += [*_words(metric), "high" if high else "low"]
+    else:
+        words += _words(rule.event or "")
+        if rule.kind == "gauge":
+            words += [*_words(rule.field or ""), "high" if high else "low"]
+        elif rule.kind == "rate":
+            words += ["rate", "high" if high else "low"]
+        elif rule.kind == "ratio":
+            words += ["ratio", "high" if high else "low"]
+        elif rule.kind == "age":
+            words += ["stale"]
+        elif not high:
+            words += ["low"]
+    return _camel(words)
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in re.split(r"[^A-Za-z0-9]+", text) if w]
+
+
+def _camel(words: list[str]) -> str:
+    out: list[str] = []
+    for word in words:
+        for part in _words(word):
+            if not out or out[-1].lower() != part.lower():  # "kms" + "kms.sign": once
+                out.append(part)
+    name = "".join(w[:1].upper() + w[1:] for w in out) or "Alert"
+    return name if _ALERT_NAME.match(name) else "Alert" + name
+
+
+def _unique(name: str, rule_id: str, taken: set[str]) -> str:
+    """``name``, or with the rule id's last part (then a number) when already used."""
+    candidate = name
+    if candidate in taken:
+        candidate = name + _camel([rule_id.rsplit(".", 1)[-1]])
+    number = 2
+    base = candidate
+    while candidate in taken:
+        candidate, number = f"{base}{number}", number + 1
+    taken.add(candidate)
+    return candidate
 
 
 def alert_name(rule_id: str) -> str:

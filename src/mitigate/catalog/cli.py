@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from mitigate.catalog.alert_tests import alert_tests
 from mitigate.catalog.alerts import alert_rules
 from mitigate.catalog.check import check_references
 from mitigate.catalog.findings import CatalogError, Finding
@@ -28,6 +28,7 @@ from mitigate.catalog.lint import CODES, lint_file
 from mitigate.catalog.model import CatalogModel
 from mitigate.catalog.source import read_catalog
 from mitigate.errors import ConfigError
+from mitigate.files import write_text_atomic
 
 __all__ = ["catalog_app"]
 
@@ -59,15 +60,7 @@ def _write(path: Path | None, text: str) -> None:
     if path is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text if text.endswith("\n") else text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text if text.endswith("\n") else text + "\n")
 
 
 def _bad_input(findings: list[Finding], as_json: bool, path: str) -> typer.Exit:
@@ -166,17 +159,35 @@ def _escape(text: str) -> str:
 def alerts(
     catalog: Annotated[Path, typer.Argument(help="Catalog file (YAML).")],
     out: OutFile = None,
+    tests: Annotated[
+        Path | None,
+        typer.Option("--tests", help="Also write `promtool test rules` fixtures (needs -o)."),
+    ] = None,
+    runbook_base: Annotated[
+        str | None,
+        typer.Option("--runbook-base", help="URL put before runbook paths (runbook_url)."),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Print Prometheus alerting rules for the catalog's detection rules."""
+    if tests is not None and out is None:
+        _err.print("--tests needs -o: the fixtures name the rule file they test")
+        raise typer.Exit(BAD_INPUT)
     model = _load_model(catalog, as_json)
-    rules = alert_rules(model)
+    rules = alert_rules(model, runbook_base=runbook_base)
     if as_json:
         _echo_json(rules.to_dict())
         return
     _write(out, rules.to_yaml())
     for rule_id, reason in rules.skipped:
         _err.print(f"skipped {rule_id}: {reason}", markup=False)
+    if tests is not None and out is not None:
+        rule_file = os.path.relpath(out.resolve(), tests.resolve().parent)
+        fixtures = alert_tests(model, rules, rule_file)
+        _write(tests, fixtures.to_yaml())
+        for case, reason in fixtures.skipped:
+            _err.print(f"no fixture for {case}: {reason}", markup=False)
+        _err.print(f"wrote {fixtures.cases} promtool test cases to {tests}", markup=False)
 
 
 # --------------------------------------------------------------------------- show

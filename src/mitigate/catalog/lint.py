@@ -16,6 +16,8 @@ code                         level    finding
 ``policy-invalid``           error    a policy cannot be built (e.g. "exp cap" with no base)
 ``retry-over-budget``        error    the retry schedule cannot fit its budget
 ``breaker-reset-short``      error    a breaker stays open for less than its window
+``metric-unknown``           error    a rule reads a metric neither mitigate nor the
+                                      catalog's ``metrics:`` list exports
 ``fm-no-detection``          warning  a failure mode has no detection rule
 ``fm-no-mitigation``         warning  a failure mode names no policy, fallback or switch
 ``fm-no-runbook``            warning  a failure mode has no runbook
@@ -46,7 +48,7 @@ from mitigate.catalog.model import CatalogModel
 from mitigate.catalog.source import SourceDoc, read_catalog
 from mitigate.errors import ConfigError
 
-__all__ = ["CODES", "lint_file", "lint_model", "policy_findings"]
+__all__ = ["CODES", "lint_file", "lint_model", "metric_findings", "policy_findings"]
 
 CODES = (
     "yaml",
@@ -59,6 +61,7 @@ CODES = (
     "policy-invalid",
     "retry-over-budget",
     "breaker-reset-short",
+    "metric-unknown",
     "fm-no-detection",
     "fm-no-mitigation",
     "fm-no-runbook",
@@ -85,6 +88,7 @@ def lint_model(model: CatalogModel, doc: SourceDoc | None = None) -> list[Findin
     """Findings for a valid model: references, policies, then completeness."""
     findings = check_references(model, doc)
     findings += policy_findings(model, Locator(doc))
+    findings += metric_findings(model, Locator(doc))
     findings += _completeness(model, Locator(doc))
     return findings
 
@@ -136,6 +140,40 @@ def policy_findings(model: CatalogModel, at: Locator) -> list[Finding]:
                             (*loc, "reset"),
                         )
                     )
+    return out
+
+
+_SAMPLE_SUFFIXES = {
+    "counter": ("", "_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
+
+
+def metric_findings(model: CatalogModel, at: Locator) -> list[Finding]:
+    """Rules reading a metric nobody exports: the alert would never fire."""
+    # Imported here: linting needs no Prometheus client unless a rule names a metric.
+    from mitigate.observe.metrics import exported_metric_names
+
+    known = set(exported_metric_names())
+    for spec in model.metrics:
+        known.update(spec.name + suffix for suffix in _SAMPLE_SUFFIXES[spec.type])
+    out: list[Finding] = []
+    for index, rule in enumerate(model.detection_rules):
+        if rule.metric is None or rule.metric in known:
+            continue
+        out.append(
+            at.finding(
+                "metric-unknown",
+                "error",
+                f"{rule.id} reads {rule.metric}, which mitigate does not export "
+                "(mitigate_events_total, mitigate_breaker_open, ...) and the catalog does "
+                "not declare; list it under `metrics:` (name, type, description) if the "
+                "service exports it, or fix the name",
+                ("detection_rules", index, "metric"),
+            )
+        )
     return out
 
 

@@ -49,6 +49,7 @@ __all__ = [
     "Experiment",
     "FailureMode",
     "FallbackSpec",
+    "MetricSpec",
     "PolicySpec",
     "Principle",
     "RateLimitSpec",
@@ -593,6 +594,18 @@ class Principle(_Strict):
     text: str | None = None
 
 
+class MetricSpec(_Strict):
+    """A metric the service exports itself, that a detection rule may read.
+
+    mitigate's own metrics (``mitigate_events_total``...) need no declaration; any other
+    name a rule reads must be listed, or lint fails with ``metric-unknown``.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")]
+    type: Literal["counter", "gauge", "histogram", "summary"] = "gauge"
+    description: str | None = None
+
+
 class Runbook(_Strict):
     path: str
     title: str | None = None
@@ -661,6 +674,8 @@ class CatalogModel(_Strict):
     failure_modes: list[FailureMode] = Field(default_factory=list)
     experiments: list[Experiment] = Field(default_factory=list)
     runbooks: list[Runbook] = Field(default_factory=list)
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    """Metrics the service exports itself, that detection rules read (see MetricSpec)."""
     error_budget: ErrorBudget | None = None
 
 

@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,8 +52,22 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-async def open_store(url: str, *, clock: Clock | None = None, migrate: bool = True) -> Store:
+def _require_file(url: str, path: str) -> None:
+    if path not in ("", ":memory:") and not os.path.exists(path):
+        raise StoreConfigError(
+            url,
+            f"no store at {path}",
+            hint="pass --store (or set MITIGATE_STORE) to the database the service uses",
+        )
+
+
+async def open_store(
+    url: str, *, clock: Clock | None = None, migrate: bool = True, must_exist: bool = False
+) -> Store:
     """Open (and migrate) the store a URL names.
+
+    With ``must_exist`` a SQLite file that is not there is an error instead of a new,
+    empty database (commands that only read must not leave one behind).
 
     >>> import asyncio
     >>> asyncio.run(open_store("mysql://x"))  # doctest: +ELLIPSIS
@@ -67,6 +82,8 @@ async def open_store(url: str, *, clock: Clock | None = None, migrate: bool = Tr
         if parts.scheme == "sqlite" and path.startswith("/"):
             # As SQLAlchemy reads it: sqlite:///rel.db is relative, sqlite:////abs.db absolute.
             path = path[1:]
+        if must_exist:
+            _require_file(url, path)
         durability = query.get("durability", "full")
         if durability not in ("full", "normal"):
             raise StoreConfigError(url, "durability must be full or normal")

@@ -78,10 +78,13 @@ def parse_age(text: str) -> float:
 
 def with_store(url: str, action: Callable[[Store], Awaitable[T]]) -> T:
     """Open the store at ``url``, run ``action`` on it, close it; errors become exit codes
-    (2 for bad input, 1 for a refused operation). Shared by the saga and dlq commands."""
+    (2 for bad input, 1 for a refused operation). Shared by the saga and dlq commands.
+
+    Every one of them acts on records that must already be there, so a SQLite file that
+    does not exist is an error (exit 2), never a new empty database."""
 
     async def go() -> T:
-        store = await open_store(url)
+        store = await open_store(url, must_exist=True)
         try:
             return await action(store)
         finally:

@@ -47,7 +47,7 @@ from mitigate.observe.events import (
     RetryScheduled,
 )
 
-__all__ = ["PrometheusObserver", "outcome"]
+__all__ = ["PrometheusObserver", "exported_metric_names", "outcome"]
 
 _DURATION_BUCKETS: Final = (
     0.001,
@@ -155,6 +155,36 @@ def _metrics(registry: CollectorRegistry, namespace: str) -> _Metrics:
                 ),
             )
         return found
+
+
+_SUFFIXES: Final = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "gauge": ("",),
+}
+
+
+def exported_metric_names(namespace: str = "mitigate") -> frozenset[str]:
+    """Every sample name mitigate exports (what a PromQL expression can read): this
+    observer's metrics and the outbox relay's.
+
+    >>> names = exported_metric_names()
+    >>> "mitigate_events_total" in names, "mitigate_breaker_open" in names
+    (True, True)
+    >>> "mitigate_outbox_backlog" in names, "mitigate_events" in names
+    (True, False)
+    """
+    # Imported here: the outbox's metrics live with the outbox, which imports nothing back.
+    from mitigate.durable._outbox_metrics import for_registry
+
+    registry = CollectorRegistry()
+    _metrics(registry, namespace)
+    for_registry(registry)
+    return frozenset(
+        family.name + suffix
+        for family in registry.collect()
+        for suffix in _SUFFIXES.get(family.type, ("",))
+    )
 
 
 class PrometheusObserver:

@@ -259,7 +259,8 @@ def test_the_layout_covers_every_model_field(
 
 def test_catalog_level_fields_are_covered() -> None:
     sections = {"principles", "policies", "fallbacks", "detection_rules", "failure_modes",
-                "experiments", "runbooks", "error_budget", "version", "switches"}  # fmt: skip
+                "experiments", "runbooks", "error_budget", "version", "switches",
+                "metrics"}  # fmt: skip
     written = {column.field for column in layout.META_BULLETS} | sections
     assert set(CatalogModel.model_fields) <= written
 

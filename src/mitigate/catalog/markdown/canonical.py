@@ -37,6 +37,7 @@ from mitigate.catalog.markdown.layout import (
     FALLBACK_COLUMNS,
     JSON,
     META_BULLETS,
+    METRIC_COLUMNS,
     POLICY_COLUMNS,
     POLICY_PARTS,
     PRINCIPLE_COLUMNS,
@@ -168,6 +169,8 @@ def read_canonical(text: str, *, service: str | None = None) -> tuple[CatalogMod
             data["fallbacks"] = _table_rows(tables[0], FALLBACK_COLUMNS, unmapped)
         elif kind == "switches" and tables:
             data["switches"] = _table_rows(tables[0], SWITCH_COLUMNS, unmapped)
+        elif kind == "metrics" and tables:
+            data["metrics"] = _table_rows(tables[0], METRIC_COLUMNS, unmapped)
         elif kind == "rules" and tables:
             data["detection_rules"] = _table_rows(tables[0], RULE_COLUMNS, unmapped)
         elif kind == "chaos":

@@ -38,6 +38,7 @@ __all__ = [
     "JSON",
     "MARKER",
     "META_BULLETS",
+    "METRIC_COLUMNS",
     "NAMES",
     "POLICY_COLUMNS",
     "POLICY_PARTS",
@@ -67,6 +68,7 @@ SECTION_TITLES = {
     "rate_limits": "Rate limits",
     "fallback": "Fallbacks",
     "switches": "Switches",
+    "metrics": "Metrics",
     "rules": "Detection rules",
     "chaos": "Chaos experiments",
     "budget": "Error budget",
@@ -313,6 +315,11 @@ RULE_COLUMNS = _columns(
 )
 SWITCH_COLUMNS = _columns(
     ("Id", "id", CODE),
+    ("Description", "description"),
+)
+METRIC_COLUMNS = _columns(
+    ("Name", "name", CODE),
+    ("Type", "type"),
     ("Description", "description"),
 )
 PRINCIPLE_COLUMNS = _columns(

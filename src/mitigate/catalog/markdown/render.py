@@ -48,6 +48,7 @@ from mitigate.catalog.markdown.layout import (
     JSON,
     MARKER,
     META_BULLETS,
+    METRIC_COLUMNS,
     POLICY_COLUMNS,
     POLICY_PARTS,
     PRINCIPLE_COLUMNS,
@@ -211,6 +212,10 @@ def render_markdown(catalog: Any) -> str:
     if model.switches:
         out += [f"## {SECTION_TITLES['switches']}", ""]
         out += [*_table(SWITCH_COLUMNS, model.switches, always={"id"}), ""]
+
+    if model.metrics:
+        out += [f"## {SECTION_TITLES['metrics']}", ""]
+        out += [*_table(METRIC_COLUMNS, model.metrics, always={"name"}), ""]
 
     if model.detection_rules:
         out += [f"## {SECTION_TITLES['rules']}", ""]
