@@ -726,6 +726,9 @@ class _Importer:
             "experiments": self.experiments,
             "runbooks": self._runbooks(failure_modes),
         }
+        drafted = _drafted_metrics(rules, self.meta.get("metrics") or [])
+        if drafted:
+            data["metrics"] = drafted
         if self.source:
             data["source"] = self.source
         if self.budget is not None:
@@ -958,3 +961,25 @@ def _bump(name: str) -> str:
     if match is None:
         return f"{name}-2"
     return f"{name[: match.start()]}-{int(match[1]) + 1}"
+
+
+def _drafted_metrics(rules: list[dict[str, Any]], declared: list[Any]) -> list[Any]:
+    """Declare each metric a drafted rule reads that mitigate does not export, so the draft
+    lints; the description says it was read from the document and must be checked."""
+    from mitigate.observe.metrics import exported_metric_names
+
+    known = exported_metric_names() | {
+        m.get("name") if isinstance(m, dict) else getattr(m, "name", None) for m in declared
+    }
+    out = list(declared)
+    for rule in rules:
+        name = rule.get("metric") if isinstance(rule, dict) else None
+        if isinstance(name, str) and name not in known:
+            known = known | {name}
+            out.append(
+                {
+                    "name": name,
+                    "description": "named by the document; check that the service exports it",
+                }
+            )
+    return out
