@@ -2,8 +2,6 @@
 
 Each input must finish within a per-input limit (SIGALRM) and raise nothing but the
 target's documented error. The long run is ``uv run python bench/fuzz.py --minutes N``.
-Where a target's full input space still finds a problem another change fixes, the
-bounded strategy leaves that part out (``Target.bounded_note``, docs/security.md).
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ def test_target_survives_hostile_input(name: str, per_input_alarm: None) -> None
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(target.bounded_strategy)
+    @given(target.strategy)
     def run(value: Any) -> None:
         signal.setitimer(signal.ITIMER_REAL, PER_INPUT)
         try:

@@ -153,8 +153,14 @@ class HtmlPolicy:
         """The render path: clean whatever is stored. Markup over a cap (it bypassed the
         write path) is not parsed at all: it is shown as escaped, inert text."""
         if self.over_cap(html) is not None:
-            return escape(html, quote=False)
+            return self._inert(html)
         return self._cleaner.clean(html)
+
+    def _inert(self, html: str) -> str:
+        # Escaped, the markup has no tags left to nest, so the sanitiser runs in linear
+        # time; it still drops what it drops in any text (NUL, CR), so rendering the
+        # result again gives the same bytes.
+        return self._cleaner.clean(escape(html, quote=False))
 
     def over_cap(self, html: str) -> tuple[str, str] | None:
         """``(code, detail)`` when ``html`` is longer or nested deeper than the policy
@@ -169,7 +175,7 @@ class HtmlPolicy:
         """Clean ``html`` and list what cleaning removed or rewrote (empty when nothing)."""
         capped = self.over_cap(html)
         if capped is not None:
-            return HtmlCheck(escape(html, quote=False), (capped[1],))
+            return HtmlCheck(self._inert(html), (capped[1],))
         clean = self._cleaner.clean(html)
         if clean == html:  # byte for byte what the sanitiser returns: nothing changed
             return HtmlCheck(clean, ())
