@@ -152,3 +152,12 @@ def test_a_control_character_is_a_located_yaml_error() -> None:
         read_yaml("service: s\nx: a\x00b\n", "nul.yaml")
     [finding] = caught.value.findings
     assert (finding.code, finding.line) == ("yaml", 2)
+
+
+def test_an_escape_past_the_last_code_point_is_a_located_yaml_error() -> None:
+    # found by bench/fuzz.py: PyYAML's scanner let chr()'s ValueError escape
+    with pytest.raises(CatalogError) as caught:
+        read_yaml('service: s\nx: "a\\U00607C47b"\n', "escape.yaml")
+    [finding] = caught.value.findings
+    assert (finding.code, finding.line) == ("yaml", 2)
+    assert "escape" in finding.message

@@ -143,6 +143,12 @@ def read_yaml(text: str, path: str = "<catalog>") -> SourceDoc:
         raise CatalogError(
             path, [Finding("yaml", "error", f"invalid YAML: {exc}", file=path)]
         ) from None
+    except ValueError as exc:
+        # PyYAML's scanner calls chr() on a "\U..." escape past U+10FFFF unchecked
+        line = loader.line + 1 if loader is not None else None
+        raise CatalogError(
+            path, [Finding("yaml", "error", f"invalid YAML escape: {exc}", file=path, line=line)]
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
