@@ -129,6 +129,14 @@ def redelivery_bus(run: Any) -> dict[str, Any]:
     return {}
 
 
+def observers_for(run: Any) -> list[Any]:
+    """The run's observers and its catalog's detector: what the service itself emits
+    (saga.stuck, builder.oom, ...) reaches the detection rules, as in production."""
+    catalog = getattr(run, "catalog", None)
+    detector = [catalog.detector] if catalog is not None else []
+    return [*run.observers, *detector]
+
+
 async def open_world(run: Any, **overrides: Any) -> World:
     """The content service for this run, its workers running, and an author's client."""
     root = Path(tempfile.mkdtemp(prefix="content-run-"))
@@ -138,7 +146,7 @@ async def open_world(run: Any, **overrides: Any) -> World:
         clock=run.clock,
         policy=run.policy,
         switches=getattr(run, "switches", None) or AllOn(),
-        observers=run.observers,
+        observers=observers_for(run),
         injector=run.injector,
     )
     content = await open_content(settings, runtime=runtime)

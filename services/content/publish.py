@@ -35,6 +35,7 @@ from services.kit.http import Remote, RemoteRefusedError
 from .adapters.builder import BuilderOomError, InlineBuilder, ProcessBuilder
 from .domain.drafts import DraftState, can_publish
 from .domain.manifest import Asset, Manifest, ManifestError, parse_manifest
+from .events import BuilderOom
 
 __all__ = ["BUILT_SUBJECT", "RUNBOOK", "SAGA", "Publisher"]
 
@@ -278,6 +279,14 @@ class Publisher:
             else:
                 built = await self.builder.build(tenant, pairs)
         except BuilderOomError as exc:
+            self.rt.emit(
+                BuilderOom(
+                    target="content.builder",
+                    at=self.rt.clock.now(),
+                    package=package,
+                    limit_mb=self.settings.builder_memory_mb,
+                )
+            )
             await self._park_build(package, tenant, draft_id, str(exc))
             raise
         await self._record_build(package, tenant, draft_id, built.peak_rss)

@@ -79,6 +79,9 @@ class Runtime:
         if policy is None:
             catalog = mitigate.Catalog.load(settings.catalog, clock=clock, observers=observers)
             policy = catalog.policy
+            # What the service emits itself (saga.stuck, its own events) reaches the
+            # catalog's detection rules; pipelines feed the detector directly.
+            observers = [*observers, catalog.detector]
         store = await mitigate.open_store(settings.store_url, clock=clock)
         closers: list[Callable[[], Any]] = [store.aclose]
         bus = await _open_bus(settings, store, clock=clock, injector=injector, observers=observers)

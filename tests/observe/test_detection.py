@@ -344,3 +344,19 @@ def test_duplicate_rule_ids_are_refused(virtual_clock: VirtualClock) -> None:
     rule = Rule("r", kind="gauge", metric="m", op=">", threshold=1)
     with pytest.raises(ConfigError, match="share this id"):
         Detector([rule, rule], clock=virtual_clock)
+
+
+def test_a_named_alert_counts_for_the_rule_that_names_it_but_plain_alerts_never_do(
+    virtual_clock: VirtualClock, recorder: Recorder
+) -> None:
+    # A saga monitor's own alert (saga.stuck) can feed a catalog rule; the detector's
+    # plain alert.raised coming back through shared observers never does.
+    from mitigate.observe.events import SagaStuck
+
+    stuck = Rule("stuck", kind="count", event="saga.stuck", op=">", threshold=0, window=300)
+    every = Rule("all", kind="count", event="*", op=">", threshold=0, window=300)
+    detector = Detector([stuck, every], clock=virtual_clock, observers=[recorder])
+    detector(AlertRaised(target="t", at=0.0, rule="other", message="m"))
+    assert alerts(recorder) == []
+    detector(SagaStuck(target="publish", at=0.0, rule="saga.stuck", message="building"))
+    assert sorted(a.rule for a in alerts(recorder)) == ["all", "stuck"]

@@ -27,8 +27,9 @@ class FakeCdn:
         self.clock = clock
         self.cache: dict[str, bytes] = {}
         self.fail_status = 0  # e.g. 503: every request answered with it
-        self.cut_fraction = 0.0  # the next transfer stops after this share of the object
+        self.cut_fraction = 0.0  # the next full transfer stops after this share of the object
         self.cut_stall = 0.0  # seconds the cut transfer stalls before it dies
+        self.cut_transfers = 1  # how many transfers in a row the cut applies to
         self.hits = 0
         self.fills = 0
         self.purges: list[str] = []
@@ -88,9 +89,11 @@ class FakeCdn:
         if status == 206:
             headers["content-range"] = f"bytes {start}-{end}/{size}"
         body = data[start : end + 1]
-        if self.cut_fraction:
+        if self.cut_fraction and status == 200:  # a first transfer; resumes go through
             body = body[: int(size * self.cut_fraction)]
-            self.cut_fraction = 0.0
+            self.cut_transfers -= 1
+            if self.cut_transfers <= 0:
+                self.cut_fraction, self.cut_transfers = 0.0, 1
             return StreamingResponse(self._stalled(body), status, headers=headers)
         return Response(body, status, headers=headers)
 

@@ -11,6 +11,7 @@ and the late event changes nothing. The outbox never loses a row.
 from __future__ import annotations
 
 from services.content.harness import open_world, redelivery_bus
+from services.content.testbed import alerts
 
 from mitigate.chaos import Drop, Failure, FaultContext, Run, experiment
 
@@ -47,9 +48,9 @@ async def built_event_lost(run: Run) -> None:
     response = await world.publish("a")
     ledger = await _watch_outbox(run, world, outbox, until=t0 + 4 * 60)
     a = await world.settle("a", every=10)
-    stuck = [e for e in run.recorder.named("saga.stuck") if e.at >= t0]
+    stuck = [e for e in alerts(run, "content.rule.saga-building") if e.at >= t0]
     run.expect(
-        "(a) the building alert fires after 5 min, not before",
+        "(a) the saga-building rule fires after 5 min, not before",
         bool(stuck) and STUCK_AFTER <= stuck[0].at - t0 <= STUCK_AFTER + 60,
         f"{[round(e.at - t0) for e in stuck]}",
     )

@@ -11,6 +11,7 @@ and its job is parked for review ("under review"), never dropped.
 from __future__ import annotations
 
 from services.content.harness import open_world
+from services.content.testbed import alerts
 
 from mitigate.chaos import Run, experiment
 
@@ -87,8 +88,8 @@ async def huge_course(run: Run) -> None:
         if a["code"] == "CONTENT.BUILD.OOM"
     ]
     run.expect("an admin-review alert", len(admin) == 1, str(admin))
-    oom = run.recorder.named("alert.raised", "content.builder")
-    run.expect("the OOM is an alert event", len(oom) == 1, str(len(oom)))
+    oom = alerts(run, "content.rule.builder-oom")
+    run.expect("detected: the builder-oom rule fires", len(oom) == 1, str(len(oom)))
     run.expect(
         "the author sees 'under review'",
         "admin review" in (bulk.get("error") or ""),

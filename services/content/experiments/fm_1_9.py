@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, alerts
 
 from mitigate.chaos import Failure, Run, experiment
+
+FLEET = 60  # slow clients at once: more than the rule's 50 renewals in 5 min
 
 
 @experiment("content.fm.1.9", failure_modes=["content.fm.1.9"])
@@ -51,3 +54,32 @@ async def url_expires_mid_download(run: Run) -> None:
         hashlib.sha256(bundle.content).digest() == bed.side.bundles["big@slow"].sha256,
     )
     run.expect("and it plays", await device.try_play("big@slow") == "ok")
+
+    # A fleet on slow links: every transfer is cut and stalls past the TTL. One renewal
+    # is normal; more than 50 in 5 min means the TTL is too short for the network, and
+    # the url-renewals rule says so. Every download still completes, none from byte 0.
+    fleet = [bed.device(f"slow-{i:02}") for i in range(FLEET)]
+    for member in fleet:
+        await member.register()
+        await member.request_bundle("big")
+    for member in fleet:
+        status = await member.status(f"big@{member.device_id}")
+        run.expect(f"fleet bundle ready ({member.device_id})", status["status"] == "ready")
+    bed.cdn.cut_fraction, bed.cdn.cut_transfers = 0.6, FLEET
+    bed.cdn.cut_stall = 11 * 60.0
+    quiet_before = not alerts(run, "content.rule.url-renewals")
+    done = await asyncio.gather(
+        *(m.download(f"big@{m.device_id}") for m in fleet), return_exceptions=True
+    )
+    failed = [d for d in done if isinstance(d, BaseException)]
+    run.expect("every fleet download finished", not failed, str(failed[:3]))
+    renewed = sum(m.last_download.renewals for m in fleet if m.last_download)
+    run.expect(f"{FLEET} renewals, one per client", renewed == FLEET, str(renewed))
+    restarts = sum(m.last_download.restarts for m in fleet if m.last_download)
+    run.expect("no fleet client restarted from byte 0", restarts == 0, str(restarts))
+    fired = alerts(run, "content.rule.url-renewals")
+    run.expect(
+        "detected: the renewals rule fires for the fleet, not for one client",
+        quiet_before and bool(fired),
+        f"before the fleet: {not quiet_before}; after: {len(fired)}",
+    )

@@ -292,8 +292,10 @@ class Detector:
     # ------------------------------------------------------------------ inputs
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, AlertRaised):
-            return  # never count alerts (ours come back through shared observers)
+        if event.name == AlertRaised.name:
+            # never count plain alerts: ours come back through shared observers. Named
+            # alerts (saga.stuck, saga.parked) count for the rules that name them.
+            return
         matches = self._by_event.get(event.name, ())
         if self._patterns:
             matches = [
