@@ -95,5 +95,6 @@ async def double_submit(run: Run) -> None:
         f"{shop.duplicates_answered} of 20",
     )
     if shop.duplicates_answered:
+        run.detected("a second submission of a placed order")
         run.mitigated("order dedupe")
     run.expect_no_loss()

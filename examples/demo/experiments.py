@@ -15,6 +15,10 @@ async def outage(run: Run) -> None:
     result = await asyncio.to_thread(run_demo)
     for check in result.checks:
         run.expect(check.name, check.passed, check.detail)
+    # The demo runs on its own clock and recorder: its detection is read from its events.
+    opened = [e for e in result.events if e.name == "breaker.opened"]
+    if opened:
+        run.detected(f"breaker opened on {opened[0].target} at {opened[0].at:g}s demo time")
     weakened = await asyncio.to_thread(run_demo, breaker=False, fallback=False)
     run.expect(
         "the checks fail when breaker and fallback are removed",

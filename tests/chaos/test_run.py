@@ -182,6 +182,7 @@ def test_ledger_measures_loss_and_duplicates() -> None:
 def test_uncovered_failure_modes_are_reported_unverified() -> None:
     @experiment("unit.ok", failure_modes=["unit.fm.1"])
     async def ok(run: Run) -> None:
+        run.detected("the probe saw it")
         run.expect("fine", True)
 
     suite = _suite(ok)
@@ -191,8 +192,9 @@ def test_uncovered_failure_modes_are_reported_unverified() -> None:
     verdicts = {r.id: (r.kind, r.verdict) for r in results}
     assert verdicts == {
         "unit.ok": ("failure_mode", "verified"),
-        "unit.fm.2": ("failure_mode", "failed"),
+        "unit.fm.2": ("failure_mode", "untested"),
     }
+    assert results[1].reason == "no experiment names this failure mode"
 
 
 def test_spec_without_function_reports_why() -> None:
@@ -220,6 +222,7 @@ def test_discover_finds_a_python_only_service(tmp_path: Path) -> None:
         "from mitigate.chaos import experiment\n"
         "@experiment('tiny.1', failure_modes=['tiny.fm.1'])\n"
         "async def one(run):\n"
+        "    run.detected('a probe')\n"
         "    run.expect('holds', True)\n"
     )
     suites = discover([], cwd=tmp_path)

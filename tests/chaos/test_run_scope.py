@@ -84,6 +84,7 @@ def test_a_fault_reaches_a_pipeline_built_in_code_with_its_own_observers() -> No
         run.expect("on the run's clock", pipeline.clock is run.clock)
         await run.inject(Failure("dep.call", times=2), duration=60)
         outcome = await run.call("call", pipeline.acall, _ok)
+        await run.expect_event("retry.scheduled", target="dep.call", within=5)
         run.expect("retried through the injected failures", outcome.value == "ok")
         run.expect("two retries", run.recorder.count("retry.scheduled") == 2)
         run.expect("the service's observer saw them too", own.count("retry.scheduled") == 2)
@@ -111,6 +112,7 @@ def test_the_mutation_check_removes_a_self_loaded_catalog_policy(tmp_path: Path)
     @experiment("svc.mutated", failure_modes=["svc.fm.1"])
     async def mutated(run: Run) -> None:
         pipeline = Catalog.load(path).policy("dep.call")
+        run.detected("a probe")
         run.expect("the breaker is there", bool(pipeline.strategies))
 
     spec = spec_of(mutated)

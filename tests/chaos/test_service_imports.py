@@ -22,6 +22,7 @@ from .domain import NAME
 
 @experiment("{service}.names", failure_modes=["{service}.fm.1"])
 async def names(run):
+    run.detected("a probe")
     run.expect("its own domain module", NAME == "{service}", NAME)
 """
 
@@ -106,6 +107,7 @@ def test_an_experiments_package_with_relative_imports(tmp_path: Path) -> None:
         "from ..domain import NAME\n\n"
         "@experiment('shop.names', failure_modes=['shop.fm.1'])\n"
         "async def names(run):\n"
+        "    run.detected('a probe')\n"
         "    run.expect('relative imports', NAME == expected() == 'shop', NAME)\n"
     )
     # A module named by its row id (dots in the name) is found too.
@@ -114,6 +116,7 @@ def test_an_experiments_package_with_relative_imports(tmp_path: Path) -> None:
         "from ..domain import NAME\n\n"
         "@experiment('shop.fm.2', failure_modes=['shop.fm.2'])\n"
         "async def second(run):\n"
+        "    run.detected('a probe')\n"
         "    run.expect('named by its id', NAME == 'shop')\n"
     )
     [suite] = discover([folder])
@@ -134,7 +137,7 @@ def test_any_catalog_file_path_is_accepted(tmp_path: Path) -> None:
         "experiments:\n"
         "  - id: payments.chaos.1\n    title: slow\n    fault: latency\n"
         "    target: card.capture\n    latency: 2s\n    duration: 5s\n"
-        "    verify: [timeout.fired seen]\n    failure_modes: [payments.fm.1]\n"
+        "    verify: [detected by timeout.fired within 1s]\n    failure_modes: [payments.fm.1]\n"
     )
     (folder / "search.yml").write_text("service: search\n")
     suites = discover([folder / "payments.yaml", folder / "search.yml"])

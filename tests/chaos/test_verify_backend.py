@@ -20,6 +20,7 @@ from mitigate.chaos import experiment
 
 @experiment("probe.backend", failure_modes=["probe.fm.1"])
 async def backend(run):
+    run.detected("a probe")
     run.expect("on postgres", run.uses("postgres"), run.backend)
     run.expect("not embedded", not run.uses("embedded"), run.backend)
 """

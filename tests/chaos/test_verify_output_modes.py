@@ -16,6 +16,7 @@ from mitigate.chaos import experiment
 
 @experiment("probe.ok", failure_modes=["probe.fm.1"])
 async def ok(run):
+    run.detected("a probe")
     run.expect("embedded", run.uses("embedded"), run.backend)
 """
 

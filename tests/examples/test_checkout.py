@@ -113,8 +113,10 @@ def test_mutation_check_reports_an_experiment_that_cannot_fail(tmp_path: Path) -
     shutil.copytree(EXAMPLE, weak, ignore=shutil.ignore_patterns("__pycache__"))
     catalog = (weak / "catalog.yaml").read_text()
     # Slow stock reads still succeed without the timeout: "no errors" alone cannot fail.
+    # (Its detection stays observed: the injected fault itself, as a weak test would.)
     catalog = catalog.replace(
-        "      - detected by timeout.fired within 2s\n      - fallback.used seen\n", ""
+        "      - detected by timeout.fired within 2s\n      - fallback.used seen\n",
+        "      - detected by fault.injected within 1s\n",
     ).replace("      - recovered within 5s\n", "")
     (weak / "catalog.yaml").write_text(catalog)
     code, out = _verify(str(weak), "--json", "--mutate", "--out", str(tmp_path / "out"))

@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 Kind = Literal["failure_mode", "chaos"]
-Verdict = Literal["verified", "failed", "error"]
+Verdict = Literal["verified", "failed", "untested", "error"]
 ExperimentFn = Callable[["Run"], Awaitable[None]]
 WorkloadFn = Callable[["Run", int], Awaitable[None]]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,6 +118,8 @@ class ExperimentResult:
     fault: str = ""
     reason: str = ""
     detected_s: float | None = None
+    detected_by: list[str] = field(default_factory=list)
+    """Ids of the detection rules that fired during the run."""
     recovered_s: float | None = None
     lost: int | None = None
     duplicated: int | None = None
@@ -157,6 +159,7 @@ class ExperimentResult:
             fault=self.fault,
             reason=self.reason,
             mitigated_by=self.mitigated_by,
+            detected_by=self.detected_by,
             checks=[
                 {
                     "name": c.name,

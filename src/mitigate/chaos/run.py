@@ -111,6 +111,8 @@ class Run:
         self.ledger = Ledger()
         self.checks: list[Check] = []
         self.detected_s: float | None = None
+        self.detections: list[str] = []
+        """What :meth:`detected` recorded, in order."""
         self.recovered_s: float | None = None
         self.mitigations: set[str] = set()
         self._policy = policy
@@ -300,6 +302,17 @@ class Run:
     def mitigated(self, mechanism: str) -> None:
         """Name a mitigation the events cannot show (``outbox re-send``) for the report."""
         self.mitigations.add(mechanism)
+
+    def detected(self, what: str) -> None:
+        """Record that the failure was detected by ``what`` (a log line, a 403 the client
+        saw), now: for a failure mode whose catalog entry names no detection rule, a row
+        is verified only when its detection was observed (this, :meth:`expect_event`, an
+        alert or a breaker opening after the fault)."""
+        origin = self.fault_started()
+        delay = max(0.0, self.clock.now() - (self.clock.now() if origin is None else origin))
+        if self.detected_s is None or delay < self.detected_s:
+            self.detected_s = delay
+        self.detections.append(what)
 
     def require(self, name: str, condition: bool, detail: str = "") -> None:
         """Like :meth:`expect`, but stop the experiment when it does not hold."""

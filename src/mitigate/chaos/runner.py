@@ -39,6 +39,7 @@ from mitigate.chaos.experiment import (
     workload_of,
 )
 from mitigate.chaos.injector import FaultInjector
+from mitigate.chaos.observed import observed_detection
 from mitigate.chaos.probes import ProbeFailedError
 from mitigate.chaos.run import Run
 from mitigate.chaos.timeline import Timeline
@@ -383,9 +384,9 @@ class Runner:
                 id=fm_id,
                 title=title,
                 kind="failure_mode",
-                verdict="failed",
+                verdict="untested",
                 failure_modes=(fm_id,),
-                reason="no experiment proves this failure mode",
+                reason="no experiment names this failure mode",
             )
             results.append(result)
             self._tell(result)
@@ -486,6 +487,8 @@ class Runner:
             try:
                 await spec.fn(run)
                 failed = [c for c in run.checks if not c.passed]
+                seen = observed_detection(run, spec.id, spec.failure_modes)
+                result.detected_by = seen.rules
                 if not run.checks:
                     result.reason = "the experiment checked nothing, so it could not fail"
                 elif failed:
@@ -493,6 +496,9 @@ class Runner:
                     result.reason = "; ".join(
                         f"{c.name}: {c.detail}" if c.detail else c.name for c in failed
                     )
+                elif seen.missing:
+                    result.verdict = "failed"
+                    result.reason = "detection never observed: " + "; ".join(seen.missing)
                 else:
                     result.verdict = "verified"
             except (ProbeFailedError, AssertionError) as exc:
