@@ -15,9 +15,10 @@ from mitigate.cli import app
 CORPUS = Path(__file__).parent / "markdown" / "corpus"
 
 
-@pytest.mark.parametrize(
-    "document", ["bold_colon_inside.md", "labelled_bullets_trigger.md", "table_trigger_detection.md"]
-)
+DOCUMENTS = ["bold_colon_inside.md", "labelled_bullets_trigger.md", "table_trigger_detection.md"]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS)
 def test_import_lint_verify_end_to_end(tmp_path: Path, document: str) -> None:
     catalog = tmp_path / "c.yaml"
     runner = CliRunner()

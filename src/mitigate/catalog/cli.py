@@ -1,7 +1,8 @@
 """``mitigate catalog ...``: import, render, lint, alerts, schema, show.
 
 Exit codes: 0 ok, 1 findings (lint: errors, and warnings too with ``--strict``; import
-with ``--strict``), 2 bad input (a file that cannot be read or is not a valid catalog). Nothing is written when the input is bad.
+with ``--strict``), 2 bad input (a file that cannot be read or is not a valid catalog).
+Nothing is written when the input is bad.
 ``--json`` prints one JSON document on stdout for machines.
 
 .. versionadded:: 0.1
