@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mitigate
 from mitigate.web import LocalObjects, SignedObjectApp
+from services.kit.proxied import ToProxy, serve_behind_proxy
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
 from .adapters.cdn import FakeCdn
@@ -49,6 +50,18 @@ class HostRouter:
         await app(scope, receive, send)
 
 
+class _ByHost(httpx.AsyncBaseTransport):
+    """In process through ASGI, except the hosts that are served for real."""
+
+    def __init__(self, asgi: httpx.AsyncBaseTransport, real: dict[str, Any]) -> None:
+        self.asgi = asgi
+        self.real = real
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.real.get(request.url.host, self.asgi)
+        return await transport.handle_async_request(request)
+
+
 class Testbed:
     __test__ = False  # not a pytest test class
 
@@ -66,6 +79,8 @@ class Testbed:
         self.clock = clock
         self.catalog = catalog
         self.policy = policy
+        self._real_hosts: dict[str, httpx.AsyncBaseTransport] = {}
+        self.cdn_proxy: Any = None  # on the real clock: the fault proxy in front of the CDN
         self.folder = folder or Path(tempfile.mkdtemp(prefix="content-testbed-"))
         overlap = catalog.failure_mode("content.fm.1.6").details["key overlap"]
         self.ring = mitigate.KeyRing.generate(
@@ -122,14 +137,41 @@ class Testbed:
         self.http = self.client("content.test")  # the operator's and the publisher's client
         self.http.headers["x-ops-token"] = OPS_TOKEN
         self._workers: list[Callable[[], Any]] = []
+        self._stops: list[Callable[[], Any]] = []
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
 
     def client(self, host: str) -> httpx.AsyncClient:
         # An unhandled error reaches the client as a 500, as it would over the network.
-        transport = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
+        asgi = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
+        transport = _ByHost(asgi, self._real_hosts)
         return httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
+
+    async def serve_cdn_for_real(self) -> None:
+        """On the real clock: the CDN served by uvicorn behind the TCP fault proxy; every
+        client's requests to cdn.test then cross a real socket (content.fallback.3)."""
+        to_proxy = ToProxy()
+        proxied = await serve_behind_proxy(self.cdn, self.clock, to_proxy)
+        self._real_hosts["cdn.test"] = to_proxy
+        self.cdn_proxy = proxied.proxy
+        self._stops.append(proxied.stop)
+
+    async def cdn_down(self, run: Any) -> None:
+        """The CDN fails: 503 from the edge in virtual time; on the real clock the link
+        is down (connections refused). A fault window on the run's timeline either way."""
+        run.timeline.window(self.clock.now(), None, "CDN down")
+        if self.cdn_proxy is not None:
+            await self.cdn_proxy.down()
+        else:
+            self.cdn.fail_status = 503
+
+    async def cdn_up(self, run: Any) -> None:
+        if self.cdn_proxy is not None:
+            await self.cdn_proxy.up()
+        else:
+            self.cdn.fail_status = 0
+        run.timeline.close_window("CDN down", self.clock.now())
 
     def device(
         self, device_id: str, tenant: str = "acme", *, with_key: bool = True
@@ -184,7 +226,10 @@ class Testbed:
         backend: on a VirtualClock a real server's I/O would let the clock jump while the
         loop waits on a socket; the state table is tested on PostgreSQL in
         tests/services/content/test_device_state.py."""
-        return cls.for_run(run, **kwargs)
+        bed = cls.for_run(run, **kwargs)
+        if not isinstance(run.clock, mitigate.VirtualClock):
+            await bed.serve_cdn_for_real()
+        return bed
 
     @classmethod
     def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:
@@ -200,6 +245,8 @@ class Testbed:
     async def close(self) -> None:
         for halt in self._workers:
             await halt()
+        for stop in self._stops:
+            await stop()
         await self.http.aclose()
         if self.side.ports.cdn is not None:
             await self.side.ports.cdn.aclose()

@@ -47,7 +47,12 @@ def verify(
         bool, typer.Option("--json", help="Print the results as JSON for machines.")
     ] = False,
     real_time: Annotated[
-        bool, typer.Option("--real-time", help="Run on the real clock instead of virtual time.")
+        bool,
+        typer.Option(
+            "--real-time",
+            help="Run on the real clock instead of virtual time; a catalog that lists "
+            "real_time rows runs those only (unless --only says otherwise).",
+        ),
     ] = False,
     mutate: Annotated[
         bool,
@@ -88,6 +93,8 @@ def verify(
     try:
         backend = parse_backend(backend)
         suites = select(discover([str(p) for p in paths or []]), only or [])
+        if real_time and not only:
+            suites = real_time_rows(suites)
     except ConfigError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
@@ -147,6 +154,17 @@ def exit_code(results: list[ExperimentResult], verdicts: list[MitigationVerdict]
     if any(r.verdict == "untested" for r in results):
         return 3
     return 0
+
+
+def real_time_rows(suites: list[Suite]) -> list[Suite]:
+    """On the real clock, a catalog that marks ``real_time`` rows runs those only (its
+    other rows wait out minutes of seed timeouts: they belong to virtual time)."""
+    for suite in suites:
+        if suite.real_time:
+            marked = set(suite.real_time)
+            suite.experiments = [e for e in suite.experiments if e.id in marked]
+            suite.failure_modes = {k: v for k, v in suite.failure_modes.items() if k in marked}
+    return suites
 
 
 def select(suites: list[Suite], patterns: list[str]) -> list[Suite]:

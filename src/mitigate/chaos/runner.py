@@ -77,6 +77,7 @@ class Suite:
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
     source: str = ""  # the catalog's source document (a seed)
+    real_time: list[str] = field(default_factory=list)  # rows that also run on the real clock
     sources: dict[str, str] = field(default_factory=dict)  # failure mode -> its seed line
 
 
@@ -319,6 +320,7 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
     suite.experiments.extend(python.values())
     if model is not None:
         suite.source = model.source or ""
+        suite.real_time = list(model.real_time)
         for fm in model.failure_modes:
             suite.failure_modes[fm.id] = fm.title
             if fm.source:
