@@ -160,7 +160,7 @@ class Testbed:
     async def cdn_down(self, run: Any) -> None:
         """The CDN fails: 503 from the edge in virtual time; on the real clock the link
         is down (connections refused). A fault window on the run's timeline either way."""
-        run.timeline.window(self.clock.now(), None, "CDN down")
+        run.timeline.window(self.clock.now(), None, self._cdn_fault)
         if self.cdn_proxy is not None:
             await self.cdn_proxy.down()
         else:
@@ -171,7 +171,11 @@ class Testbed:
             await self.cdn_proxy.up()
         else:
             self.cdn.fail_status = 0
-        run.timeline.close_window("CDN down", self.clock.now())
+        run.timeline.close_window(self._cdn_fault, self.clock.now())
+
+    @property
+    def _cdn_fault(self) -> str:
+        return "CDN link down (TCP proxy)" if self.cdn_proxy is not None else "CDN answers 503"
 
     def device(
         self, device_id: str, tenant: str = "acme", *, with_key: bool = True
