@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mitigate
+import mitigate.chaos
 from mitigate.web import LocalObjects, SignedObjectApp
 from services.kit.proxied import ToProxy, serve_behind_proxy
 
@@ -75,6 +76,7 @@ class Testbed:
         switches: Any = None,
         license_lifetimes: dict[str, float] | None = None,
         folder: Path | None = None,
+        url_clock: mitigate.Clock | None = None,
     ) -> None:
         self.clock = clock
         self.catalog = catalog
@@ -86,7 +88,11 @@ class Testbed:
         self.ring = mitigate.KeyRing.generate(
             clock=clock, overlap=mitigate.parse_duration(overlap), observers=observers
         )
-        self.url_signer = mitigate.UrlSigner(b"content-url-secret-for-testbed-0", clock=clock)
+        # The content side's wall time, which a clock-skew fault can move (fm.1.9 on the
+        # real clock: the link is cut, and the host's date is 11 min later at the resume).
+        self.url_signer = mitigate.UrlSigner(
+            b"content-url-secret-for-testbed-0", clock=url_clock or clock
+        )
         self.push = FakePushProvider()
         self.ai = FakeAiGateway(clock)
         self.kms = LocalKms()
@@ -138,6 +144,7 @@ class Testbed:
         self.http.headers["x-ops-token"] = OPS_TOKEN
         self._workers: list[Callable[[], Any]] = []
         self._stops: list[Callable[[], Any]] = []
+        self._tasks: list[Any] = []
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
@@ -219,10 +226,39 @@ class Testbed:
             policy=run.policy,
             observers=observers,
             switches=getattr(run, "switches", None),
+            url_clock=run.injector.clock_for(run.clock, "content"),
             **kwargs,
         )
         run.rollback(bed.close)
         return bed
+
+    async def slow_link_cut(self, run: Any, size: int, *, fraction: float, clients: int) -> None:
+        """Throttle downloads from the CDN and cut each of the next ``clients`` transfers
+        at ``fraction`` of ``size``; the resume comes 11 min later, past the URL's 10 min
+        TTL. In virtual time the edge stalls the cut transfer for 11 min; on the real
+        clock the TCP proxy throttles and cuts, and the content side's date moves 11 min
+        ahead (a clock-skew fault) once the transfers are under way."""
+        if self.cdn_proxy is None:
+            self.cdn.cut_fraction, self.cdn.cut_transfers = fraction, clients
+            self.cdn.cut_stall = 11 * 60.0
+            return
+        proxy = self.cdn_proxy
+        proxy.bandwidth(256 * 1024, direction="downstream")
+        proxy.cut_after(int(size * fraction), direction="downstream")
+        started = proxy.bytes["downstream"]
+
+        async def later_at_the_resume() -> None:
+            while proxy.bytes["downstream"] - started < 1024 * clients:
+                await self.clock.asleep(0.005)
+            await run.inject(
+                mitigate.chaos.ClockSkew(party="content", offset=11 * 60), duration=3600
+            )
+
+        self._tasks.append(asyncio.ensure_future(later_at_the_resume()))
+
+    def link_clear(self) -> None:
+        if self.cdn_proxy is not None:
+            self.cdn_proxy.clear()
 
     @classmethod
     async def open(cls, run: Any, **kwargs: Any) -> Testbed:
@@ -247,6 +283,8 @@ class Testbed:
         return bed
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         for halt in self._workers:
             await halt()
         for stop in self._stops:
