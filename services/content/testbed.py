@@ -145,6 +145,7 @@ class Testbed:
         self._workers: list[Callable[[], Any]] = []
         self._stops: list[Callable[[], Any]] = []
         self._tasks: list[Any] = []
+        self._link_fault: tuple[Any, str] | None = None
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
@@ -243,6 +244,8 @@ class Testbed:
             self.cdn.cut_stall = 11 * 60.0
             return
         proxy = self.cdn_proxy
+        self._link_fault = (run, f"slow link, cut at {fraction:.0%} (TCP proxy)")
+        run.timeline.window(self.clock.now(), None, self._link_fault[1])
         proxy.bandwidth(256 * 1024, direction="downstream")
         proxy.cut_after(int(size * fraction), direction="downstream")
         started = proxy.bytes["downstream"]
@@ -259,6 +262,10 @@ class Testbed:
     def link_clear(self) -> None:
         if self.cdn_proxy is not None:
             self.cdn_proxy.clear()
+        if self._link_fault is not None:
+            run, label = self._link_fault
+            run.timeline.close_window(label, self.clock.now())
+            self._link_fault = None
 
     @classmethod
     async def open(cls, run: Any, **kwargs: Any) -> Testbed:
