@@ -10,6 +10,7 @@ allowed) and the refusals services raise (:class:`ServiceError`, mitigate's code
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -27,9 +28,14 @@ log = logging.getLogger("services.errors")
 
 
 def envelope(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    details: dict[str, Any] | None = None,
 ) -> JSONResponse:
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    body: dict[str, Any] = {**(details or {}), **error_body(code, message)}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _status_for(error: BaseException) -> tuple[int, dict[str, str]]:
@@ -48,7 +54,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
         headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
-        return envelope(exc.status, exc.code, exc.message, headers)
+        return envelope(exc.status, exc.code, exc.message, headers, exc.details)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

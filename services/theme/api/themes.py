@@ -1,0 +1,71 @@
+"""Themes over HTTP: the editors' save with ETag / If-Match, locales, publish, render."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
+
+from ..domain.document import ThemeDocument
+from ..themes import etag, parse_etag
+from ._service import tenant_of, theme_of
+
+router = APIRouter(tags=["themes"])
+
+ThemeId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Locale = Annotated[str, Path(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})?$")]
+IfMatch = Annotated[str | None, Header(alias="If-Match")]
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such theme"},
+    412: {"description": "the If-Match revision is not current"},
+}
+
+
+def _with_etag(body: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"ETag": etag(int(body["revision"]))})
+
+
+@router.put("/v1/themes/{theme_id}", responses={**_ERRORS, 428: {"description": "no If-Match"}})
+async def save_theme(
+    theme_id: ThemeId, document: ThemeDocument, request: Request, if_match: IfMatch = None
+) -> JSONResponse:
+    """Save the working version; an existing theme needs ``If-Match`` with its ETag."""
+    themes = theme_of(request).themes
+    saved = await themes.save(tenant_of(request), theme_id, document, parse_etag(if_match))
+    return _with_etag(saved)
+
+
+@router.get("/v1/themes/{theme_id}", responses=_ERRORS)
+async def get_theme(theme_id: ThemeId, request: Request) -> JSONResponse:
+    return _with_etag(await theme_of(request).themes.get(tenant_of(request), theme_id))
+
+
+@router.delete(
+    "/v1/themes/{theme_id}/locales/{locale}",
+    responses={**_ERRORS, 409: {"description": "LOCALE_IN_USE, with every reference"}},
+)
+async def remove_locale(
+    theme_id: ThemeId, locale: Locale, request: Request, if_match: IfMatch = None
+) -> JSONResponse:
+    themes = theme_of(request).themes
+    saved = await themes.remove_locale(tenant_of(request), theme_id, locale, parse_etag(if_match))
+    return _with_etag(saved)
+
+
+@router.post(
+    "/v1/themes/{theme_id}/publish",
+    responses={**_ERRORS, 422: {"description": "field-level violations"}},
+)
+async def publish_theme(theme_id: ThemeId, request: Request) -> dict[str, Any]:
+    """Validate, build and upload the bundle, then make it the active publication."""
+    result: dict[str, Any] = await theme_of(request).themes.publish(tenant_of(request), theme_id)
+    return result
+
+
+@router.get("/v1/themes/{theme_id}/render", responses=_ERRORS)
+async def render_theme(theme_id: ThemeId, request: Request) -> dict[str, Any]:
+    """The content blocks as a page shows them (sanitised on the way out)."""
+    result: dict[str, Any] = await theme_of(request).themes.render(tenant_of(request), theme_id)
+    return result

@@ -1,0 +1,29 @@
+"""The theme service's ASGI app: the platform's app factory plus the theme routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import mitigate
+from services.kit.app import create_app
+
+from .api import themes
+
+__all__ = ["ROUTERS", "build_app"]
+
+ROUTERS = [themes.router]
+
+
+def tenant_resolver(theme: Any) -> mitigate.TenantResolver:
+    registry = mitigate.StaticTenantRegistry()
+    for tenant, plan in theme.settings.tenants.items():
+        registry.add(mitigate.Tenant(tenant, plan=plan))
+    return mitigate.TenantResolver(registry, use_host=False, clock=theme.runtime.clock)
+
+
+def build_app(theme: Any) -> FastAPI:
+    app = create_app(theme.runtime, ROUTERS, title="theme service", tenants=tenant_resolver(theme))
+    app.state.theme = theme
+    return app

@@ -1,0 +1,122 @@
+"""The theme service opened for one experiment run.
+
+An experiment drives the service as an editor would, through its HTTP API (an in-process
+httpx client on the run's clock), on the run's policies, switches and observers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.kit.runtime import AllOn, Runtime
+
+from .service import Theme, open_theme
+from .settings import ThemeSettings
+
+__all__ = ["TENANT", "World", "alerts", "open_world", "sample_document"]
+
+TENANT = "acme"
+
+
+@dataclass
+class World:
+    run: Any
+    theme: Theme
+    http: httpx.AsyncClient
+    root: Path
+
+    async def row(self, theme_id: str, tenant: str = TENANT) -> tuple[Any, ...] | None:
+        """The stored row of a theme, read around the API (what the database holds)."""
+        rows = await self.theme.runtime.store.fetch(
+            "SELECT revision, state, document FROM theme_themes WHERE tenant = ? AND id = ?",
+            (tenant, theme_id),
+        )
+        return tuple(rows[0]) if rows else None
+
+    async def publications(self, theme_id: str, tenant: str = TENANT) -> list[tuple[Any, ...]]:
+        rows = await self.theme.runtime.store.fetch(
+            "SELECT revision, active FROM theme_publications WHERE tenant = ? AND theme_id = ?",
+            (tenant, theme_id),
+        )
+        return [tuple(r) for r in rows]
+
+
+def sample_document(**changes: Any) -> dict[str, Any]:
+    """A publishable theme: two locales, a call to action in French, one block."""
+    doc: dict[str, Any] = {
+        "name": "Harbour",
+        "colors": {"primary": "#0a3d62", "background": "#ffffff", "text": "#1e272e"},
+        "locales": ["en", "fr"],
+        "defaultLocale": "en",
+        "copy": {"en": {"book": "Book now"}, "fr": {"book": "Réserver"}},
+        "ctas": [{"id": "hero-cta", "locale": "fr", "key": "book"}],
+        "blocks": [{"id": "intro", "html": "<p>Welcome <strong>aboard</strong></p>"}],
+    }
+    doc.update(changes)
+    return doc
+
+
+def settings_for(run: Any, root: Path) -> ThemeSettings:
+    settings = ThemeSettings(
+        data_dir=root, store=f"sqlite:///{root / 'theme.db'}?durability=normal"
+    )
+    backend = getattr(run, "backend", "embedded") or "embedded"
+    if backend != "embedded":
+        unique = f"x{uuid.uuid4().hex[:10]}"
+        settings = settings.with_backend(backend).model_copy(  # type: ignore[assignment]
+            update={
+                "schema_name": f"theme_{unique}",
+                "stream": f"THEME_{unique.upper()}",
+                "subject_prefix": f"{unique}.",
+            }
+        )
+    return settings
+
+
+async def open_world(run: Any) -> World:
+    """The theme service for this run and an editor's client of tenant acme."""
+    root = Path(tempfile.mkdtemp(prefix="theme-run-"))
+    settings = settings_for(run, root)
+    catalog = getattr(run, "catalog", None)
+    runtime = await Runtime.open(
+        settings,
+        clock=run.clock,
+        policy=run.policy,
+        switches=getattr(run, "switches", None) or AllOn(),
+        observers=[*run.observers, *([catalog.detector] if catalog is not None else [])],
+        injector=run.injector,
+    )
+    theme = await open_theme(settings, runtime=runtime)
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=theme.app),
+        base_url="http://theme.test",
+        headers={"x-tenant-id": TENANT},
+    )
+    world = World(run, theme, http, root)
+
+    async def close() -> None:
+        await http.aclose()
+        if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
+            drop = getattr(runtime.store, "drop_schema", None)
+            if drop is not None:
+                await drop()
+            delete = getattr(runtime.bus, "delete_stream", None)
+            if delete is not None:
+                await delete()
+        await theme.aclose()
+        shutil.rmtree(root, ignore_errors=True)
+
+    run.rollback(close)
+    return world
+
+
+def alerts(run: Any, rule: str) -> list[Any]:
+    """The ``alert.raised`` events of one detection rule in this run."""
+    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]

@@ -1,0 +1,36 @@
+"""The theme service's own tables (SQLite and PostgreSQL alike): versioned migrations in
+the ``theme`` namespace, applied at start by ``mitigate.migrate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mitigate
+
+__all__ = ["MIGRATIONS", "NAMESPACE", "ensure_schema"]
+
+NAMESPACE = "theme"
+
+_V1 = (
+    # One row per theme: its working version (the document the editors save, with the
+    # revision that optimistic concurrency compares) and its state.
+    """CREATE TABLE IF NOT EXISTS theme_themes (
+        tenant TEXT NOT NULL, id TEXT NOT NULL, revision INTEGER NOT NULL,
+        state TEXT NOT NULL, document TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (tenant, id))""",
+    # Published bundles; the active one per theme is the one the readers serve.
+    """CREATE TABLE IF NOT EXISTS theme_publications (
+        tenant TEXT NOT NULL, theme_id TEXT NOT NULL, revision INTEGER NOT NULL,
+        object_key TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+        active INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (tenant, theme_id, revision))""",
+)
+
+MIGRATIONS: tuple[mitigate.Migration, ...] = (
+    mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
+)
+
+
+async def ensure_schema(store: Any) -> int:
+    """Apply the theme service's pending migrations; return its schema version."""
+    return await mitigate.migrate(store, MIGRATIONS, namespace=NAMESPACE)

@@ -1,0 +1,58 @@
+"""The theme service assembled: runtime, use cases, app; and ``serve``.
+
+``open_theme(settings)`` builds it on the backends the settings name (or on a runtime an
+experiment built); ``serve()`` is what ``uv run mitigate serve theme`` runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from services.kit.runtime import Runtime
+from services.kit.serve import run_service
+
+from .app import build_app
+from .schema import ensure_schema
+from .settings import ThemeSettings
+from .themes import Themes
+
+__all__ = ["Theme", "open_theme", "serve"]
+
+
+@dataclass
+class Theme:
+    settings: ThemeSettings
+    runtime: Runtime
+    themes: Themes
+    app: Any = None
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()
+
+
+async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None) -> Theme:
+    settings = settings.resolved()  # type: ignore[assignment]
+    if runtime is None:
+        runtime = await Runtime.open(settings)
+    await ensure_schema(runtime.store)
+    theme = Theme(settings, runtime, Themes(runtime))
+    theme.app = build_app(theme)
+    return theme
+
+
+@contextlib.asynccontextmanager
+async def _serving(settings: ThemeSettings) -> AsyncIterator[Any]:
+    theme = await open_theme(settings)
+    try:
+        yield theme.app
+    finally:
+        await theme.aclose()
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, backend: str = "embedded") -> int:
+    """Run the theme service until SIGTERM (the ``mitigate.services`` entry point)."""
+    settings = ThemeSettings().with_backend(backend)
+    return run_service(lambda: _serving(settings), host=host, port=port)  # type: ignore[arg-type]

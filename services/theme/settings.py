@@ -1,0 +1,25 @@
+"""The theme service's settings (environment prefix ``THEME_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+__all__ = ["ThemeSettings"]
+
+HERE = Path(__file__).parent
+
+
+class ThemeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="THEME_", extra="ignore")
+
+    name: str = "theme"
+    catalog: str = str(HERE / "catalog.yaml")
+    # Tenants and their tier (the tier labels the per-tenant metrics of the seed).
+    tenants: dict[str, str] = Field(
+        default_factory=lambda: {"acme": "standard", "globex": "free", "initech": "enterprise"}
+    )

@@ -1,0 +1,251 @@
+"""The theme use cases: save a version (optimistic concurrency), remove a locale (refused
+while referenced), publish (validated before any transaction; bundle uploaded before the
+flip), render (sanitised again on the way out).
+
+Each mitigation asks its switch first, so ``mitigate verify --mutate`` can turn it off.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import mitigate
+from mitigate.guard.html import DEFAULT_HTML_POLICY
+from services.kit.errors import ServiceError
+from services.kit.runtime import Runtime
+
+from .domain.bundle import build_bundle
+from .domain.document import ThemeDocument
+from .domain.validation import locale_references, publish_violations
+from .events import LocaleInUse, PreconditionFailed, PublishRejected
+
+__all__ = ["PRECONDITION_FAILED", "Themes", "parse_etag"]
+
+PRECONDITION_FAILED = "MELMASTOON.PLATFORM.PRECONDITION_FAILED"
+SW_OCC = "theme.switch.occ"
+SW_PUBLISH_GATE = "theme.switch.publish-gate"
+SW_LOCALE_GUARD = "theme.switch.locale-guard"
+SW_SANITISE_WRITE = "theme.switch.sanitise-write"
+SW_SANITISE_RENDER = "theme.switch.sanitise-render"
+
+
+def parse_etag(value: str | None) -> int | None:
+    """The revision an ``If-Match`` names (``"3"`` or ``W/"3"``); None when absent."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise ServiceError(PRECONDITION_FAILED, f"If-Match {value!r} names no revision", status=412)
+    return int(text)
+
+
+def etag(revision: int) -> str:
+    return f'"{revision}"'
+
+
+class Themes:
+    def __init__(self, runtime: Runtime) -> None:
+        self.rt = runtime
+        self.html = DEFAULT_HTML_POLICY
+
+    def _on(self, switch: str) -> bool:
+        return bool(self.rt.switches.enabled(switch))
+
+    def _emit(self, event_type: type[mitigate.Event], **fields: Any) -> None:
+        self.rt.emit(event_type(target="theme", at=self.rt.clock.now(), **fields))
+
+    # -- writes ---------------------------------------------------------------------------
+    def _clean_blocks(self, doc: ThemeDocument) -> None:
+        """The write path: markup the allow-list would change is refused, with its field."""
+        if not self._on(SW_SANITISE_WRITE):
+            return
+        for i, block in enumerate(doc.blocks):
+            path = f"blocks[{i}].html"
+            try:
+                self.html.sanitize_for_write(
+                    block.html, field=path, observers=self.rt.observers, clock=self.rt.clock
+                )
+            except mitigate.MitigateError as err:
+                raise ServiceError(
+                    "MELMASTOON.THEME.UNSAFE_HTML",
+                    f"{path}: markup outside the allow-list",
+                    status=422,
+                    details={"violations": [{"path": path, "message": str(err)}]},
+                ) from err
+
+    async def save(
+        self, tenant: str, theme_id: str, doc: ThemeDocument, if_match: int | None
+    ) -> dict[str, Any]:
+        """Save the working version. An existing theme is only saved on the revision the
+        editor read (``If-Match``); a stale one gets 412 and nothing is merged."""
+        self._clean_blocks(doc)
+        raw = json.dumps(doc.dumped(), sort_keys=True)
+        now = self.rt.clock.wall()
+        occ = self._on(SW_OCC)
+        async with self.rt.store.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT revision FROM theme_themes WHERE tenant = ? AND id = ?",
+                (tenant, theme_id),
+            )
+            if row is None:
+                if occ and if_match not in (None, 0):
+                    self._stale(tenant, theme_id, if_match or 0, 0)
+                await tx.execute(
+                    "INSERT INTO theme_themes (tenant, id, revision, state, document, updated_at)"
+                    " VALUES (?, ?, 1, 'preview_ready', ?, ?)",
+                    (tenant, theme_id, raw, now),
+                )
+                revision = 1
+            else:
+                current = int(row[0])
+                if occ:
+                    if if_match is None:
+                        raise ServiceError(
+                            "MELMASTOON.PLATFORM.PRECONDITION_REQUIRED",
+                            "send If-Match with the ETag you read",
+                            status=428,
+                        )
+                    if if_match != current:
+                        self._stale(tenant, theme_id, if_match, current)
+                    changed = await tx.execute(
+                        "UPDATE theme_themes SET revision = ?, state = 'preview_ready',"
+                        " document = ?, updated_at = ?"
+                        " WHERE tenant = ? AND id = ? AND revision = ?",
+                        (current + 1, raw, now, tenant, theme_id, current),
+                    )
+                    if changed != 1:  # another save committed between our read and write
+                        self._stale(tenant, theme_id, if_match, current + 1)
+                else:
+                    await tx.execute(
+                        "UPDATE theme_themes SET revision = ?, state = 'preview_ready',"
+                        " document = ?, updated_at = ? WHERE tenant = ? AND id = ?",
+                        (current + 1, raw, now, tenant, theme_id),
+                    )
+                revision = current + 1
+        return await self.get(tenant, theme_id) | {"revision": revision}
+
+    def _stale(self, tenant: str, theme_id: str, expected: int, current: int) -> None:
+        self._emit(PreconditionFailed, tenant=tenant, expected=expected, current=current)
+        raise ServiceError(
+            PRECONDITION_FAILED,
+            f"theme {theme_id}: someone else updated this (you had revision {expected});"
+            " reload and apply your change again",
+            status=412,
+        )
+
+    async def remove_locale(
+        self, tenant: str, theme_id: str, locale: str, if_match: int | None
+    ) -> dict[str, Any]:
+        """Remove ``locale`` and its copy; refused with every reference while any remain."""
+        found = await self._row(tenant, theme_id)
+        doc = ThemeDocument.model_validate(json.loads(found["document"]))
+        if locale not in doc.locales:
+            raise ServiceError(
+                "MELMASTOON.THEME.LOCALE_UNKNOWN", f"{locale!r} is not a locale", status=404
+            )
+        references = locale_references(doc, locale) if self._on(SW_LOCALE_GUARD) else []
+        if references:
+            self._emit(LocaleInUse, tenant=tenant, locale=locale, references=tuple(references))
+            raise ServiceError(
+                "LOCALE_IN_USE",
+                f"locale {locale!r} is still used by {len(references)} reference(s);"
+                " move that copy to another locale first",
+                status=409,
+                details={"references": references},
+            )
+        doc.locales = [x for x in doc.locales if x != locale]
+        doc.copy_.pop(locale, None)
+        return await self.save(
+            tenant, theme_id, doc, found["revision"] if if_match is None else if_match
+        )
+
+    # -- publish --------------------------------------------------------------------------
+    async def publish(self, tenant: str, theme_id: str) -> dict[str, Any]:
+        """Validate (no transaction yet), build the bundle, upload it, then flip the
+        active publication in one transaction."""
+        found = await self._row(tenant, theme_id)
+        revision = int(found["revision"])
+        doc = ThemeDocument.model_validate(json.loads(found["document"]))
+        violations = publish_violations(doc) if self._on(SW_PUBLISH_GATE) else []
+        if violations:
+            paths = tuple(v.path for v in violations)
+            self._emit(PublishRejected, tenant=tenant, violations=paths)
+            raise ServiceError(
+                "MELMASTOON.THEME.PUBLISH_INVALID",
+                f"theme {theme_id} revision {revision} cannot be published:"
+                f" {len(violations)} field(s) invalid",
+                status=422,
+                details={"violations": [v.as_dict() for v in violations]},
+            )
+        bundle = build_bundle(theme_id, revision, doc, self.html.sanitize)
+        key = f"bundles/{tenant}/{theme_id}/{bundle.sha256}.json"
+        await self.rt.objects.put(key, bundle.data)
+        async with self.rt.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE theme_publications SET active = 0 WHERE tenant = ? AND theme_id = ?",
+                (tenant, theme_id),
+            )
+            await tx.execute(
+                "DELETE FROM theme_publications WHERE tenant = ? AND theme_id = ? AND revision = ?",
+                (tenant, theme_id, revision),
+            )
+            await tx.execute(
+                "INSERT INTO theme_publications (tenant, theme_id, revision, object_key, sha256,"
+                " size, active, at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                (
+                    tenant,
+                    theme_id,
+                    revision,
+                    key,
+                    bundle.sha256,
+                    len(bundle.data),
+                    self.rt.clock.wall(),
+                ),
+            )
+            await tx.execute(
+                "UPDATE theme_themes SET state = 'published' WHERE tenant = ? AND id = ?"
+                " AND revision = ?",
+                (tenant, theme_id, revision),
+            )
+        return {
+            "theme": theme_id,
+            "revision": revision,
+            "sha256": bundle.sha256,
+            "size": len(bundle.data),
+        }
+
+    # -- reads ----------------------------------------------------------------------------
+    async def _row(self, tenant: str, theme_id: str) -> dict[str, Any]:
+        rows = await self.rt.store.fetch(
+            "SELECT revision, state, document FROM theme_themes WHERE tenant = ? AND id = ?",
+            (tenant, theme_id),
+        )
+        if not rows:
+            raise ServiceError("MELMASTOON.THEME.NOT_FOUND", f"no theme {theme_id}", status=404)
+        revision, state, document = rows[0]
+        return {"revision": int(revision), "state": state, "document": document}
+
+    async def get(self, tenant: str, theme_id: str) -> dict[str, Any]:
+        found = await self._row(tenant, theme_id)
+        return {
+            "id": theme_id,
+            "revision": found["revision"],
+            "state": found["state"],
+            "document": json.loads(found["document"]),
+        }
+
+    async def render(self, tenant: str, theme_id: str) -> dict[str, Any]:
+        """The blocks as pages show them: sanitised again, whatever the row holds (a row
+        written around the write path is cleaned here too)."""
+        found = await self._row(tenant, theme_id)
+        doc = json.loads(found["document"])
+        clean = self._on(SW_SANITISE_RENDER)
+        blocks = [
+            {
+                "id": b.get("id", ""),
+                "html": self.html.sanitize(str(b.get("html", ""))) if clean else b.get("html", ""),
+            }
+            for b in doc.get("blocks", [])
+        ]
+        return {"id": theme_id, "revision": found["revision"], "blocks": blocks}
