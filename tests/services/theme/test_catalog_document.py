@@ -1,0 +1,63 @@
+"""The theme catalog: loads, lints without errors, lists only the rows built so far, and
+its rendered document and runbooks are in place."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import mitigate
+from mitigate.catalog import lint_file
+from mitigate.catalog.markdown import render_markdown
+
+SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
+CATALOG = SERVICE / "catalog.yaml"
+ROWS = ["theme.fm.2.2", "theme.fm.2.3", "theme.fm.2.11", "theme.fm.2.17", "theme.fm.2.18"]
+
+
+@pytest.fixture(scope="module")
+def catalog() -> mitigate.Catalog:
+    return mitigate.Catalog.load(CATALOG, clock=mitigate.VirtualClock())
+
+
+def test_lint_has_no_errors() -> None:
+    errors = [f for f in lint_file(CATALOG) if f.level == "error"]
+    assert errors == []
+
+
+def test_failure_modes_document_is_up_to_date(catalog: mitigate.Catalog) -> None:
+    rendered = render_markdown(catalog)
+    committed = (SERVICE / "FAILURE_MODES.md").read_text()
+    assert committed == rendered, (
+        "services/theme/FAILURE_MODES.md is stale: run "
+        "`uv run mitigate catalog render services/theme/catalog.yaml "
+        "--out services/theme/FAILURE_MODES.md`"
+    )
+
+
+def test_rows_are_the_built_ones_each_with_an_experiment(catalog: mitigate.Catalog) -> None:
+    assert [fm.id for fm in catalog.model.failure_modes] == ROWS
+    for row in ROWS:
+        assert (
+            SERVICE / "experiments" / f"{row.removeprefix('theme.').replace('.', '_')}.py"
+        ).exists()
+
+
+def test_every_row_names_a_detection_rule_and_a_switch(catalog: mitigate.Catalog) -> None:
+    rules = {r.id for r in catalog.model.detection_rules}
+    switches = {s.id for s in catalog.model.switches}
+    for fm in catalog.model.failure_modes:
+        assert fm.detection_rules and set(fm.detection_rules) <= rules, fm.id
+        assert fm.mitigated_by and set(fm.mitigated_by) <= switches, fm.id
+
+
+def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.Catalog) -> None:
+    paths = {fm.runbook for fm in catalog.model.failure_modes if fm.runbook}
+    assert paths == {"runbooks/sev1-stored-xss.md"}
+    for path in paths:
+        text = (SERVICE / str(path)).read_text()
+        sections = ["## Detection signals", "## First 5 minutes", "## Diagnosis"]
+        sections += ["## Mitigation", "## Prevention"]
+        positions = [text.index(s) for s in sections]
+        assert positions == sorted(positions), path

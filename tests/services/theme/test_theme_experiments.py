@@ -1,0 +1,35 @@
+"""Each theme row's experiment verifies, and fails once its mitigation's switch is off
+(what `mitigate verify services/theme --mutate` shows)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mitigate.chaos.runner import Runner, load_suite
+
+SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
+SWITCHES = {
+    "theme.fm.2.2": ["theme.switch.occ"],
+    "theme.fm.2.3": ["theme.switch.publish-gate"],
+    "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
+    "theme.fm.2.17": ["theme.switch.occ"],
+    "theme.fm.2.18": ["theme.switch.locale-guard"],
+}
+
+
+@pytest.fixture(scope="module")
+def suite():  # type: ignore[no-untyped-def]
+    return load_suite(SERVICE)
+
+
+@pytest.mark.parametrize("row", sorted(SWITCHES))
+def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: ignore[no-untyped-def]
+    spec = next(s for s in suite.experiments if s.id == row)
+    runner = Runner()
+    result = runner.run_one(suite, spec)
+    assert result.verdict == "verified", result.reason
+    for switch in SWITCHES[row]:
+        mutant = runner.run_one(suite, spec, switches_off=frozenset({switch}))
+        assert mutant.verdict == "failed", (switch, mutant.reason)
