@@ -11,7 +11,6 @@ import json
 from typing import Any
 
 import mitigate
-from mitigate.guard.html import DEFAULT_HTML_POLICY
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
@@ -47,7 +46,7 @@ def etag(revision: int) -> str:
 class Themes:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
-        self.html = DEFAULT_HTML_POLICY
+        self.html = mitigate.HtmlPolicy()  # the platform's allow-list
 
     def _on(self, switch: str) -> bool:
         return bool(self.rt.switches.enabled(switch))

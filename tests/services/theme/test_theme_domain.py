@@ -12,7 +12,7 @@ from services.theme.domain.document import ThemeDocument
 from services.theme.domain.validation import locale_references, publish_violations
 from services.theme.harness import sample_document
 
-from mitigate.guard.html import DEFAULT_HTML_POLICY
+import mitigate
 
 
 def test_a_sample_document_is_publishable() -> None:
@@ -44,8 +44,8 @@ def test_the_bundle_is_a_pure_function(name: str, html: str, revision: int) -> N
         sample_document(name=name, blocks=[{"id": "b", "html": html}])
     )
     again = ThemeDocument.model_validate(doc.dumped())
-    first = build_bundle("t", revision, doc, DEFAULT_HTML_POLICY.sanitize)
-    second = build_bundle("t", revision, again, DEFAULT_HTML_POLICY.sanitize)
+    first = build_bundle("t", revision, doc, mitigate.sanitize)
+    second = build_bundle("t", revision, again, mitigate.sanitize)
     assert first == second
     assert first.sha256 == hashlib.sha256(first.data).hexdigest()
 
@@ -54,5 +54,5 @@ def test_the_bundle_holds_only_sanitised_markup() -> None:
     doc = ThemeDocument.model_validate(
         sample_document(blocks=[{"id": "b", "html": "<p>x<script>alert(1)</script></p>"}])
     )
-    bundle = build_bundle("t", 1, doc, DEFAULT_HTML_POLICY.sanitize)
+    bundle = build_bundle("t", 1, doc, mitigate.sanitize)
     assert b"<script" not in bundle.data and b"<p>x</p>" in bundle.data
