@@ -8,7 +8,13 @@ from typing import ClassVar
 
 import mitigate
 
-__all__ = ["LocaleInUse", "PreconditionFailed", "PublishRejected"]
+__all__ = [
+    "BundleUploadFailed",
+    "LocaleInUse",
+    "PreconditionFailed",
+    "PublishConflict",
+    "PublishRejected",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,3 +45,26 @@ class LocaleInUse(mitigate.Event):
     tenant: str = ""
     locale: str = ""
     references: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishConflict(mitigate.Event):
+    """Another publish flipped the theme's active publication first; this one rolled back."""
+
+    name: ClassVar[str] = "theme.publish_conflict"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+    theme: str = ""
+    revision: int = 0
+    reaped: str = ""  # the loser's object, deleted by the compensation
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleUploadFailed(mitigate.Event):
+    """The bundle could not be uploaded (timeout or error); the publish aborted unwritten."""
+
+    name: ClassVar[str] = "theme.bundle_upload_failed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    tenant: str = ""
+    theme: str = ""
+    reason: str = ""

@@ -26,8 +26,16 @@ _V1 = (
         PRIMARY KEY (tenant, theme_id, revision))""",
 )
 
+# One active publication per theme: of two racing flips the database refuses the second
+# (theme.fm.2.5). Partial unique indexes exist in SQLite and PostgreSQL alike.
+_V2 = (
+    """CREATE UNIQUE INDEX IF NOT EXISTS theme_publications_active_uq
+        ON theme_publications (tenant, theme_id) WHERE active = 1""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
+    mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
 )
 
 

@@ -17,7 +17,13 @@ from services.kit.runtime import Runtime
 from .domain.bundle import build_bundle
 from .domain.document import ThemeDocument
 from .domain.validation import locale_references, publish_violations
-from .events import LocaleInUse, PreconditionFailed, PublishRejected
+from .events import (
+    BundleUploadFailed,
+    LocaleInUse,
+    PreconditionFailed,
+    PublishConflict,
+    PublishRejected,
+)
 
 __all__ = ["PRECONDITION_FAILED", "Themes", "parse_etag"]
 
@@ -27,6 +33,9 @@ SW_PUBLISH_GATE = "theme.switch.publish-gate"
 SW_LOCALE_GUARD = "theme.switch.locale-guard"
 SW_SANITISE_WRITE = "theme.switch.sanitise-write"
 SW_SANITISE_RENDER = "theme.switch.sanitise-render"
+SW_FLIP_GUARD = "theme.switch.flip-guard"
+SW_COMPENSATION = "theme.switch.publish-compensation"
+UPLOAD = "bundle.upload"
 
 
 def parse_etag(value: str | None) -> int | None:
@@ -177,42 +186,121 @@ class Themes:
                 status=422,
                 details={"violations": [v.as_dict() for v in violations]},
             )
+        base = await self._active_revision(tenant, theme_id)
+        if base == revision:  # already the active publication: publishing again is a no-op
+            return await self.active(tenant, theme_id) | {"theme": theme_id}
         bundle = build_bundle(theme_id, revision, doc, self.html.sanitize)
         key = f"bundles/{tenant}/{theme_id}/{bundle.sha256}.json"
-        await self.rt.objects.put(key, bundle.data)
-        async with self.rt.store.transaction() as tx:
-            await tx.execute(
-                "UPDATE theme_publications SET active = 0 WHERE tenant = ? AND theme_id = ?",
-                (tenant, theme_id),
+        # The object goes first: a failed or slow upload (cut by the policy's timeout)
+        # aborts before any transaction, so the database never names a missing object.
+        try:
+            await self.rt.policy(UPLOAD).acall(self.rt.objects.put, key, bundle.data)
+        except Exception as err:
+            reason = getattr(err, "code", type(err).__name__)
+            self._emit(BundleUploadFailed, tenant=tenant, theme=theme_id, reason=str(reason))
+            raise ServiceError(
+                "MELMASTOON.THEME.BUNDLE_UPLOAD_FAILED",
+                f"the bundle could not be stored ({reason}); nothing was published, retry",
+                status=503,
+                retry_after=10,
+            ) from err
+        try:
+            await self._flip(tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data))
+        except mitigate.StoreDataError as err:
+            reaped = await self._reap(key) if self._on(SW_COMPENSATION) else ""
+            self._emit(
+                PublishConflict, tenant=tenant, theme=theme_id, revision=revision, reaped=reaped
             )
-            await tx.execute(
-                "DELETE FROM theme_publications WHERE tenant = ? AND theme_id = ? AND revision = ?",
-                (tenant, theme_id, revision),
-            )
-            await tx.execute(
-                "INSERT INTO theme_publications (tenant, theme_id, revision, object_key, sha256,"
-                " size, active, at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-                (
-                    tenant,
-                    theme_id,
-                    revision,
-                    key,
-                    bundle.sha256,
-                    len(bundle.data),
-                    self.rt.clock.wall(),
-                ),
-            )
-            await tx.execute(
-                "UPDATE theme_themes SET state = 'published' WHERE tenant = ? AND id = ?"
-                " AND revision = ?",
-                (tenant, theme_id, revision),
-            )
+            raise ServiceError(
+                "PUBLISH_CONFLICT",
+                f"theme {theme_id} was published by someone else meanwhile; reload and retry",
+                status=409,
+            ) from err
         return {
             "theme": theme_id,
             "revision": revision,
             "sha256": bundle.sha256,
             "size": len(bundle.data),
         }
+
+    async def _active_revision(self, tenant: str, theme_id: str) -> int | None:
+        rows = await self.rt.store.fetch(
+            "SELECT revision FROM theme_publications WHERE tenant = ? AND theme_id = ?"
+            " AND active = 1",
+            (tenant, theme_id),
+        )
+        return int(rows[0][0]) if rows else None
+
+    async def _flip(
+        self,
+        tenant: str,
+        theme_id: str,
+        revision: int,
+        base: int | None,
+        key: str,
+        sha256: str,
+        size: int,
+    ) -> None:
+        """Make ``revision`` the active publication in one transaction. Only the
+        publication this publish started from is deactivated: when another publish flipped
+        first, the insert meets ``theme_publications_active_uq`` and everything rolls back."""
+        guard = self._on(SW_FLIP_GUARD)
+        async with self.rt.store.transaction() as tx:
+            if guard:
+                await tx.execute(
+                    "UPDATE theme_publications SET active = 0 WHERE tenant = ? AND theme_id = ?"
+                    " AND active = 1 AND revision = ?",
+                    (tenant, theme_id, -1 if base is None else base),
+                )
+                await tx.execute(  # an older publication of this revision (a rollback)
+                    "DELETE FROM theme_publications WHERE tenant = ? AND theme_id = ?"
+                    " AND revision = ? AND active = 0",
+                    (tenant, theme_id, revision),
+                )
+            else:
+                await tx.execute(
+                    "UPDATE theme_publications SET active = 0 WHERE tenant = ? AND theme_id = ?",
+                    (tenant, theme_id),
+                )
+                await tx.execute(
+                    "DELETE FROM theme_publications WHERE tenant = ? AND theme_id = ?"
+                    " AND revision = ?",
+                    (tenant, theme_id, revision),
+                )
+            await tx.execute(
+                "INSERT INTO theme_publications (tenant, theme_id, revision, object_key, sha256,"
+                " size, active, at) VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
+                (tenant, theme_id, revision, key, sha256, size, self.rt.clock.wall()),
+            )
+            await tx.execute(
+                "UPDATE theme_themes SET state = 'published' WHERE tenant = ? AND id = ?"
+                " AND revision = ?",
+                (tenant, theme_id, revision),
+            )
+
+    async def _reap(self, key: str) -> str:
+        """Saga compensation: delete the loser's object unless a publication names it
+        (identical bytes share one content-addressed object)."""
+        rows = await self.rt.store.fetch(
+            "SELECT 1 FROM theme_publications WHERE object_key = ?", (key,)
+        )
+        if rows:
+            return ""
+        await self.rt.objects.delete(key)
+        return key
+
+    async def active(self, tenant: str, theme_id: str) -> dict[str, Any]:
+        rows = await self.rt.store.fetch(
+            "SELECT revision, object_key, sha256, size FROM theme_publications"
+            " WHERE tenant = ? AND theme_id = ? AND active = 1",
+            (tenant, theme_id),
+        )
+        if not rows:
+            raise ServiceError(
+                "MELMASTOON.THEME.NOT_PUBLISHED", f"theme {theme_id} has no publication", status=404
+            )
+        revision, key, sha256, size = rows[0]
+        return {"revision": int(revision), "objectKey": key, "sha256": sha256, "size": int(size)}
 
     # -- reads ----------------------------------------------------------------------------
     async def _row(self, tenant: str, theme_id: str) -> dict[str, Any]:

@@ -69,3 +69,10 @@ async def render_theme(theme_id: ThemeId, request: Request) -> dict[str, Any]:
     """The content blocks as a page shows them (sanitised on the way out)."""
     result: dict[str, Any] = await theme_of(request).themes.render(tenant_of(request), theme_id)
     return result
+
+
+@router.get("/v1/themes/{theme_id}/publication", responses=_ERRORS)
+async def active_publication(theme_id: ThemeId, request: Request) -> dict[str, Any]:
+    """The active publication: its revision, object key and SHA-256."""
+    result: dict[str, Any] = await theme_of(request).themes.active(tenant_of(request), theme_id)
+    return result

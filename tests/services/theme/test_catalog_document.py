@@ -13,7 +13,14 @@ from mitigate.catalog.markdown import render_markdown
 
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 CATALOG = SERVICE / "catalog.yaml"
-ROWS = ["theme.fm.2.2", "theme.fm.2.3", "theme.fm.2.11", "theme.fm.2.17", "theme.fm.2.18"]
+ROWS = [
+    "theme.fm.2.2",
+    "theme.fm.2.3",
+    "theme.fm.2.5",
+    "theme.fm.2.11",
+    "theme.fm.2.17",
+    "theme.fm.2.18",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def test_every_row_names_a_detection_rule_and_a_switch(catalog: mitigate.Catalog
 
 def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.Catalog) -> None:
     paths = {fm.runbook for fm in catalog.model.failure_modes if fm.runbook}
-    assert paths == {"runbooks/sev1-stored-xss.md"}
+    assert paths == {"runbooks/sev1-stored-xss.md", "runbooks/publish-conflict.md"}
     for path in paths:
         text = (SERVICE / str(path)).read_text()
         sections = ["## Detection signals", "## First 5 minutes", "## Diagnosis"]

@@ -13,6 +13,7 @@ SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 SWITCHES = {
     "theme.fm.2.2": ["theme.switch.occ"],
     "theme.fm.2.3": ["theme.switch.publish-gate"],
+    "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],

@@ -36,6 +36,10 @@ def _edit_publish_render(url: str) -> None:
         assert published.status_code == 200, published.text
         assert len(published.json()["sha256"]) == 64
         assert http.get("/v1/themes/main").json()["state"] == "published"
+        active = http.get("/v1/themes/main/publication").json()
+        assert active["revision"] == 2 and active["sha256"] == published.json()["sha256"]
+        again = http.post("/v1/themes/main/publish")  # the active revision: a no-op
+        assert again.status_code == 200 and again.json()["sha256"] == active["sha256"]
         rendered = http.get("/v1/themes/main/render").json()
         assert rendered["blocks"] == [
             {"id": "intro", "html": "<p>Welcome <strong>aboard</strong></p>"}
