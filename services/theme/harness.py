@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from services.kit.runtime import AllOn, Runtime
+from services.kit.serve import background
 
 from .service import Theme, open_theme
 from .settings import ThemeSettings
@@ -80,8 +81,9 @@ def settings_for(run: Any, root: Path) -> ThemeSettings:
     return settings
 
 
-async def open_world(run: Any) -> World:
-    """The theme service for this run and an editor's client of tenant acme."""
+async def open_world(run: Any, *, sweep: bool = False) -> World:
+    """The theme service for this run and an editor's client of tenant acme; with
+    ``sweep`` the orphan sweep runs beside it on the run's clock."""
     root = Path(tempfile.mkdtemp(prefix="theme-run-"))
     settings = settings_for(run, root)
     catalog = getattr(run, "catalog", None)
@@ -100,8 +102,13 @@ async def open_world(run: Any) -> World:
         headers={"x-tenant-id": TENANT},
     )
     world = World(run, theme, http, root)
+    workers = background(theme.orphans.run) if sweep else None
+    if workers is not None:
+        await workers.__aenter__()
 
     async def close() -> None:
+        if workers is not None:
+            await workers.__aexit__(None, None, None)
         await http.aclose()
         if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
             drop = getattr(runtime.store, "drop_schema", None)

@@ -33,9 +33,16 @@ _V2 = (
         ON theme_publications (tenant, theme_id) WHERE active = 1""",
 )
 
+# Bundle objects seen without a publication, and since when (the orphan sweep).
+_V3 = (
+    """CREATE TABLE IF NOT EXISTS theme_orphans (
+        key TEXT PRIMARY KEY, first_seen DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
+    mitigate.Migration(3, "orphan sweep candidates", sqlite=_V3, postgres=_V3),
 )
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.kit.runtime import Runtime
-from services.kit.serve import run_service
+from services.kit.serve import background, run_service
 
 from .app import build_app
+from .orphans import OrphanSweep
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .themes import Themes
@@ -27,6 +28,7 @@ class Theme:
     settings: ThemeSettings
     runtime: Runtime
     themes: Themes
+    orphans: OrphanSweep
     app: Any = None
 
     async def aclose(self) -> None:
@@ -38,7 +40,8 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     if runtime is None:
         runtime = await Runtime.open(settings)
     await ensure_schema(runtime.store)
-    theme = Theme(settings, runtime, Themes(runtime))
+    sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
+    theme = Theme(settings, runtime, Themes(runtime), sweep)
     theme.app = build_app(theme)
     return theme
 
@@ -47,7 +50,8 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
 async def _serving(settings: ThemeSettings) -> AsyncIterator[Any]:
     theme = await open_theme(settings)
     try:
-        yield theme.app
+        async with background(theme.orphans.run):
+            yield theme.app
     finally:
         await theme.aclose()
 

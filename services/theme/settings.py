@@ -23,3 +23,6 @@ class ThemeSettings(ServiceSettings):
     tenants: dict[str, str] = Field(
         default_factory=lambda: {"acme": "standard", "globex": "free", "initech": "enterprise"}
     )
+    # Catalog values (theme.fm.2.4 details; the seed names no orphan age).
+    orphan_age: float = 3600.0
+    orphan_sweep_every: float = 900.0

@@ -16,6 +16,7 @@ CATALOG = SERVICE / "catalog.yaml"
 ROWS = [
     "theme.fm.2.2",
     "theme.fm.2.3",
+    "theme.fm.2.4",
     "theme.fm.2.5",
     "theme.fm.2.11",
     "theme.fm.2.17",
@@ -51,9 +52,9 @@ def test_rows_are_the_built_ones_each_with_an_experiment(catalog: mitigate.Catal
         ).exists()
 
 
-def test_every_row_names_a_detection_rule_and_a_switch(catalog: mitigate.Catalog) -> None:
+def test_every_row_names_a_detection_rule_and_a_mitigation(catalog: mitigate.Catalog) -> None:
     rules = {r.id for r in catalog.model.detection_rules}
-    switches = {s.id for s in catalog.model.switches}
+    switches = {s.id for s in catalog.model.switches} | set(catalog.model.policies)
     for fm in catalog.model.failure_modes:
         assert fm.detection_rules and set(fm.detection_rules) <= rules, fm.id
         assert fm.mitigated_by and set(fm.mitigated_by) <= switches, fm.id
@@ -68,3 +69,14 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         sections += ["## Mitigation", "## Prevention"]
         positions = [text.index(s) for s in sections]
         assert positions == sorted(positions), path
+
+
+def test_open_numbers_are_set_and_match_the_settings(catalog: mitigate.Catalog) -> None:
+    from services.theme.settings import ThemeSettings
+
+    details = catalog.failure_mode("theme.fm.2.4").details
+    defaults = ThemeSettings()
+    assert mitigate.parse_duration(details["orphan age"]) == defaults.orphan_age
+    assert mitigate.parse_duration(details["orphan sweep every"]) == defaults.orphan_sweep_every
+    upload = catalog.model.policies["bundle.upload"]
+    assert upload.timeout == "10s" and details["upload timeout"] == "10s"

@@ -13,6 +13,7 @@ SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 SWITCHES = {
     "theme.fm.2.2": ["theme.switch.occ"],
     "theme.fm.2.3": ["theme.switch.publish-gate"],
+    "theme.fm.2.4": ["theme.switch.orphan-sweep"],
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
     "theme.fm.2.17": ["theme.switch.occ"],
@@ -34,3 +35,9 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
     for switch in SWITCHES[row]:
         mutant = runner.run_one(suite, spec, switches_off=frozenset({switch}))
         assert mutant.verdict == "failed", (switch, mutant.reason)
+
+
+def test_the_upload_row_needs_its_10s_cut(suite) -> None:  # type: ignore[no-untyped-def]
+    spec = next(s for s in suite.experiments if s.id == "theme.fm.2.4")
+    mutant = Runner().run_one(suite, spec, passthrough=frozenset({"bundle.upload"}))
+    assert mutant.verdict == "failed", mutant.reason

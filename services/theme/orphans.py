@@ -1,0 +1,89 @@
+"""The orphan sweep: bundle objects that no publication names are deleted once they have
+been seen unnamed for the orphan age (a publish that uploaded and then failed, or whose
+compensation was interrupted, leaves one behind).
+
+Mark and sweep: the first pass records when an unnamed object was first seen; a later
+pass past the age deletes it. The age is far above the 10 s upload cut, so an upload
+whose publish is still flipping is never taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import ClassVar
+
+import mitigate
+from services.kit.runtime import Runtime
+
+__all__ = ["OrphanReaped", "OrphanSweep"]
+
+log = logging.getLogger("services.theme.orphans")
+SWITCH = "theme.switch.orphan-sweep"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrphanReaped(mitigate.Event):
+    name: ClassVar[str] = "theme.orphan_reaped"
+    key: str = ""
+    age: float = 0.0
+
+
+class OrphanSweep:
+    def __init__(self, runtime: Runtime, *, age: float, every: float) -> None:
+        self.rt = runtime
+        self.age = age
+        self.every = every
+
+    async def sweep_once(self) -> list[str]:
+        """One pass; returns the keys deleted."""
+        if not self.rt.switches.enabled(SWITCH):
+            return []
+        now = self.rt.clock.now()
+        named = {
+            str(r[0])
+            for r in await self.rt.store.fetch("SELECT object_key FROM theme_publications")
+        }
+        seen = {
+            str(k): float(at)
+            for k, at in await self.rt.store.fetch("SELECT key, first_seen FROM theme_orphans")
+        }
+        reaped: list[str] = []
+        for key in await self.rt.objects.list("bundles/"):
+            if key in named:
+                continue
+            if key not in seen:
+                await self.rt.store.execute(
+                    "INSERT INTO theme_orphans (key, first_seen) VALUES (?, ?)", (key, now)
+                )
+            elif now - seen[key] >= self.age:
+                await self.rt.objects.delete(key)
+                await self.rt.store.execute("DELETE FROM theme_orphans WHERE key = ?", (key,))
+                self.rt.emit(
+                    OrphanReaped(target="theme.orphans", at=now, key=key, age=now - seen[key])
+                )
+                log.warning(
+                    "reaped orphan bundle object %s (unnamed for %.0f s)", key, now - seen[key]
+                )
+                reaped.append(key)
+        for key in set(seen) & named:  # named since: no longer a candidate
+            await self.rt.store.execute("DELETE FROM theme_orphans WHERE key = ?", (key,))
+        return reaped
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.sweep_once()
+            except Exception:  # the next pass tries again; a sweep never stops the service
+                log.exception("orphan sweep failed")
+            await _sleep_or_stop(self.rt.clock, self.every, stop)
+
+
+async def _sleep_or_stop(clock: mitigate.Clock, seconds: float, stop: asyncio.Event) -> None:
+    """Sleep on the service's clock, waking at once when ``stop`` is set."""
+    sleeper = asyncio.ensure_future(clock.asleep(seconds))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (sleeper, stopper):
+        task.cancel()
