@@ -9,11 +9,11 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import themes
+from .api import ops, themes
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [themes.router]
+ROUTERS = [themes.router, ops.router]
 
 
 def tenant_resolver(theme: Any) -> mitigate.TenantResolver:

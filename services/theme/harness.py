@@ -81,9 +81,10 @@ def settings_for(run: Any, root: Path) -> ThemeSettings:
     return settings
 
 
-async def open_world(run: Any, *, sweep: bool = False) -> World:
+async def open_world(run: Any, *, workers: bool = False) -> World:
     """The theme service for this run and an editor's client of tenant acme; with
-    ``sweep`` the orphan sweep runs beside it on the run's clock."""
+    ``workers`` its background loops (orphan sweep, purge retrier) run beside it, on
+    the run's clock."""
     root = Path(tempfile.mkdtemp(prefix="theme-run-"))
     settings = settings_for(run, root)
     catalog = getattr(run, "catalog", None)
@@ -102,13 +103,13 @@ async def open_world(run: Any, *, sweep: bool = False) -> World:
         headers={"x-tenant-id": TENANT},
     )
     world = World(run, theme, http, root)
-    workers = background(theme.orphans.run) if sweep else None
-    if workers is not None:
-        await workers.__aenter__()
+    loops = background(*theme.loops) if workers else None
+    if loops is not None:
+        await loops.__aenter__()
 
     async def close() -> None:
-        if workers is not None:
-            await workers.__aexit__(None, None, None)
+        if loops is not None:
+            await loops.__aexit__(None, None, None)
         await http.aclose()
         if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
             drop = getattr(runtime.store, "drop_schema", None)

@@ -77,10 +77,10 @@ class OrphanSweep:
                 await self.sweep_once()
             except Exception:  # the next pass tries again; a sweep never stops the service
                 log.exception("orphan sweep failed")
-            await _sleep_or_stop(self.rt.clock, self.every, stop)
+            await sleep_or_stop(self.rt.clock, self.every, stop)
 
 
-async def _sleep_or_stop(clock: mitigate.Clock, seconds: float, stop: asyncio.Event) -> None:
+async def sleep_or_stop(clock: mitigate.Clock, seconds: float, stop: asyncio.Event) -> None:
     """Sleep on the service's clock, waking at once when ``stop`` is set."""
     sleeper = asyncio.ensure_future(clock.asleep(seconds))
     stopper = asyncio.ensure_future(stop.wait())

@@ -39,10 +39,19 @@ _V3 = (
         key TEXT PRIMARY KEY, first_seen DOUBLE PRECISION NOT NULL)""",
 )
 
+# CDN purges owed after a publish: a durable queue the invalidation retrier works through.
+_V4 = (
+    """CREATE TABLE IF NOT EXISTS theme_purges (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, tag TEXT NOT NULL,
+        attempts INTEGER NOT NULL, next_at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL,
+        error TEXT)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "orphan sweep candidates", sqlite=_V3, postgres=_V3),
+    mitigate.Migration(4, "CDN purge queue", sqlite=_V4, postgres=_V4),
 )
 
 

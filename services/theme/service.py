@@ -11,10 +11,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from services.kit.runtime import Runtime
 from services.kit.serve import background, run_service
 
+from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
+from .invalidation import PurgeRetrier
 from .orphans import OrphanSweep
 from .schema import ensure_schema
 from .settings import ThemeSettings
@@ -29,9 +33,18 @@ class Theme:
     runtime: Runtime
     themes: Themes
     orphans: OrphanSweep
+    purges: PurgeRetrier
+    cdn: CdnClient
+    fake_cdn: FakeCdn | None = None
     app: Any = None
 
+    @property
+    def loops(self) -> tuple[Any, ...]:
+        """The background loops that run beside the app."""
+        return (self.orphans.run, self.purges.run)
+
     async def aclose(self) -> None:
+        await self.cdn.aclose()
         await self.runtime.aclose()
 
 
@@ -41,7 +54,17 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         runtime = await Runtime.open(settings)
     await ensure_schema(runtime.store)
     sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
-    theme = Theme(settings, runtime, Themes(runtime), sweep)
+    fake = None
+    if settings.cdn_url:
+        http = httpx.AsyncClient(base_url=settings.cdn_url, timeout=None)
+    else:  # the fake CDN, reached in process through httpx's ASGI transport
+        fake = FakeCdn(runtime.clock)
+        http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=fake.app), base_url="http://cdn.test"
+        )
+    cdn = CdnClient(http)
+    purges = PurgeRetrier(runtime, cdn, poll=settings.purge_poll)
+    theme = Theme(settings, runtime, Themes(runtime), sweep, purges, cdn, fake)
     theme.app = build_app(theme)
     return theme
 
@@ -50,7 +73,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
 async def _serving(settings: ThemeSettings) -> AsyncIterator[Any]:
     theme = await open_theme(settings)
     try:
-        async with background(theme.orphans.run):
+        async with background(*theme.loops):
             yield theme.app
     finally:
         await theme.aclose()

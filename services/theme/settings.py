@@ -26,3 +26,9 @@ class ThemeSettings(ServiceSettings):
     # Catalog values (theme.fm.2.4 details; the seed names no orphan age).
     orphan_age: float = 3600.0
     orphan_sweep_every: float = 900.0
+    # The CDN's purge API; empty: the fake CDN runs in this process (embedded).
+    cdn_url: str = ""
+    ops_token: str = "local-operator"  # operator endpoints (/ops/...) need it in x-ops-token
+    purge_poll: float = 1.0  # how often the invalidation retrier looks for due purges
+    # Cache headers of a published bundle (theme.fm.2.6; stale-while-revalidate: catalog).
+    cache_control: str = "public, max-age=300, s-maxage=86400, stale-while-revalidate=60"

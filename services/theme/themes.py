@@ -24,6 +24,7 @@ from .events import (
     PublishConflict,
     PublishRejected,
 )
+from .invalidation import enqueue_purge
 
 __all__ = ["PRECONDITION_FAILED", "Themes", "parse_etag"]
 
@@ -277,6 +278,7 @@ class Themes:
                 " AND revision = ?",
                 (tenant, theme_id, revision),
             )
+            await enqueue_purge(tx, tenant, theme_id, self.rt.clock.now())
 
     async def _reap(self, key: str) -> str:
         """Saga compensation: delete the loser's object unless a publication names it
@@ -301,6 +303,11 @@ class Themes:
             )
         revision, key, sha256, size = rows[0]
         return {"revision": int(revision), "objectKey": key, "sha256": sha256, "size": int(size)}
+
+    async def bundle(self, tenant: str, theme_id: str) -> tuple[bytes, dict[str, Any]]:
+        """The active bundle's bytes (what the CDN caches) and its publication."""
+        active = await self.active(tenant, theme_id)
+        return await self.rt.objects.get(active["objectKey"]), active
 
     # -- reads ----------------------------------------------------------------------------
     async def _row(self, tenant: str, theme_id: str) -> dict[str, Any]:

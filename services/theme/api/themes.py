@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from ..domain.document import ThemeDocument
+from ..invalidation import cache_tag
 from ..themes import etag, parse_etag
 from ._service import tenant_of, theme_of
 
@@ -75,4 +76,26 @@ async def render_theme(theme_id: ThemeId, request: Request) -> dict[str, Any]:
 async def active_publication(theme_id: ThemeId, request: Request) -> dict[str, Any]:
     """The active publication: its revision, object key and SHA-256."""
     result: dict[str, Any] = await theme_of(request).themes.active(tenant_of(request), theme_id)
+    return result
+
+
+@router.get("/v1/themes/{theme_id}/bundle", responses=_ERRORS, response_class=Response)
+async def active_bundle(theme_id: ThemeId, request: Request) -> Response:
+    """The active bundle's bytes with the CDN's cache headers and purge tag."""
+    theme = theme_of(request)
+    tenant = tenant_of(request)
+    data, active = await theme.themes.bundle(tenant, theme_id)
+    headers = {
+        "Cache-Control": theme.settings.cache_control,
+        "Cache-Tag": cache_tag(tenant, theme_id),
+        "ETag": f'"{active["sha256"]}"',
+        "x-content-sha256": str(active["sha256"]),
+    }
+    return Response(data, media_type="application/json", headers=headers)
+
+
+@router.get("/v1/purges")
+async def purges(request: Request) -> list[dict[str, Any]]:
+    """The tenant's CDN purge jobs: tag, attempts, state (pending, done, failed)."""
+    result: list[dict[str, Any]] = await theme_of(request).purges.jobs(tenant_of(request))
     return result

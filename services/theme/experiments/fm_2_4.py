@@ -17,7 +17,7 @@ SWEEP_EVERY = 900.0
 
 @experiment("theme.fm.2.4", failure_modes=["theme.fm.2.4"])
 async def upload_failure(run: Run) -> None:
-    world = await open_world(run, sweep=True)
+    world = await open_world(run, workers=True)
     http = world.http
     saved = await http.put("/v1/themes/main", json=sample_document())
     await run.steady("a publishable theme", saved.status_code == 200)

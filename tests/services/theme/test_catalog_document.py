@@ -18,6 +18,7 @@ ROWS = [
     "theme.fm.2.3",
     "theme.fm.2.4",
     "theme.fm.2.5",
+    "theme.fm.2.6",
     "theme.fm.2.11",
     "theme.fm.2.17",
     "theme.fm.2.18",
@@ -62,7 +63,11 @@ def test_every_row_names_a_detection_rule_and_a_mitigation(catalog: mitigate.Cat
 
 def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.Catalog) -> None:
     paths = {fm.runbook for fm in catalog.model.failure_modes if fm.runbook}
-    assert paths == {"runbooks/sev1-stored-xss.md", "runbooks/publish-conflict.md"}
+    assert paths == {
+        "runbooks/sev1-stored-xss.md",
+        "runbooks/publish-conflict.md",
+        "runbooks/cdn-invalidation.md",
+    }
     for path in paths:
         text = (SERVICE / str(path)).read_text()
         sections = ["## Detection signals", "## First 5 minutes", "## Diagnosis"]
@@ -80,3 +85,18 @@ def test_open_numbers_are_set_and_match_the_settings(catalog: mitigate.Catalog) 
     assert mitigate.parse_duration(details["orphan sweep every"]) == defaults.orphan_sweep_every
     upload = catalog.model.policies["bundle.upload"]
     assert upload.timeout == "10s" and details["upload timeout"] == "10s"
+
+
+def test_the_purge_schedule_keeps_the_seed_numbers(catalog: mitigate.Catalog) -> None:
+    from services.theme.invalidation import DELAYS, MAX_ATTEMPTS
+
+    details = catalog.failure_mode("theme.fm.2.6").details
+    assert int(details["attempts"]) == MAX_ATTEMPTS == 6
+    assert int(details["alert after failed attempts"]) == 3
+    assert catalog.model.policies["cdn.purge"].timeout == "10s"
+    listed = [mitigate.parse_duration(d) for d in details["delays between attempts"].split(",")]
+    assert tuple(listed) == DELAYS and len(DELAYS) == MAX_ATTEMPTS - 1
+    # Every attempt hanging to its 10 s cut still ends inside 5 minutes.
+    assert MAX_ATTEMPTS * 10 + sum(DELAYS) <= 300
+    rule = next(r for r in catalog.model.detection_rules if r.id == "theme.rule.purge-failing")
+    assert (rule.op, rule.threshold) == (">=", 3)

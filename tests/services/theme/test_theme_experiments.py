@@ -15,6 +15,7 @@ SWITCHES = {
     "theme.fm.2.3": ["theme.switch.publish-gate"],
     "theme.fm.2.4": ["theme.switch.orphan-sweep"],
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
+    "theme.fm.2.6": ["theme.switch.purge-retrier"],
     "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],
@@ -37,7 +38,10 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
         assert mutant.verdict == "failed", (switch, mutant.reason)
 
 
-def test_the_upload_row_needs_its_10s_cut(suite) -> None:  # type: ignore[no-untyped-def]
-    spec = next(s for s in suite.experiments if s.id == "theme.fm.2.4")
-    mutant = Runner().run_one(suite, spec, passthrough=frozenset({"bundle.upload"}))
+@pytest.mark.parametrize(
+    ("row", "policy"), [("theme.fm.2.4", "bundle.upload"), ("theme.fm.2.6", "cdn.purge")]
+)
+def test_rows_need_their_10s_cut(suite, row: str, policy: str) -> None:  # type: ignore[no-untyped-def]
+    spec = next(s for s in suite.experiments if s.id == row)
+    mutant = Runner().run_one(suite, spec, passthrough=frozenset({policy}))
     assert mutant.verdict == "failed", mutant.reason

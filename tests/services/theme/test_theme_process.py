@@ -3,6 +3,8 @@ stop cleanly on SIGTERM; on the embedded default and on PostgreSQL + NATS + Redi
 
 from __future__ import annotations
 
+import hashlib
+import time
 from pathlib import Path
 
 import httpx
@@ -38,6 +40,9 @@ def _edit_publish_render(url: str) -> None:
         assert http.get("/v1/themes/main").json()["state"] == "published"
         active = http.get("/v1/themes/main/publication").json()
         assert active["revision"] == 2 and active["sha256"] == published.json()["sha256"]
+        bundle = http.get("/v1/themes/main/bundle")
+        assert bundle.status_code == 200 and "s-maxage=86400" in bundle.headers["cache-control"]
+        assert hashlib.sha256(bundle.content).hexdigest() == active["sha256"]
         again = http.post("/v1/themes/main/publish")  # the active revision: a no-op
         assert again.status_code == 200 and again.json()["sha256"] == active["sha256"]
         rendered = http.get("/v1/themes/main/render").json()
@@ -47,6 +52,10 @@ def _edit_publish_render(url: str) -> None:
         other = http.get("/v1/themes/main", headers={"x-tenant-id": "globex"})
         assert other.status_code == 404, other.text  # another tenant's theme does not exist
         assert http.get("/readyz").status_code == 200
+        deadline = time.monotonic() + 20  # the purge retrier runs beside the app
+        while http.get("/v1/purges").json()[0]["state"] != "done":
+            assert time.monotonic() < deadline, http.get("/v1/purges").json()
+            time.sleep(0.2)
 
 
 def test_serve_edit_publish_stop_embedded(tmp_path: Path) -> None:
