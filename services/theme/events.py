@@ -9,6 +9,7 @@ from typing import ClassVar
 import mitigate
 
 __all__ = [
+    "BundleOverBudget",
     "BundleUploadFailed",
     "LocaleInUse",
     "PreconditionFailed",
@@ -68,3 +69,15 @@ class BundleUploadFailed(mitigate.Event):
     tenant: str = ""
     theme: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BundleOverBudget(mitigate.Event):
+    """A published bundle is over the soft size budget (the publish still proceeds)."""
+
+    name: ClassVar[str] = "theme.bundle_over_budget"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+    theme: str = ""
+    size: int = 0
+    budget: int = 0

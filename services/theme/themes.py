@@ -8,7 +8,10 @@ Each mitigation asks its switch first, so ``mitigate verify --mutate`` can turn 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
+
+from prometheus_client import Counter
 
 import mitigate
 from services.kit.errors import ServiceError
@@ -18,6 +21,7 @@ from .domain.bundle import build_bundle
 from .domain.document import ThemeDocument
 from .domain.validation import locale_references, publish_violations
 from .events import (
+    BundleOverBudget,
     BundleUploadFailed,
     LocaleInUse,
     PreconditionFailed,
@@ -26,7 +30,9 @@ from .events import (
 )
 from .invalidation import enqueue_purge
 
-__all__ = ["PRECONDITION_FAILED", "Themes", "parse_etag"]
+__all__ = ["BUDGET_BYTES", "PRECONDITION_FAILED", "Themes", "parse_etag"]
+
+log = logging.getLogger("services.theme.themes")
 
 PRECONDITION_FAILED = "MELMASTOON.PLATFORM.PRECONDITION_FAILED"
 SW_OCC = "theme.switch.occ"
@@ -37,6 +43,8 @@ SW_SANITISE_RENDER = "theme.switch.sanitise-render"
 SW_FLIP_GUARD = "theme.switch.flip-guard"
 SW_COMPENSATION = "theme.switch.publish-compensation"
 UPLOAD = "bundle.upload"
+SW_BUDGET = "theme.switch.budget-meter"
+BUDGET_BYTES = 40 * 1024  # the seed's 40 KB soft budget, read as KiB (catalog choice)
 
 
 def parse_etag(value: str | None) -> int | None:
@@ -57,6 +65,12 @@ class Themes:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
+        self.breaches = Counter(
+            "theme_bundle_budget_breaches_total",
+            "published bundles over the 40 KB soft budget",
+            ["tenant"],
+            registry=runtime.registry,
+        )
 
     def _on(self, switch: str) -> bool:
         return bool(self.rt.switches.enabled(switch))
@@ -191,6 +205,7 @@ class Themes:
         if base == revision:  # already the active publication: publishing again is a no-op
             return await self.active(tenant, theme_id) | {"theme": theme_id}
         bundle = build_bundle(theme_id, revision, doc, self.html.sanitize)
+        self._meter(tenant, theme_id, len(bundle.data))
         key = f"bundles/{tenant}/{theme_id}/{bundle.sha256}.json"
         # The object goes first: a failed or slow upload (cut by the policy's timeout)
         # aborts before any transaction, so the database never names a missing object.
@@ -223,6 +238,20 @@ class Themes:
             "sha256": bundle.sha256,
             "size": len(bundle.data),
         }
+
+    def _meter(self, tenant: str, theme_id: str, size: int) -> None:
+        """The soft budget: a warning, a metric and an event per breach; never a refusal."""
+        if size <= BUDGET_BYTES or not self._on(SW_BUDGET):
+            return
+        self.breaches.labels(tenant=tenant).inc()
+        log.warning(
+            "theme %s/%s bundle is %d bytes, over the %d byte budget",
+            tenant,
+            theme_id,
+            size,
+            BUDGET_BYTES,
+        )
+        self._emit(BundleOverBudget, tenant=tenant, theme=theme_id, size=size, budget=BUDGET_BYTES)
 
     async def _active_revision(self, tenant: str, theme_id: str) -> int | None:
         rows = await self.rt.store.fetch(

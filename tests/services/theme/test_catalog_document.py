@@ -22,6 +22,7 @@ ROWS = [
     "theme.fm.2.11",
     "theme.fm.2.17",
     "theme.fm.2.18",
+    "theme.fm.2.23",
 ]
 
 
@@ -100,3 +101,12 @@ def test_the_purge_schedule_keeps_the_seed_numbers(catalog: mitigate.Catalog) ->
     assert MAX_ATTEMPTS * 10 + sum(DELAYS) <= 300
     rule = next(r for r in catalog.model.detection_rules if r.id == "theme.rule.purge-failing")
     assert (rule.op, rule.threshold) == (">=", 3)
+
+
+def test_the_budget_keeps_the_seed_numbers(catalog: mitigate.Catalog) -> None:
+    from services.theme.themes import BUDGET_BYTES
+
+    details = catalog.failure_mode("theme.fm.2.23").details
+    assert int(details["budget bytes"]) == BUDGET_BYTES == 40 * 1024
+    rule = next(r for r in catalog.model.detection_rules if r.id == "theme.rule.budget-persistent")
+    assert (rule.op, rule.threshold, mitigate.parse_duration(str(rule.window))) == (">", 5, 86400)
