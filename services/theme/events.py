@@ -11,6 +11,7 @@ import mitigate
 __all__ = [
     "BundleOverBudget",
     "BundleUploadFailed",
+    "LayoutPresetInactive",
     "LocaleInUse",
     "PreconditionFailed",
     "PublishConflict",
@@ -81,3 +82,12 @@ class BundleOverBudget(mitigate.Event):
     theme: str = ""
     size: int = 0
     budget: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LayoutPresetInactive(mitigate.Event):
+    """A publish selected a layout preset the front-end platform has deactivated."""
+
+    name: ClassVar[str] = "theme.layout_preset_inactive"
+    tenant: str = ""
+    surfaces: tuple[str, ...] = ()

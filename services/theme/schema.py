@@ -47,11 +47,21 @@ _V4 = (
         error TEXT)""",
 )
 
+# The front-end platform's layout presets (its registry, mirrored here): a publish may
+# only select active ones (theme.fm.2.19).
+_V5 = (
+    """CREATE TABLE IF NOT EXISTS theme_layout_presets (
+        key TEXT PRIMARY KEY, active INTEGER NOT NULL)""",
+    """INSERT INTO theme_layout_presets (key, active) VALUES ('hero-split', 1), ('grid', 1),
+        ('compact', 1) ON CONFLICT (key) DO NOTHING""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "orphan sweep candidates", sqlite=_V3, postgres=_V3),
     mitigate.Migration(4, "CDN purge queue", sqlite=_V4, postgres=_V4),
+    mitigate.Migration(5, "layout preset registry", sqlite=_V5, postgres=_V5),
 )
 
 

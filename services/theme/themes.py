@@ -23,6 +23,7 @@ from .domain.validation import locale_references, publish_violations
 from .events import (
     BundleOverBudget,
     BundleUploadFailed,
+    LayoutPresetInactive,
     LocaleInUse,
     PreconditionFailed,
     PublishConflict,
@@ -44,6 +45,7 @@ SW_FLIP_GUARD = "theme.switch.flip-guard"
 SW_COMPENSATION = "theme.switch.publish-compensation"
 UPLOAD = "bundle.upload"
 SW_BUDGET = "theme.switch.budget-meter"
+SW_PRESET_GATE = "theme.switch.preset-gate"
 BUDGET_BYTES = 40 * 1024  # the seed's 40 KB soft budget, read as KiB (catalog choice)
 
 
@@ -201,6 +203,7 @@ class Themes:
                 status=422,
                 details={"violations": [v.as_dict() for v in violations]},
             )
+        await self._check_presets(tenant, theme_id, doc)
         base = await self._active_revision(tenant, theme_id)
         if base == revision:  # already the active publication: publishing again is a no-op
             return await self.active(tenant, theme_id) | {"theme": theme_id}
@@ -238,6 +241,50 @@ class Themes:
             "sha256": bundle.sha256,
             "size": len(bundle.data),
         }
+
+    async def _check_presets(self, tenant: str, theme_id: str, doc: ThemeDocument) -> None:
+        """Every selected layout preset must still be active (a read, no transaction)."""
+        if not doc.layout_selections or not self._on(SW_PRESET_GATE):
+            return
+        active = {
+            str(r[0])
+            for r in await self.rt.store.fetch(
+                "SELECT key FROM theme_layout_presets WHERE active = 1"
+            )
+        }
+        gone = sorted(
+            surface
+            for surface, selection in doc.layout_selections.items()
+            if selection.preset_key not in active
+        )
+        if not gone:
+            return
+        self._emit(LayoutPresetInactive, tenant=tenant, surfaces=tuple(gone))
+        raise ServiceError(
+            "MELMASTOON.THEME.LAYOUT_PRESET_INACTIVE",
+            f"theme {theme_id}: the layout preset of {', '.join(gone)} is no longer active;"
+            " choose another preset",
+            status=422,
+            details={
+                "violations": [
+                    {
+                        "path": f"layoutSelections.{surface}.presetKey",
+                        "message": "preset is no longer active",
+                    }
+                    for surface in gone
+                ]
+            },
+        )
+
+    async def set_preset(self, key: str, active: bool) -> dict[str, Any]:
+        """The front-end platform (de)activates a layout preset."""
+        async with self.rt.store.transaction() as tx:
+            await tx.execute("DELETE FROM theme_layout_presets WHERE key = ?", (key,))
+            await tx.execute(
+                "INSERT INTO theme_layout_presets (key, active) VALUES (?, ?)",
+                (key, 1 if active else 0),
+            )
+        return {"key": key, "active": active}
 
     def _meter(self, tenant: str, theme_id: str, size: int) -> None:
         """The soft budget: a warning, a metric and an event per breach; never a refusal."""

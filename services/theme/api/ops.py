@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 
 from services.kit.errors import ServiceError
@@ -12,6 +12,10 @@ from services.kit.errors import ServiceError
 from ._service import theme_of
 
 router = APIRouter(tags=["ops"])
+
+
+class PresetState(BaseModel):
+    active: bool
 
 
 class PurgeRequest(BaseModel):
@@ -32,3 +36,15 @@ async def manual_purge(body: PurgeRequest, request: Request) -> dict[str, Any]:
     _require_operator(request)
     await theme_of(request).purges.purge_now(body.tag)
     return {"purged": body.tag}
+
+
+@router.put("/ops/layout-presets/{key}", responses={403: {"description": "no operator token"}})
+async def set_layout_preset(
+    key: Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")],
+    body: PresetState,
+    request: Request,
+) -> dict[str, Any]:
+    """The front-end platform's registry: activate or deactivate a layout preset."""
+    _require_operator(request)
+    result: dict[str, Any] = await theme_of(request).themes.set_preset(key, body.active)
+    return result

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Block", "Cta", "ThemeDocument"]
+__all__ = ["Block", "Cta", "LayoutSelection", "ThemeDocument"]
 
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
@@ -27,6 +27,13 @@ class Block(BaseModel):
     html: str = Field(max_length=200_000)
 
 
+class LayoutSelection(BaseModel):
+    """Which layout preset of the front-end platform a surface (home, booking) uses."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    preset_key: str = Field(alias="presetKey", pattern=_ID)
+
+
 class ThemeDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     name: str = Field(max_length=120)
@@ -36,6 +43,9 @@ class ThemeDocument(BaseModel):
     copy_: dict[str, dict[str, str]] = Field(default_factory=dict, alias="copy")
     ctas: list[Cta] = Field(default_factory=list, max_length=200)
     blocks: list[Block] = Field(default_factory=list, max_length=200)
+    layout_selections: dict[str, LayoutSelection] = Field(
+        default_factory=dict, alias="layoutSelections", max_length=20
+    )
 
     def dumped(self) -> dict[str, object]:
         return self.model_dump(by_alias=True)

@@ -22,6 +22,7 @@ ROWS = [
     "theme.fm.2.11",
     "theme.fm.2.17",
     "theme.fm.2.18",
+    "theme.fm.2.19",
     "theme.fm.2.23",
 ]
 

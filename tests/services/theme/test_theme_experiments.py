@@ -19,6 +19,7 @@ SWITCHES = {
     "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],
+    "theme.fm.2.19": ["theme.switch.preset-gate"],
     "theme.fm.2.23": ["theme.switch.budget-meter"],
 }
 
