@@ -9,11 +9,11 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import ops, themes
+from .api import csp, ops, themes
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [themes.router, ops.router]
+ROUTERS = [themes.router, ops.router, csp.router]
 
 
 def tenant_resolver(theme: Any) -> mitigate.TenantResolver:
@@ -24,6 +24,13 @@ def tenant_resolver(theme: Any) -> mitigate.TenantResolver:
 
 
 def build_app(theme: Any) -> FastAPI:
-    app = create_app(theme.runtime, ROUTERS, title="theme service", tenants=tenant_resolver(theme))
+    app = create_app(
+        theme.runtime,
+        ROUTERS,
+        title="theme service",
+        tenants=tenant_resolver(theme),
+        public=(csp.REPORT_PATH,),
+    )
     app.state.theme = theme
+    app.add_middleware(csp.CspHeader, switches=theme.runtime.switches)
     return app

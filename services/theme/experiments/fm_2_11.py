@@ -1,6 +1,7 @@
 """theme.fm.2.11: content block bodies from an XSS corpus are refused at write with a
 field error (the block unchanged, a critical alert raised); a script inserted directly in
-the database, around the write path, is sanitised on the render path."""
+the database, around the write path, is sanitised on the render path; responses carry
+CSP script-src 'self'; a browser's CSP report is accepted and alerts."""
 
 from __future__ import annotations
 
@@ -69,6 +70,26 @@ async def stored_xss(run: Run) -> None:
     rendered = await http.get("/v1/themes/xss/render")
     blocks = rendered.json().get("blocks", [])
     found = {b["id"]: dangerous(b["html"]) for b in blocks if dangerous(b["html"])}
+    csp = rendered.headers.get("content-security-policy", "")
+    run.expect("every response carries script-src 'self'", "script-src 'self'" in csp, csp)
+    report = {
+        "csp-report": {
+            "document-uri": "https://book.example/acme",
+            "violated-directive": "script-src 'self'",
+            "blocked-uri": "inline",
+        }
+    }
+    sent = await http.post(
+        "/csp-reports",
+        content=json.dumps(report),
+        headers={"content-type": "application/csp-report", "x-tenant-id": ""},
+    )
+    reported = alerts(run, "theme.rule.csp-report")
+    run.expect(
+        "a CSP report (no tenant) is accepted and raises the alert",
+        sent.status_code == 204 and len(reported) == 1,
+        f"{sent.status_code} {sent.text} alerts {len(reported)}",
+    )
     run.expect(
         "the render path sanitises the directly inserted rows",
         rendered.status_code == 200 and len(blocks) == len(CORPUS) and not found,

@@ -16,7 +16,11 @@ SWITCHES = {
     "theme.fm.2.4": ["theme.switch.orphan-sweep"],
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.6": ["theme.switch.purge-retrier"],
-    "theme.fm.2.11": ["theme.switch.sanitise-write", "theme.switch.sanitise-render"],
+    "theme.fm.2.11": [
+        "theme.switch.sanitise-write",
+        "theme.switch.sanitise-render",
+        "theme.switch.csp",
+    ],
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],
     "theme.fm.2.19": ["theme.switch.preset-gate"],
