@@ -56,12 +56,20 @@ _V5 = (
         ('compact', 1) ON CONFLICT (key) DO NOTHING""",
 )
 
+# AI suggestions: stored for a human to apply, never applied by themselves.
+_V6 = (
+    """CREATE TABLE IF NOT EXISTS theme_suggestions (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, theme_id TEXT NOT NULL, body TEXT NOT NULL,
+        state TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "orphan sweep candidates", sqlite=_V3, postgres=_V3),
     mitigate.Migration(4, "CDN purge queue", sqlite=_V4, postgres=_V4),
     mitigate.Migration(5, "layout preset registry", sqlite=_V5, postgres=_V5),
+    mitigate.Migration(6, "AI suggestions", sqlite=_V6, postgres=_V6),
 )
 
 

@@ -16,12 +16,14 @@ import httpx
 from services.kit.runtime import Runtime
 from services.kit.serve import background, run_service
 
+from .adapters.ai import AiClient, FakeOrchestrator
 from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
 from .invalidation import PurgeRetrier
 from .orphans import OrphanSweep
 from .schema import ensure_schema
 from .settings import ThemeSettings
+from .suggestions import Suggestions
 from .themes import Themes
 
 __all__ = ["Theme", "open_theme", "serve"]
@@ -35,7 +37,9 @@ class Theme:
     orphans: OrphanSweep
     purges: PurgeRetrier
     cdn: CdnClient
+    suggestions: Suggestions
     fake_cdn: FakeCdn | None = None
+    fake_ai: FakeOrchestrator | None = None
     app: Any = None
 
     @property
@@ -45,6 +49,7 @@ class Theme:
 
     async def aclose(self) -> None:
         await self.cdn.aclose()
+        await self.suggestions.ai.aclose()
         await self.runtime.aclose()
 
 
@@ -64,7 +69,18 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         )
     cdn = CdnClient(http)
     purges = PurgeRetrier(runtime, cdn, poll=settings.purge_poll)
-    theme = Theme(settings, runtime, Themes(runtime), sweep, purges, cdn, fake)
+    fake_ai = None
+    if settings.ai_url:
+        ai_http = httpx.AsyncClient(base_url=settings.ai_url, timeout=None)
+    else:
+        fake_ai = FakeOrchestrator()
+        ai_http = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=fake_ai.app), base_url="http://ai.test"
+        )
+    suggestions = Suggestions(runtime, AiClient(ai_http))
+    theme = Theme(
+        settings, runtime, Themes(runtime), sweep, purges, cdn, suggestions, fake, fake_ai
+    )
     theme.app = build_app(theme)
     return theme
 

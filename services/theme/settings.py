@@ -32,3 +32,5 @@ class ThemeSettings(ServiceSettings):
     purge_poll: float = 1.0  # how often the invalidation retrier looks for due purges
     # Cache headers of a published bundle (theme.fm.2.6; stale-while-revalidate: catalog).
     cache_control: str = "public, max-age=300, s-maxage=86400, stale-while-revalidate=60"
+    # The AI orchestrator; empty: the fake orchestrator runs in this process (embedded).
+    ai_url: str = ""

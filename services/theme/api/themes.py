@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from ..domain.document import ThemeDocument
 from ..invalidation import cache_tag
@@ -98,4 +99,29 @@ async def active_bundle(theme_id: ThemeId, request: Request) -> Response:
 async def purges(request: Request) -> list[dict[str, Any]]:
     """The tenant's CDN purge jobs: tag, attempts, state (pending, done, failed)."""
     result: list[dict[str, Any]] = await theme_of(request).purges.jobs(tenant_of(request))
+    return result
+
+
+class SuggestionRequest(BaseModel):
+    prompt: str = Field(min_length=1, max_length=2000)
+
+
+@router.post(
+    "/v1/themes/{theme_id}/suggestions",
+    status_code=201,
+    responses={503: {"description": "MELMASTOON.AI.UNAVAILABLE, with Retry-After"}},
+)
+async def suggest(theme_id: ThemeId, body: SuggestionRequest, request: Request) -> dict[str, Any]:
+    """Ask the AI for colours; stored as a pending suggestion, never applied by itself."""
+    result: dict[str, Any] = await theme_of(request).suggestions.suggest(
+        tenant_of(request), theme_id, body.prompt
+    )
+    return result
+
+
+@router.get("/v1/themes/{theme_id}/suggestions")
+async def suggestions(theme_id: ThemeId, request: Request) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await theme_of(request).suggestions.list(
+        tenant_of(request), theme_id
+    )
     return result

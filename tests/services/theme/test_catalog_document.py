@@ -20,6 +20,7 @@ ROWS = [
     "theme.fm.2.5",
     "theme.fm.2.6",
     "theme.fm.2.11",
+    "theme.fm.2.15",
     "theme.fm.2.17",
     "theme.fm.2.18",
     "theme.fm.2.19",
@@ -69,6 +70,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/sev1-stored-xss.md",
         "runbooks/publish-conflict.md",
         "runbooks/cdn-invalidation.md",
+        "runbooks/ai-degradation.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()
