@@ -77,10 +77,9 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         ai_http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=fake_ai.app), base_url="http://ai.test"
         )
-    suggestions = Suggestions(runtime, AiClient(ai_http))
-    theme = Theme(
-        settings, runtime, Themes(runtime), sweep, purges, cdn, suggestions, fake, fake_ai
-    )
+    themes = Themes(runtime)
+    suggestions = Suggestions(runtime, AiClient(ai_http), themes)
+    theme = Theme(settings, runtime, themes, sweep, purges, cdn, suggestions, fake, fake_ai)
     theme.app = build_app(theme)
     return theme
 

@@ -125,3 +125,17 @@ async def suggestions(theme_id: ThemeId, request: Request) -> list[dict[str, Any
         tenant_of(request), theme_id
     )
     return result
+
+
+@router.post(
+    "/v1/suggestions/{suggestion_id}/approve",
+    responses={404: {"description": "no such suggestion"}, 409: {"description": "done"}},
+)
+async def approve(
+    suggestion_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], request: Request
+) -> dict[str, Any]:
+    """A human applies a pending AI suggestion to the theme."""
+    result: dict[str, Any] = await theme_of(request).suggestions.approve(
+        tenant_of(request), suggestion_id
+    )
+    return result

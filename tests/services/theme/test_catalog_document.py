@@ -21,6 +21,7 @@ ROWS = [
     "theme.fm.2.6",
     "theme.fm.2.11",
     "theme.fm.2.15",
+    "theme.fm.2.16",
     "theme.fm.2.17",
     "theme.fm.2.18",
     "theme.fm.2.19",
@@ -71,6 +72,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/publish-conflict.md",
         "runbooks/cdn-invalidation.md",
         "runbooks/ai-degradation.md",
+        "runbooks/sev3-ai-prompt-injection.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

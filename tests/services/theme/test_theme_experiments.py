@@ -22,6 +22,7 @@ SWITCHES = {
         "theme.switch.csp",
     ],
     "theme.fm.2.15": ["theme.switch.ai-output-gate"],
+    "theme.fm.2.16": ["theme.switch.ai-output-gate", "theme.switch.human-approval"],
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],
     "theme.fm.2.19": ["theme.switch.preset-gate"],
