@@ -25,6 +25,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+ADMISSION = "authoring.admission"
+
+
+async def _admitted(request: Request, call: Any, *args: Any) -> Any:
+    """Authoring work runs under the admission limit: past it, a fast 503 + Retry-After
+    (the kit's envelope maps a full bulkhead) instead of a queue."""
+    return await theme_of(request).runtime.policy(ADMISSION).acall(call, *args)
+
+
 def _with_etag(body: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers={"ETag": etag(int(body["revision"]))})
 
@@ -35,7 +44,9 @@ async def save_theme(
 ) -> JSONResponse:
     """Save the working version; an existing theme needs ``If-Match`` with its ETag."""
     themes = theme_of(request).themes
-    saved = await themes.save(tenant_of(request), theme_id, document, parse_etag(if_match))
+    saved = await _admitted(
+        request, themes.save, tenant_of(request), theme_id, document, parse_etag(if_match)
+    )
     return _with_etag(saved)
 
 
@@ -62,7 +73,8 @@ async def remove_locale(
 )
 async def publish_theme(theme_id: ThemeId, request: Request) -> dict[str, Any]:
     """Validate, build and upload the bundle, then make it the active publication."""
-    result: dict[str, Any] = await theme_of(request).themes.publish(tenant_of(request), theme_id)
+    themes = theme_of(request).themes
+    result: dict[str, Any] = await _admitted(request, themes.publish, tenant_of(request), theme_id)
     return result
 
 

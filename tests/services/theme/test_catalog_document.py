@@ -25,6 +25,7 @@ ROWS = [
     "theme.fm.2.17",
     "theme.fm.2.18",
     "theme.fm.2.19",
+    "theme.fm.2.20",
     "theme.fm.2.23",
 ]
 
@@ -73,6 +74,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/cdn-invalidation.md",
         "runbooks/ai-degradation.md",
         "runbooks/sev3-ai-prompt-injection.md",
+        "runbooks/scale-ceiling.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

@@ -26,6 +26,7 @@ SWITCHES = {
     "theme.fm.2.17": ["theme.switch.occ"],
     "theme.fm.2.18": ["theme.switch.locale-guard"],
     "theme.fm.2.19": ["theme.switch.preset-gate"],
+    "theme.fm.2.20": [],  # its mitigation is a policy: see test_rows_need_their_policy
     "theme.fm.2.23": ["theme.switch.budget-meter"],
 }
 
@@ -47,9 +48,19 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
 
 
 @pytest.mark.parametrize(
-    ("row", "policy"), [("theme.fm.2.4", "bundle.upload"), ("theme.fm.2.6", "cdn.purge")]
+    ("row", "policy"),
+    [
+        ("theme.fm.2.4", "bundle.upload"),
+        ("theme.fm.2.6", "cdn.purge"),
+        ("theme.fm.2.20", "authoring.admission"),
+    ],
 )
-def test_rows_need_their_10s_cut(suite, row: str, policy: str) -> None:  # type: ignore[no-untyped-def]
+def test_rows_need_their_policy(suite, row: str, policy: str) -> None:  # type: ignore[no-untyped-def]
     spec = next(s for s in suite.experiments if s.id == row)
     mutant = Runner().run_one(suite, spec, passthrough=frozenset({policy}))
     assert mutant.verdict == "failed", mutant.reason
+
+
+def test_every_catalog_row_is_exercised_here(suite) -> None:  # type: ignore[no-untyped-def]
+    assert sorted(SWITCHES) == sorted(suite.failure_modes)
+    assert sorted(SWITCHES) == sorted(spec.id for spec in suite.experiments)
