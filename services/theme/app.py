@@ -9,11 +9,11 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import csp, ops, themes
+from .api import csp, ops, previews, themes
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [themes.router, ops.router, csp.router]
+ROUTERS = [themes.router, ops.router, csp.router, previews.router]
 
 
 def tenant_resolver(theme: Any) -> mitigate.TenantResolver:
@@ -29,7 +29,7 @@ def build_app(theme: Any) -> FastAPI:
         ROUTERS,
         title="theme service",
         tenants=tenant_resolver(theme),
-        public=(csp.REPORT_PATH,),
+        public=(csp.REPORT_PATH, previews.PREVIEW_PATH),
     )
     app.state.theme = theme
     app.add_middleware(csp.CspHeader, switches=theme.runtime.switches)

@@ -63,6 +63,13 @@ _V6 = (
         state TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+# Preview links: only the token's SHA-256 is kept.
+_V7 = (
+    """CREATE TABLE IF NOT EXISTS theme_preview_tokens (
+        hash TEXT PRIMARY KEY, tenant TEXT NOT NULL, theme_id TEXT NOT NULL,
+        revoked INTEGER NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
@@ -70,6 +77,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(4, "CDN purge queue", sqlite=_V4, postgres=_V4),
     mitigate.Migration(5, "layout preset registry", sqlite=_V5, postgres=_V5),
     mitigate.Migration(6, "AI suggestions", sqlite=_V6, postgres=_V6),
+    mitigate.Migration(7, "preview links", sqlite=_V7, postgres=_V7),
 )
 
 

@@ -21,6 +21,7 @@ from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
 from .invalidation import PurgeRetrier
 from .orphans import OrphanSweep
+from .previews import PreviewLinks
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
@@ -38,6 +39,7 @@ class Theme:
     purges: PurgeRetrier
     cdn: CdnClient
     suggestions: Suggestions
+    previews: PreviewLinks | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -79,7 +81,16 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         )
     themes = Themes(runtime)
     suggestions = Suggestions(runtime, AiClient(ai_http), themes)
-    theme = Theme(settings, runtime, themes, sweep, purges, cdn, suggestions, fake, fake_ai)
+    theme = Theme(
+        settings, runtime, themes, sweep, purges, cdn, suggestions, fake_cdn=fake, fake_ai=fake_ai
+    )
+    theme.previews = PreviewLinks(
+        runtime,
+        per_token=settings.preview_per_token_rpm,
+        per_tenant=settings.preview_per_tenant_rpm,
+        block_after=settings.preview_block_after,
+        block_for=settings.preview_block_for,
+    )
     theme.app = build_app(theme)
     return theme
 

@@ -34,3 +34,8 @@ class ThemeSettings(ServiceSettings):
     cache_control: str = "public, max-age=300, s-maxage=86400, stale-while-revalidate=60"
     # The AI orchestrator; empty: the fake orchestrator runs in this process (embedded).
     ai_url: str = ""
+    # Preview links (theme.fm.2.13; the block duration is a catalog value).
+    preview_per_token_rpm: int = 60
+    preview_per_tenant_rpm: int = 600
+    preview_block_after: int = 100
+    preview_block_for: float = 900.0

@@ -20,6 +20,7 @@ ROWS = [
     "theme.fm.2.5",
     "theme.fm.2.6",
     "theme.fm.2.11",
+    "theme.fm.2.13",
     "theme.fm.2.15",
     "theme.fm.2.16",
     "theme.fm.2.17",
@@ -75,6 +76,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/ai-degradation.md",
         "runbooks/sev3-ai-prompt-injection.md",
         "runbooks/scale-ceiling.md",
+        "runbooks/sev3-preview-leak.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()
@@ -117,3 +119,14 @@ def test_the_budget_keeps_the_seed_numbers(catalog: mitigate.Catalog) -> None:
     assert int(details["budget bytes"]) == BUDGET_BYTES == 40 * 1024
     rule = next(r for r in catalog.model.detection_rules if r.id == "theme.rule.budget-persistent")
     assert (rule.op, rule.threshold, mitigate.parse_duration(str(rule.window))) == (">", 5, 86400)
+
+
+def test_preview_limits_keep_the_seed_numbers(catalog: mitigate.Catalog) -> None:
+    from services.theme.settings import ThemeSettings
+
+    details = catalog.failure_mode("theme.fm.2.13").details
+    defaults = ThemeSettings()
+    assert details["per token hash"] == f"{defaults.preview_per_token_rpm}/min" == "60/min"
+    assert details["per tenant"] == f"{defaults.preview_per_tenant_rpm}/min" == "600/min"
+    assert details["block after failures"] == f"{defaults.preview_block_after} in 1 min"
+    assert mitigate.parse_duration(details["block duration"]) == defaults.preview_block_for
