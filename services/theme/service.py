@@ -22,6 +22,7 @@ from .app import build_app
 from .invalidation import PurgeRetrier
 from .orphans import OrphanSweep
 from .previews import PreviewLinks
+from .reader import BundleReader
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
@@ -40,6 +41,7 @@ class Theme:
     cdn: CdnClient
     suggestions: Suggestions
     previews: PreviewLinks | None = None
+    reader: BundleReader | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -91,6 +93,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         block_after=settings.preview_block_after,
         block_for=settings.preview_block_for,
     )
+    theme.reader = BundleReader(runtime, themes)
     theme.app = build_app(theme)
     return theme
 

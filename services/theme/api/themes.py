@@ -151,3 +151,16 @@ async def approve(
         tenant_of(request), suggestion_id
     )
     return result
+
+
+@router.get(
+    "/v1/themes/{theme_id}/read",
+    responses={**_ERRORS, 503: {"description": "no copy passes its digest"}},
+    response_class=Response,
+)
+async def read_bundle(theme_id: ThemeId, request: Request) -> Response:
+    """The reader's path: cache, origin, then last-known-good; every byte SHA-256 checked."""
+    theme = theme_of(request)
+    data, how = await theme.reader.read(tenant_of(request), theme_id)
+    headers = {"x-theme-source": how["source"], "x-theme-revision": str(how["revision"])}
+    return Response(data, media_type="application/json", headers=headers)

@@ -20,6 +20,7 @@ ROWS = [
     "theme.fm.2.5",
     "theme.fm.2.6",
     "theme.fm.2.11",
+    "theme.fm.2.12",
     "theme.fm.2.13",
     "theme.fm.2.15",
     "theme.fm.2.16",
@@ -77,6 +78,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/sev3-ai-prompt-injection.md",
         "runbooks/scale-ceiling.md",
         "runbooks/sev3-preview-leak.md",
+        "runbooks/sev2-bundle-integrity.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

@@ -21,6 +21,7 @@ SWITCHES = {
         "theme.switch.sanitise-render",
         "theme.switch.csp",
     ],
+    "theme.fm.2.12": ["theme.switch.digest-verify", "theme.switch.last-known-good"],
     "theme.fm.2.13": ["theme.switch.preview-limits", "theme.switch.ip-block"],
     "theme.fm.2.15": ["theme.switch.ai-output-gate"],
     "theme.fm.2.16": ["theme.switch.ai-output-gate", "theme.switch.human-approval"],

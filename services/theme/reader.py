@@ -1,0 +1,103 @@
+"""The bundle reader (the BFF's side): cache, then origin, then last-known-good, with
+every byte checked against the publication's SHA-256 before it is served.
+
+A cached copy that fails its digest is purged and the origin is read; an origin copy that
+fails too is never served: the last-known-good bundle of the theme (the last bytes that
+passed, kept 24 h) is, and ``theme.bundle.integrity.violation`` is emitted. The cache is
+Redis when the service has one, else a dictionary in this process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import mitigate
+from services.kit.errors import ServiceError
+from services.kit.runtime import Runtime
+
+__all__ = ["LKG_TTL", "BundleReader", "IntegrityViolation"]
+
+log = logging.getLogger("services.theme.reader")
+VERIFY = "theme.switch.digest-verify"
+LKG = "theme.switch.last-known-good"
+LKG_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntegrityViolation(mitigate.Event):
+    name: ClassVar[str] = "theme.bundle.integrity.violation"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.CRITICAL
+    key: str = ""
+    where: str = ""  # cache or origin
+
+
+class BundleReader:
+    def __init__(self, runtime: Runtime, themes: Any) -> None:
+        self.rt = runtime
+        self.themes = themes
+        self.local: dict[str, bytes] = {}
+        self.lkg: dict[tuple[str, str], tuple[bytes, int, float]] = {}
+
+    async def cache_get(self, key: str) -> bytes | None:
+        if self.rt.cache is not None:
+            value = await self.rt.cache.get(f"theme:bundle:{key}")
+            return bytes(value) if value is not None else None
+        return self.local.get(key)
+
+    async def cache_put(self, key: str, data: bytes) -> None:
+        if self.rt.cache is not None:
+            await self.rt.cache.set(f"theme:bundle:{key}", data, ex=86400)
+        else:
+            self.local[key] = data
+
+    async def cache_purge(self, key: str) -> None:
+        if self.rt.cache is not None:
+            await self.rt.cache.delete(f"theme:bundle:{key}")
+        else:
+            self.local.pop(key, None)
+
+    def _good(self, data: bytes | None, sha256: str) -> bool:
+        if data is None:
+            return False
+        if not self.rt.switches.enabled(VERIFY):
+            return True
+        return hashlib.sha256(data).hexdigest() == sha256
+
+    def _violation(self, key: str, where: str) -> None:
+        self.rt.emit(
+            IntegrityViolation(target="bundle.read", at=self.rt.clock.now(), key=key, where=where)
+        )
+        log.error("bundle %s failed its SHA-256 check (%s)", key, where)
+
+    async def read(self, tenant: str, theme_id: str) -> tuple[bytes, dict[str, Any]]:
+        active = await self.themes.active(tenant, theme_id)
+        key, sha256 = active["objectKey"], active["sha256"]
+        data = await self.cache_get(key)
+        source = "cache"
+        if data is not None and not self._good(data, sha256):
+            self._violation(key, "cache")
+            await self.cache_purge(key)
+            data = None
+        if data is None:
+            source = "origin"
+            data = await self.rt.objects.get(key)
+            if self._good(data, sha256):
+                await self.cache_put(key, data)
+            else:
+                self._violation(key, "origin")
+                data = None
+        if data is not None:
+            self.lkg[(tenant, theme_id)] = (data, active["revision"], self.rt.clock.now())
+            return data, {"source": source, "revision": active["revision"]}
+        kept = self.lkg.get((tenant, theme_id)) if self.rt.switches.enabled(LKG) else None
+        if kept is not None and self.rt.clock.now() - kept[2] < LKG_TTL:
+            return kept[0], {"source": "last-known-good", "revision": kept[1]}
+        raise ServiceError(
+            "MELMASTOON.THEME.BUNDLE_UNAVAILABLE",
+            "the theme's bundle failed its integrity check and no good copy is kept",
+            status=503,
+            retry_after=60,
+        )
