@@ -21,6 +21,7 @@ from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
 from .invalidation import PurgeRetrier
 from .orphans import OrphanSweep
+from .policy_scan import PolicyScan
 from .previews import PreviewLinks
 from .reader import BundleReader
 from .schema import ensure_schema
@@ -42,6 +43,7 @@ class Theme:
     suggestions: Suggestions
     previews: PreviewLinks | None = None
     reader: BundleReader | None = None
+    policy_scan: PolicyScan | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -49,7 +51,10 @@ class Theme:
     @property
     def loops(self) -> tuple[Any, ...]:
         """The background loops that run beside the app."""
-        return (self.orphans.run, self.purges.run)
+        loops = [self.orphans.run, self.purges.run]
+        if self.policy_scan is not None:
+            loops.append(self.policy_scan.run)
+        return tuple(loops)
 
     async def aclose(self) -> None:
         await self.cdn.aclose()
@@ -94,6 +99,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         block_for=settings.preview_block_for,
     )
     theme.reader = BundleReader(runtime, themes)
+    theme.policy_scan = PolicyScan(runtime, every=settings.policy_scan_every)
     theme.app = build_app(theme)
     return theme
 

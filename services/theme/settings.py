@@ -39,3 +39,4 @@ class ThemeSettings(ServiceSettings):
     preview_per_tenant_rpm: int = 600
     preview_block_after: int = 100
     preview_block_for: float = 900.0
+    policy_scan_every: float = 86400.0  # the nightly storage policy check

@@ -29,6 +29,7 @@ ROWS = [
     "theme.fm.2.19",
     "theme.fm.2.20",
     "theme.fm.2.23",
+    "theme.fm.2.24",
 ]
 
 
@@ -79,6 +80,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/scale-ceiling.md",
         "runbooks/sev3-preview-leak.md",
         "runbooks/sev2-bundle-integrity.md",
+        "runbooks/sev1-gcs-misconfig.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

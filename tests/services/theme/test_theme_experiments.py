@@ -30,6 +30,11 @@ SWITCHES = {
     "theme.fm.2.19": ["theme.switch.preset-gate"],
     "theme.fm.2.20": [],  # its mitigation is a policy: see test_rows_need_their_policy
     "theme.fm.2.23": ["theme.switch.budget-meter"],
+    "theme.fm.2.24": [
+        "theme.switch.policy-reset",
+        "theme.switch.digest-verify",
+        "theme.switch.last-known-good",
+    ],
 }
 
 
