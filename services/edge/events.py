@@ -1,0 +1,100 @@
+"""Events the edge service emits itself, beside mitigate's: the catalog's detection rules
+count them by name (``event: edge.request.failed``), as they count a breaker opening."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import mitigate
+
+__all__ = [
+    "ActorFailed",
+    "ChatArchiveFailed",
+    "ChatArchived",
+    "ConfigRejected",
+    "KvReadFailed",
+    "KvWriteFailed",
+    "RequestFailed",
+    "TenantProbing",
+]
+
+_ERROR = mitigate.Severity.ERROR
+_WARNING = mitigate.Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestFailed(mitigate.Event):
+    """A request answered 5xx (``errors_total``; edge.rule.5xx-spike)."""
+
+    name: ClassVar[str] = "edge.request.failed"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    status: int = 500
+    request_id: str = ""
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantProbing(mitigate.Event):
+    """One address crossed the resolution-failure threshold (target: the address)."""
+
+    name: ClassVar[str] = "edge.tenant.probing"
+    default_severity: ClassVar[mitigate.Severity] = _WARNING
+    failures: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigRejected(mitigate.Event):
+    """A tenant config set failed validation at load or hot reload (target: the file)."""
+
+    name: ClassVar[str] = "edge.config.rejected"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    path: str = ""
+    problem: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvReadFailed(mitigate.Event):
+    """A KV read failed after its retries: served as a miss from the source of truth."""
+
+    name: ClassVar[str] = "edge.kv.read_failed"
+    default_severity: ClassVar[mitigate.Severity] = _WARNING
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvWriteFailed(mitigate.Event):
+    """A KV write failed after its retries (counted and reported, never silent)."""
+
+    name: ClassVar[str] = "edge.kv.write_failed"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    key: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActorFailed(mitigate.Event):
+    """An actor method raised (``durable_object_invocations_total{status="error"}``)."""
+
+    name: ClassVar[str] = "edge.actor.failed"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    actor: str = ""
+    tenant_id: str = ""
+    method: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatArchived(mitigate.Event):
+    """Older messages of a session moved to the object store (digest verified)."""
+
+    name: ClassVar[str] = "edge.chat.archived"
+    session: str = ""
+    messages: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatArchiveFailed(mitigate.Event):
+    """An archive write or its digest check failed: nothing was deleted."""
+
+    name: ClassVar[str] = "edge.chat.archive_failed"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    session: str = ""
