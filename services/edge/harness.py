@@ -113,6 +113,8 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> EdgeSettings:
 
 async def open_world(run: Any, *, tenants: dict[str, Any] | None = None, **overrides: Any) -> World:
     """The edge service for this run with its tenant configs written and loaded."""
+    if overrides.get("kv"):
+        await pace_for_real_server(run, overrides["kv"])
     root = Path(tempfile.mkdtemp(prefix="edge-run-"))
     write_tenants(root / "tenants", tenants)
     settings = settings_for(run, root, **overrides)
@@ -145,14 +147,37 @@ async def open_world(run: Any, *, tenants: dict[str, Any] | None = None, **overr
     return world
 
 
+# Real seconds the virtual clock waits, idle, before jumping while a KV reply is on its way
+# over a real socket (loopback Redis answers in well under a millisecond; this leaves room
+# for a machine shared by several test runs).
+REAL_SERVER_PACE = 0.25
+
+
+async def pace_for_real_server(run: Any, url: str) -> None:
+    """KV rows use the real Redis even on the embedded backend: the virtual clock must not
+    jump past a reply in flight (it would time a healthy call out), so it waits longer
+    before jumping; one round trip first, so the connection is not made inside a call."""
+    clock = run.clock
+    if hasattr(clock, "autojump_threshold"):
+        clock.autojump_threshold = max(clock.autojump_threshold, REAL_SERVER_PACE)
+    from .kv import open_redis
+
+    client = open_redis(url)
+    try:
+        await client.ping()
+    finally:
+        await client.aclose()
+
+
 def alerts(run: Any, rule: str) -> list[Any]:
     """The ``alert.raised`` events of one detection rule in this run."""
     return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
 
 
-def expect_traceable(run: Any, world: World) -> None:
+def expect_traceable(run: Any, world: World, *, required: bool = True) -> None:
     """edge principle 4: every failure log record carries requestId and tenantId (or the
-    explicit unresolved marker); a record without them fails the run."""
+    explicit unresolved marker); a record without them fails the run. ``required``: the
+    run must have produced failure records (else none is fine)."""
     records = world.failure_records()
     missing = [
         r.getMessage()
@@ -161,6 +186,6 @@ def expect_traceable(run: Any, world: World) -> None:
     ]
     run.expect(
         "every failure log record carries requestId and tenantId",
-        bool(records) and not missing,
+        (bool(records) or not required) and not missing,
         f"{len(records)} records, without ids: {missing[:3]}",
     )

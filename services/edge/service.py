@@ -22,6 +22,8 @@ from services.kit.serve import run_service
 
 from .app import build_app
 from .domain.tenant_config import InvalidConfigError
+from .flags import Flags
+from .kv import Kv, open_redis
 from .probing import ProbeCounter
 from .schema import ensure_schema
 from .settings import EdgeSettings
@@ -40,6 +42,8 @@ class Edge:
     registry: StoreTenantRegistry
     probes: ProbeCounter
     errors_total: Counter
+    kv: Kv
+    flags: Flags
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
     app: Any = None
@@ -72,9 +76,16 @@ async def open_edge(
         registry=runtime.registry,
     )
     errors = Counter("errors", "Requests answered 5xx", registry=runtime.registry)
-    edge = Edge(
-        settings, runtime, directory, StoreTenantRegistry(runtime, directory), probes, errors
+    kv = Kv(
+        runtime,
+        open_redis(settings.kv_url) if settings.kv_url else None,
+        prefix=settings.kv_prefix,
+        delays=settings.kv_delays,
+        registry=runtime.registry,
     )
+    registry = StoreTenantRegistry(runtime, directory)
+    edge = Edge(settings, runtime, directory, registry, probes, errors, kv, Flags(runtime, kv))
+    edge.closers.append(kv.aclose)
     try:
         await directory.load()
     except InvalidConfigError as exc:

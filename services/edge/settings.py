@@ -23,4 +23,15 @@ class EdgeSettings(ServiceSettings):
     tenants_dir: str = ""
     ops_token: str = "local-operator"  # operator endpoints (/ops/...) need it in x-ops-token
     # KV over Redis: a key prefix isolates runs on one server.
+    kv: str = Field("", description="redis://host:port/db of KV; empty: the cache URL, if any")
     kv_prefix: str = Field("edge:kv:", description="prefix of every KV key in Redis")
+    # Propagation delay of a KV write per reader location (seed 004: up to 60 s).
+    kv_delays: dict[str, float] = Field(
+        default_factory=lambda: {"origin": 0.0, "eu": 20.0, "us": 45.0, "ap": 60.0}
+    )
+
+    @property
+    def kv_url(self) -> str:
+        if self.kv:
+            return self.kv
+        return "" if self.cache in ("", "none") else self.cache
