@@ -18,7 +18,9 @@ REDIS = ("127.0.0.1", 6379)
 
 def _delays(run: Run, target: str, since: float) -> list[float]:
     return [
-        round(e.delay, 3) for e in run.recorder.named("retry.scheduled", target) if e.at >= since
+        round(getattr(e, "delay", -1.0), 3)
+        for e in run.recorder.named("retry.scheduled", target)
+        if e.at >= since
     ]
 
 
