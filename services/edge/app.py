@@ -10,12 +10,12 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app, standard_health
 
-from .api import flags, ops, worker
+from .api import actors, flags, ops, sessions, worker
 from .middleware import EdgeMiddleware
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [worker.router, flags.router, ops.router]
+ROUTERS = [worker.router, flags.router, actors.router, sessions.router, ops.router]
 
 
 def build_app(edge: Any) -> FastAPI:

@@ -12,6 +12,7 @@ __all__ = [
     "ActorFailed",
     "ChatArchiveFailed",
     "ChatArchived",
+    "ChatStored",
     "ConfigRejected",
     "KvReadFailed",
     "KvWriteFailed",
@@ -98,3 +99,12 @@ class ChatArchiveFailed(mitigate.Event):
     name: ClassVar[str] = "edge.chat.archive_failed"
     default_severity: ClassVar[mitigate.Severity] = _ERROR
     session: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatStored(mitigate.Event):
+    """A session's live message count after an append (the actor's storage gauge)."""
+
+    name: ClassVar[str] = "edge.chat.stored"
+    session: str = ""
+    messages: int = 0

@@ -20,7 +20,9 @@ from prometheus_client import Counter
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
 
+from .actors import ActorHost
 from .app import build_app
+from .chat import ChatSessions
 from .domain.tenant_config import InvalidConfigError
 from .flags import Flags
 from .kv import Kv, open_redis
@@ -44,6 +46,8 @@ class Edge:
     errors_total: Counter
     kv: Kv
     flags: Flags
+    actors: ActorHost
+    chat: ChatSessions
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
     app: Any = None
@@ -84,7 +88,21 @@ async def open_edge(
         registry=runtime.registry,
     )
     registry = StoreTenantRegistry(runtime, directory)
-    edge = Edge(settings, runtime, directory, registry, probes, errors, kv, Flags(runtime, kv))
+    actors = ActorHost(runtime, registry=runtime.registry)
+    cap = source.failure_mode("edge.fm.2.4c").details if source is not None else {}
+    chat = ChatSessions(runtime, actors, cap=int(cap.get("maxMessagesPerSession", "100")))
+    edge = Edge(
+        settings,
+        runtime,
+        directory,
+        registry,
+        probes,
+        errors,
+        kv,
+        Flags(runtime, kv),
+        actors,
+        chat,
+    )
     edge.closers.append(kv.aclose)
     try:
         await directory.load()
