@@ -9,23 +9,27 @@ archives the backlog; every message is either live or archived.
 
 from __future__ import annotations
 
+from typing import Any
+
+import httpx
+
 from services.edge.harness import alerts, open_world
 
 from mitigate.chaos import Corrupt, Failure, Run, experiment
 
 
-async def _send(http: object, session: str, first: int, count: int) -> list[int]:
+async def _send(http: httpx.AsyncClient, session: str, first: int, count: int) -> list[int]:
     lives = []
     for i in range(first, first + count):
-        response = await http.post(  # type: ignore[attr-defined]
+        response = await http.post(
             f"/v1/sessions/{session}/messages", json={"text": f"message {i}"}
         )
         lives.append(int(response.json()["live"]))
     return lives
 
 
-def _texts(history: dict[str, object]) -> list[str]:
-    return [str(m["text"]) for m in history["messages"]]  # type: ignore[attr-defined, index]
+def _texts(history: dict[str, Any]) -> list[str]:
+    return [str(m["text"]) for m in history["messages"]]
 
 
 @experiment("edge.fm.2.4c", failure_modes=["edge.fm.2.4c"])
