@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
 from services.edge.harness import alerts, open_world
 
 from mitigate.chaos import Corrupt, Failure, Run, experiment
