@@ -16,6 +16,7 @@ __all__ = [
     "ConfigRejected",
     "KvReadFailed",
     "KvWriteFailed",
+    "LimiterCall",
     "RequestFailed",
     "TenantProbing",
 ]
@@ -108,3 +109,12 @@ class ChatStored(mitigate.Event):
     name: ClassVar[str] = "edge.chat.stored"
     session: str = ""
     messages: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimiterCall(mitigate.Event):
+    """One call of a limiter actor: time spent queued and working, in milliseconds
+    (``durable_object_cpu_time_ms_histogram``; target: the actor)."""
+
+    name: ClassVar[str] = "edge.limiter.call"
+    busy_ms: float = 0.0

@@ -34,6 +34,7 @@ TENANTS: dict[str, dict[str, Any]] = {
         "plan": "production",
         "hosts": ["acme.example.com"],
         "api_keys": ["key-acme-1"],
+        "limits": {"requests_per_minute": 1000},
     },
     "globex": {
         "id": "globex",

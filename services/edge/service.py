@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from .chat import ChatSessions
 from .domain.tenant_config import InvalidConfigError
 from .flags import Flags
 from .kv import Kv, open_redis
+from .limiter import Limiters
 from .probing import ProbeCounter
 from .schema import ensure_schema
 from .settings import EdgeSettings
@@ -48,10 +50,21 @@ class Edge:
     flags: Flags
     actors: ActorHost
     chat: ChatSessions
+    limiters: Limiters
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
     app: Any = None
     closers: list[Any] = field(default_factory=list)
+
+    async def tenant_limit(self, tenant: str, name: str, default: int) -> int:
+        """A limit from the tenant's config (``limits``), else ``default``."""
+        rows = await self.runtime.store.fetch(
+            "SELECT config FROM edge_tenants WHERE id = ?", (tenant,)
+        )
+        if not rows:
+            return default
+        limits = json.loads(rows[0][0]).get("limits", {})
+        return int(limits.get(name, default))
 
     async def aclose(self) -> None:
         for close in reversed(self.closers):
@@ -89,6 +102,7 @@ async def open_edge(
     )
     registry = StoreTenantRegistry(runtime, directory)
     actors = ActorHost(runtime, registry=runtime.registry)
+    shard = source.failure_mode("edge.fm.2.4b").details if source is not None else {}
     cap = source.failure_mode("edge.fm.2.4c").details if source is not None else {}
     chat = ChatSessions(runtime, actors, cap=int(cap.get("maxMessagesPerSession", "100")))
     edge = Edge(
@@ -102,6 +116,13 @@ async def open_edge(
         Flags(runtime, kv),
         actors,
         chat,
+        Limiters(
+            runtime,
+            shards=settings.limiter_shards or int(shard.get("shards", "8")),
+            work=float(shard.get("work per call seconds", "0.002")),
+            window=60.0,
+            registry=runtime.registry,
+        ),
     )
     edge.closers.append(kv.aclose)
     try:

@@ -30,6 +30,9 @@ class EdgeSettings(ServiceSettings):
         default_factory=lambda: {"origin": 0.0, "eu": 20.0, "us": 45.0, "ap": 60.0}
     )
 
+    # Limiter shards per hot key; 0: the catalog's value (edge.fm.2.4b).
+    limiter_shards: int = 0
+
     @property
     def kv_url(self) -> str:
         if self.kv:
