@@ -15,6 +15,7 @@ __all__ = [
     "ChatStored",
     "ConfigRejected",
     "KvReadFailed",
+    "KvStaleRead",
     "KvWriteFailed",
     "LimiterCall",
     "RequestFailed",
@@ -118,3 +119,14 @@ class LimiterCall(mitigate.Event):
 
     name: ClassVar[str] = "edge.limiter.call"
     busy_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KvStaleRead(mitigate.Event):
+    """A reader was served the previous value of a key still propagating (target: the
+    reader's location)."""
+
+    name: ClassVar[str] = "edge.kv.stale_read"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
+    key: str = ""
+    age: float = 0.0

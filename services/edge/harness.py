@@ -105,11 +105,12 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> EdgeSettings:
         store=f"sqlite:///{root / 'edge.db'}?durability=normal",
     )
     backend = getattr(run, "backend", "embedded") or "embedded"
-    updates: dict[str, Any] = {}
+    unique = f"x{uuid.uuid4().hex[:10]}"
+    # Each run's KV keys are its own on a shared Redis.
+    updates: dict[str, Any] = {"kv_prefix": f"edge:{unique}:"}
     if backend != "embedded":
-        unique = f"x{uuid.uuid4().hex[:10]}"
-        updates = settings.with_backend(backend).model_dump(include={"store", "bus", "cache"})
-        updates |= {"schema_name": f"edge_{unique}", "kv_prefix": f"edge:{unique}:"}
+        updates |= settings.with_backend(backend).model_dump(include={"store", "bus", "cache"})
+        updates["schema_name"] = f"edge_{unique}"
     return settings.model_copy(update={**updates, **overrides})
 
 

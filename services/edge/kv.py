@@ -19,7 +19,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
 
-from .events import KvReadFailed, KvWriteFailed
+from .events import KvReadFailed, KvStaleRead, KvWriteFailed
 
 __all__ = ["Kv", "open_redis"]
 
@@ -85,8 +85,15 @@ class Kv:
                     raise
         if raw is not None:
             entry = json.loads(raw)
-            visible = self.rt.clock.now() >= entry["at"] + self.delay(location)
+            age = self.rt.clock.now() - entry["at"]
+            visible = age >= self.delay(location)
             value = entry["value"] if visible else entry.get("previous")
+            if not visible:
+                self.rt.emit(
+                    KvStaleRead(
+                        target=location or "default", at=self.rt.clock.now(), key=key, age=age
+                    )
+                )
             if value is not None:
                 return str(value), "kv"
         return await source(), "source"

@@ -27,6 +27,7 @@ from .chat import ChatSessions
 from .domain.tenant_config import InvalidConfigError
 from .flags import Flags
 from .kv import Kv, open_redis
+from .kv_lint import lint_catalog
 from .limiter import Limiters
 from .probing import ProbeCounter
 from .schema import ensure_schema
@@ -80,6 +81,9 @@ async def open_edge(
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
+    refused = lint_catalog(Path(settings.catalog), switches=runtime.switches)
+    if refused:  # a strongly consistent operation placed on KV: refuse to start
+        raise RuntimeError("catalog refused by the KV lint: " + "; ".join(refused))
     await ensure_schema(runtime.store)
     folder = Path(settings.tenants_dir or Path(settings.data_dir) / "tenants")
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)

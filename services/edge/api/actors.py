@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from services.kit.errors import ServiceError
@@ -35,14 +36,32 @@ async def apply_operations(
     async def method(state: dict[str, Any], tx: Any) -> dict[str, int]:
         return apply(state, body.operations)
 
+    edge = edge_of(request)
+    before = (await edge.actors.state(_actor(tenant, key))).get("counters", {})
     try:
-        counters = await edge_of(request).actors.call(_actor(tenant, key), tenant, "apply", method)
+        counters = await edge.actors.call(_actor(tenant, key), tenant, "apply", method)
     except LedgerError as exc:
         raise ServiceError("EDGE.COUNTERS.INVALID_OPERATION", str(exc), status=422) from exc
+    if not edge.runtime.switches.enabled("edge.switch.state-off-kv"):
+        # The mutation: session state copied to KV and read back from it.
+        await edge.kv.put(_actor(tenant, key), json.dumps(counters), previous=json.dumps(before))
     return {"key": key, "counters": counters}
 
 
 @router.get("/v1/counters/{key}")
-async def read_counters(request: Request, key: str = Path(pattern=KEY)) -> dict[str, Any]:
-    state = await edge_of(request).actors.state(_actor(tenant_of(request), key))
+async def read_counters(
+    request: Request, key: str = Path(pattern=KEY), location: str = Query("", max_length=32)
+) -> dict[str, Any]:
+    """The actor's state: read from the actor's store, never from eventually consistent
+    KV, so a read after a write sees it at every location."""
+    edge = edge_of(request)
+    actor = _actor(tenant_of(request), key)
+    if not edge.runtime.switches.enabled("edge.switch.state-off-kv"):
+
+        async def from_actor() -> str | None:
+            return json.dumps((await edge.actors.state(actor)).get("counters", {}))
+
+        raw, _ = await edge.kv.get(actor, from_actor, location=location)
+        return {"key": key, "counters": json.loads(raw or "{}")}
+    state = await edge.actors.state(actor)
     return {"key": key, "counters": state.get("counters", {})}
