@@ -10,6 +10,9 @@ import mitigate
 
 __all__ = [
     "ActorFailed",
+    "AiProviderFailed",
+    "AiRejected",
+    "AiUnavailable",
     "ChatArchiveFailed",
     "ChatArchived",
     "ChatStored",
@@ -130,3 +133,31 @@ class KvStaleRead(mitigate.Event):
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
     key: str = ""
     age: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiProviderFailed(mitigate.Event):
+    """A model call failed after its retries (the gateway's error metric; target: model)."""
+
+    name: ClassVar[str] = "edge.ai.provider_failed"
+    default_severity: ClassVar[mitigate.Severity] = _WARNING
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiUnavailable(mitigate.Event):
+    """Both models failed: the caller got 503 "AI provider is currently unavailable"."""
+
+    name: ClassVar[str] = "edge.ai.unavailable"
+    default_severity: ClassVar[mitigate.Severity] = _ERROR
+    tenant_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiRejected(mitigate.Event):
+    """An AI request refused with its reason (``quota`` or ``auth``; target: tenant)."""
+
+    name: ClassVar[str] = "edge.ai.rejected"
+    default_severity: ClassVar[mitigate.Severity] = _WARNING
+    reason: str = ""
+    source: str = ""

@@ -22,6 +22,7 @@ import httpx
 from services.kit.runtime import AllOn, Runtime
 
 from .actors import log as actor_log
+from .ai import log as ai_log
 from .middleware import log as request_log
 from .service import Edge, open_edge
 from .settings import EdgeSettings
@@ -134,12 +135,14 @@ async def open_world(run: Any, *, tenants: dict[str, Any] | None = None, **overr
     logs = Captured()
     request_log.addHandler(logs)
     actor_log.addHandler(logs)
+    ai_log.addHandler(logs)
     edge = await open_edge(settings, runtime=runtime, catalog=catalog)
     world = World(run, edge, root, logs)
 
     async def close() -> None:
         request_log.removeHandler(logs)
         actor_log.removeHandler(logs)
+        ai_log.removeHandler(logs)
         for http in world.clients:
             await http.aclose()
         drop_schema = getattr(runtime.store, "drop_schema", None)

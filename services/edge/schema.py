@@ -32,8 +32,16 @@ _V1 = (
         object_key TEXT NOT NULL, sha256 TEXT NOT NULL, PRIMARY KEY (session, first_seq))""",
 )
 
+_V2 = (
+    # Per-tenant AI requests per day (the gateway's budget meter).
+    """CREATE TABLE IF NOT EXISTS edge_ai_usage (
+        tenant TEXT NOT NULL, day BIGINT NOT NULL, used BIGINT NOT NULL,
+        PRIMARY KEY (tenant, day))""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "edge tables", sqlite=_V1, postgres=_V1),
+    mitigate.Migration(2, "AI usage per tenant", sqlite=_V2, postgres=_V2),
 )
 
 

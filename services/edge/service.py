@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 from prometheus_client import Counter
 
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
 
 from .actors import ActorHost
+from .adapters.ai_provider import AiClient, FakeAiProvider
+from .ai import AiGateway
 from .app import build_app
 from .chat import ChatSessions
 from .domain.tenant_config import InvalidConfigError
@@ -52,6 +55,8 @@ class Edge:
     actors: ActorHost
     chat: ChatSessions
     limiters: Limiters
+    ai: Any = None  # the AiGateway, set once its client is open
+    fake_ai: FakeAiProvider | None = None
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
     app: Any = None
@@ -129,12 +134,24 @@ async def open_edge(
         ),
     )
     edge.closers.append(kv.aclose)
+    edge.fake_ai, ai_client = _ai_client(settings, runtime)
+    edge.ai = AiGateway(runtime, ai_client, platform_key=settings.ai_key)
+    edge.closers.append(ai_client.aclose)
     try:
         await directory.load()
     except InvalidConfigError as exc:
         log.error("tenant config invalid, not ready: %s", exc)
     edge.app = build_app(edge)
     return edge
+
+
+def _ai_client(settings: EdgeSettings, runtime: Runtime) -> tuple[FakeAiProvider | None, AiClient]:
+    """The provider at ``ai_url``, or the fake provider server reached in process."""
+    if settings.ai_url:
+        return None, AiClient(httpx.AsyncClient(base_url=settings.ai_url, timeout=30))
+    fake = FakeAiProvider(runtime.clock)
+    transport = httpx.ASGITransport(app=fake.app)
+    return fake, AiClient(httpx.AsyncClient(transport=transport, base_url="http://ai.fake"))
 
 
 @contextlib.asynccontextmanager

@@ -30,6 +30,9 @@ class EdgeSettings(ServiceSettings):
         default_factory=lambda: {"origin": 0.0, "eu": 20.0, "us": 45.0, "ap": 60.0}
     )
 
+    # The AI provider; empty: the fake provider server, in this process.
+    ai_url: str = ""
+    ai_key: str = "key-platform"
     # Limiter shards per hot key; 0: the catalog's value (edge.fm.2.4b).
     limiter_shards: int = 0
 

@@ -26,6 +26,7 @@ class TenantConfig(BaseModel):
     hosts: list[str] = Field(default_factory=list)
     api_keys: list[str] = Field(default_factory=list)
     limits: dict[str, int] = Field(default_factory=dict)
+    ai_key: str = Field("", max_length=256)  # empty: the platform's provider key
 
 
 @dataclass(frozen=True)
