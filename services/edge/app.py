@@ -10,13 +10,13 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app, standard_health
 
-from .api import actors, assistant, flags, limits, ops, sessions, worker
+from .api import actors, assistant, documents, flags, limits, ops, sessions, worker
 from .middleware import EdgeMiddleware
 
 __all__ = ["ROUTERS", "build_app"]
 
 ROUTERS = [worker.router, flags.router, actors.router, sessions.router, limits.router]
-ROUTERS += [assistant.router, ops.router]
+ROUTERS += [assistant.router, documents.router, ops.router]
 
 
 def build_app(edge: Any) -> FastAPI:

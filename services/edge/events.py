@@ -23,6 +23,7 @@ __all__ = [
     "LimiterCall",
     "RequestFailed",
     "TenantProbing",
+    "VectorQueryFailed",
 ]
 
 _ERROR = mitigate.Severity.ERROR
@@ -161,3 +162,13 @@ class AiRejected(mitigate.Event):
     default_severity: ClassVar[mitigate.Severity] = _WARNING
     reason: str = ""
     source: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VectorQueryFailed(mitigate.Event):
+    """A vector query failed after its retries: the answer skipped retrieval
+    (``vectorize_queries_total{status="error"}``)."""
+
+    name: ClassVar[str] = "edge.vector.query_failed"
+    default_severity: ClassVar[mitigate.Severity] = _WARNING
+    tenant_id: str = ""

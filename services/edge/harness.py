@@ -8,6 +8,8 @@ failure log records the service writes are captured for the checks of traceabili
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import shutil
@@ -115,8 +117,11 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> EdgeSettings:
     return settings.model_copy(update={**updates, **overrides})
 
 
-async def open_world(run: Any, *, tenants: dict[str, Any] | None = None, **overrides: Any) -> World:
-    """The edge service for this run with its tenant configs written and loaded."""
+async def open_world(
+    run: Any, *, tenants: dict[str, Any] | None = None, workers: bool = False, **overrides: Any
+) -> World:
+    """The edge service for this run with its tenant configs written and loaded;
+    ``workers``: the ingestion worker runs beside it."""
     if overrides.get("kv"):
         await pace_for_real_server(run, overrides["kv"])
     root = Path(tempfile.mkdtemp(prefix="edge-run-"))
@@ -138,8 +143,15 @@ async def open_world(run: Any, *, tenants: dict[str, Any] | None = None, **overr
     ai_log.addHandler(logs)
     edge = await open_edge(settings, runtime=runtime, catalog=catalog)
     world = World(run, edge, root, logs)
+    stop = asyncio.Event()
+    task = asyncio.create_task(edge.ingestion.run(stop)) if workers else None
 
     async def close() -> None:
+        if task is not None:
+            stop.set()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         request_log.removeHandler(logs)
         actor_log.removeHandler(logs)
         ai_log.removeHandler(logs)

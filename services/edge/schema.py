@@ -39,9 +39,17 @@ _V2 = (
         PRIMARY KEY (tenant, day))""",
 )
 
+_V3 = (
+    # The vector index (the Vectorize role): one row per document and its embedding.
+    """CREATE TABLE IF NOT EXISTS edge_vectors (
+        tenant TEXT NOT NULL, doc_id TEXT NOT NULL, body TEXT NOT NULL,
+        embedding TEXT NOT NULL, PRIMARY KEY (tenant, doc_id))""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "edge tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "AI usage per tenant", sqlite=_V2, postgres=_V2),
+    mitigate.Migration(3, "vector index", sqlite=_V3, postgres=_V3),
 )
 
 

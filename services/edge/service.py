@@ -20,22 +20,26 @@ import httpx
 from prometheus_client import Counter
 
 from services.kit.runtime import Runtime
-from services.kit.serve import run_service
+from services.kit.serve import background, run_service
 
 from .actors import ActorHost
 from .adapters.ai_provider import AiClient, FakeAiProvider
 from .ai import AiGateway
 from .app import build_app
 from .chat import ChatSessions
+from .domain.embedding import HashEmbedder
 from .domain.tenant_config import InvalidConfigError
 from .flags import Flags
+from .ingest import Ingestion
 from .kv import Kv, open_redis
 from .kv_lint import lint_catalog
 from .limiter import Limiters
 from .probing import ProbeCounter
+from .rag import Rag
 from .schema import ensure_schema
 from .settings import EdgeSettings
 from .tenants import StoreTenantRegistry, TenantDirectory
+from .vectors import VectorIndex
 
 __all__ = ["Edge", "open_edge", "serve"]
 
@@ -56,6 +60,9 @@ class Edge:
     chat: ChatSessions
     limiters: Limiters
     ai: Any = None  # the AiGateway, set once its client is open
+    index: Any = None  # the VectorIndex
+    rag: Any = None
+    ingestion: Any = None
     fake_ai: FakeAiProvider | None = None
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
@@ -137,6 +144,9 @@ async def open_edge(
     edge.fake_ai, ai_client = _ai_client(settings, runtime)
     edge.ai = AiGateway(runtime, ai_client, platform_key=settings.ai_key)
     edge.closers.append(ai_client.aclose)
+    edge.index = VectorIndex(runtime, HashEmbedder(), registry=runtime.registry)
+    edge.rag = Rag(runtime, edge.index, edge.ai)
+    edge.ingestion = Ingestion(runtime, edge.index)
     try:
         await directory.load()
     except InvalidConfigError as exc:
@@ -158,7 +168,8 @@ def _ai_client(settings: EdgeSettings, runtime: Runtime) -> tuple[FakeAiProvider
 async def _serving(settings: EdgeSettings) -> AsyncIterator[Any]:
     edge = await open_edge(settings)
     try:
-        yield edge.app
+        async with background(edge.ingestion.run):
+            yield edge.app
     finally:
         await edge.aclose()
 
