@@ -20,6 +20,7 @@ __all__ = [
     "KvReadFailed",
     "KvStaleRead",
     "KvWriteFailed",
+    "LatencyP99",
     "LimiterCall",
     "RequestFailed",
     "TenantProbing",
@@ -172,3 +173,13 @@ class VectorQueryFailed(mitigate.Event):
     name: ClassVar[str] = "edge.vector.query_failed"
     default_severity: ClassVar[mitigate.Severity] = _WARNING
     tenant_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LatencyP99(mitigate.Event):
+    """The p99 of the last requests' worker latency, after each request
+    (``latency_ms_histogram``; target: the tenant's plan tier)."""
+
+    name: ClassVar[str] = "edge.latency.p99"
+    p99_ms: float = 0.0
+    cold: bool = False

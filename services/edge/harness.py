@@ -121,7 +121,7 @@ async def open_world(
     run: Any, *, tenants: dict[str, Any] | None = None, workers: bool = False, **overrides: Any
 ) -> World:
     """The edge service for this run with its tenant configs written and loaded;
-    ``workers``: the ingestion worker runs beside it."""
+    ``workers``: the ingestion worker and the keep-warm loop run beside it."""
     if overrides.get("kv"):
         await pace_for_real_server(run, overrides["kv"])
     root = Path(tempfile.mkdtemp(prefix="edge-run-"))
@@ -144,11 +144,13 @@ async def open_world(
     edge = await open_edge(settings, runtime=runtime, catalog=catalog)
     world = World(run, edge, root, logs)
     stop = asyncio.Event()
-    task = asyncio.create_task(edge.ingestion.run(stop)) if workers else None
+    tasks = [asyncio.create_task(edge.ingestion.run(stop))] if workers else []
+    if workers:
+        tasks.append(asyncio.create_task(edge.keep_warm(stop)))
 
     async def close() -> None:
-        if task is not None:
-            stop.set()
+        stop.set()
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task

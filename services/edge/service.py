@@ -34,6 +34,7 @@ from .ingest import Ingestion
 from .kv import Kv, open_redis
 from .kv_lint import lint_catalog
 from .limiter import Limiters
+from .pool import WorkerPool
 from .probing import ProbeCounter
 from .rag import Rag
 from .schema import ensure_schema
@@ -63,11 +64,21 @@ class Edge:
     index: Any = None  # the VectorIndex
     rag: Any = None
     ingestion: Any = None
+    pool: Any = None  # the WorkerPool
     fake_ai: FakeAiProvider | None = None
     shared_hosts: tuple[str, ...] = ("edge.test", "127.0.0.1", "localhost")
     handled: int = 0  # the handler spy: how many requests reached a worker handler
     app: Any = None
     closers: list[Any] = field(default_factory=list)
+
+    async def production_tenants(self) -> list[str]:
+        rows = await self.runtime.store.fetch(
+            "SELECT id FROM edge_tenants WHERE plan = 'production'", ()
+        )
+        return [str(r[0]) for r in rows]
+
+    async def keep_warm(self, stop: asyncio.Event) -> None:
+        await self.pool.keep_warm(self.production_tenants, stop)
 
     async def tenant_limit(self, tenant: str, name: str, default: int) -> int:
         """A limit from the tenant's config (``limits``), else ``default``."""
@@ -119,6 +130,7 @@ async def open_edge(
     registry = StoreTenantRegistry(runtime, directory)
     actors = ActorHost(runtime, registry=runtime.registry)
     shard = source.failure_mode("edge.fm.2.4b").details if source is not None else {}
+    cold = source.failure_mode("edge.fm.2.1b").details if source is not None else {}
     cap = source.failure_mode("edge.fm.2.4c").details if source is not None else {}
     chat = ChatSessions(runtime, actors, cap=int(cap.get("maxMessagesPerSession", "100")))
     edge = Edge(
@@ -147,10 +159,19 @@ async def open_edge(
     edge.index = VectorIndex(runtime, HashEmbedder(), registry=runtime.registry)
     edge.rag = Rag(runtime, edge.index, edge.ai)
     edge.ingestion = Ingestion(runtime, edge.index)
+    edge.pool = WorkerPool(
+        runtime,
+        init=float(cold.get("cold start seconds", "1.2")),
+        idle=float(cold.get("idle seconds", "300")),
+        min_warm=int(cold.get("min warm per production tenant", "1")),
+        registry=runtime.registry,
+    )
     try:
         await directory.load()
     except InvalidConfigError as exc:
         log.error("tenant config invalid, not ready: %s", exc)
+    if directory.loaded:  # ready only after the production tenants are warm
+        await edge.pool.warm(await edge.production_tenants())
     edge.app = build_app(edge)
     return edge
 
@@ -168,7 +189,7 @@ def _ai_client(settings: EdgeSettings, runtime: Runtime) -> tuple[FakeAiProvider
 async def _serving(settings: EdgeSettings) -> AsyncIterator[Any]:
     edge = await open_edge(settings)
     try:
-        async with background(edge.ingestion.run):
+        async with background(edge.ingestion.run, edge.keep_warm):
             yield edge.app
     finally:
         await edge.aclose()

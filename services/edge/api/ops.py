@@ -28,3 +28,12 @@ async def reload_tenants(request: Request) -> dict[str, Any]:
             status=422,
         ) from exc
     return {"tenants": sorted(c.id for c in configs)}
+
+
+@router.post("/ops/pool/scale-to-zero")
+async def scale_to_zero(request: Request) -> dict[str, Any]:
+    """Stop every warm worker instance (the next request of each tenant starts cold,
+    unless the keep-warm loop re-warmed it)."""
+    require_ops(request)
+    edge_of(request).pool.scale_to_zero()
+    return {"warm": 0}

@@ -4,6 +4,7 @@ diagnostic routes that fail on purpose (edge.fm.2.1a: the envelope, also mid-str
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -14,10 +15,13 @@ router = APIRouter(tags=["worker"])
 
 
 @router.get("/v1/hello")
-async def hello(request: Request) -> dict[str, str]:
-    """Answer for the resolved tenant (counts in the handler spy)."""
-    edge_of(request).handled += 1
-    return {"tenant": tenant_of(request)}
+async def hello(request: Request) -> dict[str, Any]:
+    """Answer for the resolved tenant (counts in the handler spy); ``coldStart`` says
+    whether this request paid a worker instance's initialisation."""
+    edge = edge_of(request)
+    edge.handled += 1
+    cold = await edge.pool.serve(tenant_of(request), request.state.tenant.plan)
+    return {"tenant": tenant_of(request), "coldStart": cold}
 
 
 class DiagnosticError(RuntimeError):

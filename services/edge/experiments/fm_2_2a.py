@@ -20,7 +20,7 @@ async def tenant_not_found(run: Run) -> None:
     edge = world.edge
     threshold = edge.probes.threshold
     good = await world.tenant("acme").get("/v1/hello")
-    await run.steady("a known tenant is served", good.json() == {"tenant": "acme"})
+    await run.steady("a known tenant is served", good.json().get("tenant") == "acme")
     by_host = await world.client(host="acme.example.com").get("/v1/hello")
     by_key = await world.client(**{"x-api-key": "key-globex-1"}).get("/v1/hello")
     await run.steady("host and API key resolve", by_host.status_code == by_key.status_code == 200)

@@ -20,9 +20,9 @@ def _round_trip(url: str) -> None:
     with httpx.Client(base_url=url, timeout=10) as http:
         assert http.get("/readyz").status_code == 200
         hello = http.get("/v1/hello", headers={"x-tenant-id": "acme"})
-        assert hello.json() == {"tenant": "acme"}
+        assert hello.json()["tenant"] == "acme"
         by_key = http.get("/v1/hello", headers={"x-api-key": "key-globex-1"})
-        assert by_key.json() == {"tenant": "globex"}
+        assert by_key.json()["tenant"] == "globex"
         unknown = http.get("/v1/hello", headers={"x-tenant-id": "nosuch"})
         assert (unknown.status_code, unknown.json()["code"]) == (404, "MITIGATE.TENANT.UNKNOWN")
         for path in ("/v1/diagnostics/fail", "/v1/diagnostics/fail-streaming"):
