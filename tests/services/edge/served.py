@@ -49,6 +49,7 @@ def serve_edge(
         **os.environ,
         "EDGE_DATA_DIR": str(data),
         "EDGE_SCHEMA_NAME": f"edge_t{uuid.uuid4().hex[:8]}",
+        "EDGE_KV_PREFIX": f"edge:t{uuid.uuid4().hex[:8]}:",
     }
     log = tmp / "serve.log"
     argv = [sys.executable, "-m", "mitigate.cli", "serve", "edge", "--port", str(port)]

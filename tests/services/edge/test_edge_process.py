@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from services.edge.harness import TENANTS
-from tests.conftest import require_postgres
+from tests.conftest import require_postgres, require_redis
 
 from .served import serve_edge
 
@@ -48,6 +48,22 @@ def test_postgres_process(tmp_path: Path) -> None:
     require_postgres()
     with serve_edge(tmp_path, backend="postgres") as served:
         _round_trip(served.url)
+        assert served.stop() == 0
+
+
+def test_redis_kv_process(tmp_path: Path) -> None:
+    """On PostgreSQL + Redis: flags go through KV on the real Redis."""
+    require_postgres()
+    require_redis()
+    with serve_edge(tmp_path, backend="postgres+redis") as served:
+        with httpx.Client(base_url=served.url, timeout=10) as http:
+            acme = {"x-tenant-id": "acme"}
+            wrote = http.put("/v1/flags/beta", json={"value": "on"}, headers=acme)
+            assert wrote.json()["kv"] == "written", wrote.text
+            read = http.get("/v1/flags/beta", params={"location": "origin"}, headers=acme)
+            assert read.json() == {"name": "beta", "value": "on", "servedFrom": "kv"}
+            ask = http.post("/v1/assistant/answer", json={"prompt": "hi"}, headers=acme)
+            assert ask.json()["model"] == "large-model", ask.text
         assert served.stop() == 0
 
 
