@@ -98,6 +98,8 @@ class StoreTenantRegistry:
 
     async def _by_id(self, tenant_id: str) -> mitigate.Tenant | None:
         rows = await self._rows("SELECT id, plan FROM edge_tenants WHERE id = ?", (tenant_id,))
+        if rows and str(rows[0][0]) != tenant_id:  # corrupt data is a failure, never a match
+            raise ValueError("tenant registry answered another tenant's row")
         return self._tenant(rows[0]) if rows else None
 
     async def by_host(self, host: str) -> mitigate.Tenant | None:
