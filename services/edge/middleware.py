@@ -57,6 +57,7 @@ class EdgeMiddleware:
         status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
         if status >= 400:
             self._failed(scope, status, None)
+            held = _as_envelope(held, status)
         for message in held:
             await send(message)
 
@@ -108,3 +109,30 @@ async def _answer(send: Send, status: int, exc: BaseException) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _as_envelope(held: list[Message], status: int) -> list[Message]:
+    """An RFC 9457 problem (the idempotency middleware's refusals) answered in the
+    platform's envelope instead, so every error a client sees has one shape."""
+    start = next(m for m in held if m["type"] == "http.response.start")
+    headers = dict(start.get("headers") or [])
+    if not headers.get(b"content-type", b"").startswith(b"application/problem+json"):
+        return held
+    raw = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
+    try:
+        problem = json.loads(raw)
+    except ValueError:
+        return held
+    code = str(problem.get("code") or f"PLATFORM.HTTP.{status}")
+    message = str(problem.get("detail") or problem.get("title") or "request refused")
+    body = json.dumps(error_body(code, message)).encode()
+    kept = [
+        (k, v)
+        for k, v in start.get("headers") or []
+        if k not in (b"content-type", b"content-length")
+    ]
+    kept += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    return [
+        {**start, "headers": kept},
+        {"type": "http.response.body", "body": body, "more_body": False},
+    ]
