@@ -40,8 +40,8 @@ FAULTS = {
 class _Run:
     """What the edge harness needs of a run, built outside `mitigate verify`."""
 
-    def __init__(self) -> None:
-        self.clock = mitigate.VirtualClock()
+    def __init__(self, clock: Any = None) -> None:
+        self.clock = clock if clock is not None else mitigate.VirtualClock()
         self.recorder = mitigate.Recorder()
         self.observers = [self.recorder]
         self.catalog = mitigate.Catalog.load(CATALOG, clock=self.clock, observers=self.observers)
