@@ -8,7 +8,7 @@ production tenants were warm.
 
 from __future__ import annotations
 
-from services.edge.harness import alerts, open_world
+from services.edge.harness import alerts, expect_traceable, open_world
 
 from mitigate.chaos import Run, experiment
 
@@ -50,3 +50,4 @@ async def cold_start(run: Run) -> None:
     )
     again = await world.tenant("globex").get("/v1/hello")
     run.expect("the standard tenant's next request is warm", again.json().get("coldStart") is False)
+    expect_traceable(run, world, required=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.edge.harness import alerts, open_world
+from services.edge.harness import alerts, expect_traceable, open_world
 
 from mitigate.chaos import Run, experiment
 
@@ -71,3 +71,4 @@ async def hot_limiter(run: Run) -> None:
             a.status_code == 429 and a.json().get("code") == "EDGE.LIMIT.EXCEEDED" for a in refused
         ),
     )
+    expect_traceable(run, world, required=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from services.edge.harness import alerts, open_world
+from services.edge.harness import alerts, expect_traceable, open_world
 
 from mitigate.chaos import Corrupt, Failure, Run, experiment
 
@@ -72,3 +72,4 @@ async def actor_storage(run: Run) -> None:
         _texts(healed) == [f"message {i}" for i in range(1, cap + 12)],
         str(_texts(healed)[:3]),
     )
+    expect_traceable(run, world, required=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.edge.harness import alerts, open_world
+from services.edge.harness import alerts, expect_traceable, open_world
 
 from mitigate.chaos import Failure, Run, experiment
 
@@ -82,3 +82,4 @@ async def indexing_fails(run: Run) -> None:
         final["indexed"] == GOOD + 1 and final["dlq"] == [],
         str(final),
     )
+    expect_traceable(run, world, required=False)
