@@ -96,12 +96,17 @@ def create_app(
     tenants: Any = None,
     idempotency: bool = True,
     health: Health | None = None,
+    on_tenant_reject: Callable[[str], Any] | None = None,
+    middleware: Iterable[tuple[type, dict[str, Any]]] = (),
 ) -> FastAPI:
     """The ASGI app of one service.
 
     ``tenants``: a :class:`mitigate.TenantResolver` (requests outside :data:`EXEMPT` must
-    name a known tenant). ``idempotency``: unsafe requests may carry ``Idempotency-Key``;
-    a repeat gets the first answer (keys kept in the service's store).
+    name a known tenant); ``on_tenant_reject(client_ip)`` is told of each refusal (a
+    per-address counter). ``middleware``: ``(class, options)`` pairs placed just inside
+    the envelope, outside tenant resolution (the first pair is the outermost of them).
+    ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a repeat gets the first
+    answer (keys kept in the service's store).
     """
     app = FastAPI(title=title, version=version)
     app.state.runtime = runtime
@@ -140,6 +145,10 @@ def create_app(
     if tenants is not None:
         from mitigate.web import TenantMiddleware
 
-        app.add_middleware(TenantMiddleware, resolver=tenants, exempt=EXEMPT)
+        app.add_middleware(
+            TenantMiddleware, resolver=tenants, exempt=EXEMPT, on_reject=on_tenant_reject
+        )
+    for cls, options in reversed(list(middleware)):
+        app.add_middleware(cls, **options)
     app.add_middleware(ErrorEnvelopeMiddleware)
     return app
