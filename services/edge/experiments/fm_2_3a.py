@@ -1,6 +1,7 @@
 """edge.fm.2.3a: KV read or write errors.
 
-KV is the real Redis behind a TCP fault proxy. Two connection failures in a row on a read
+KV is Redis behind a TCP fault proxy (the real server with ``--backend ...+redis``, an
+embedded Redis-protocol server on the embedded default). Two connection failures in a row on a read
 and on a write: both succeed after exponential retries. Open connections reset: the next
 read still answers from KV. Redis down: reads are misses served from the source of truth,
 a flag write is stored, reported as not copied to KV and counted; the alert fires. After
@@ -10,10 +11,9 @@ Redis is back the flag reads as written (the stale KV copy is not served).
 from __future__ import annotations
 
 from services.edge.harness import alerts, expect_traceable, open_world
+from services.kit.embedded_redis import redis_address
 
 from mitigate.chaos import Failure, FaultProxy, Run, experiment
-
-REDIS = ("127.0.0.1", 6379)
 
 
 def _delays(run: Run, target: str, since: float) -> list[float]:
@@ -26,7 +26,9 @@ def _delays(run: Run, target: str, since: float) -> list[float]:
 
 @experiment("edge.fm.2.3a", failure_modes=["edge.fm.2.3a"])
 async def kv_errors(run: Run) -> None:
-    proxy = await FaultProxy(*REDIS).start()
+    redis, stop_redis = redis_address(run)  # the real one under --backend ...redis
+    run.rollback(stop_redis)
+    proxy = await FaultProxy(*redis).start()
     run.rollback(proxy.stop)
     world = await open_world(run, kv=f"redis://127.0.0.1:{proxy.port}/0")
     http = world.tenant("acme")

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 from services.edge.harness import alerts, expect_traceable, open_world
 from services.edge.kv_lint import lint_catalog, main
+from services.kit.embedded_redis import redis_address
 
 from mitigate.chaos import Run, experiment
 
@@ -25,7 +26,9 @@ CATALOG = Path(__file__).resolve().parents[1] / "catalog.yaml"
 @experiment("edge.fm.2.3b", failure_modes=["edge.fm.2.3b"])
 async def kv_propagation(run: Run) -> None:
     bound = float(run.catalog.failure_mode("edge.fm.2.3b").details["propagation bound seconds"])
-    world = await open_world(run, kv="redis://127.0.0.1:6379/0")
+    (host, port), stop_redis = redis_address(run)  # the real one under --backend ...redis
+    run.rollback(stop_redis)
+    world = await open_world(run, kv=f"redis://{host}:{port}/0")
     http = world.tenant("acme")
     await http.put("/v1/flags/dark-mode", json={"value": "off"})
     await run.wait(bound + 1)
