@@ -10,6 +10,7 @@ import pytest
 from mitigate.chaos import Failure, Run, experiment
 from mitigate.chaos.experiment import spec_of
 from mitigate.chaos.runner import Runner, Suite
+from mitigate.observe.events import AlertRaised
 
 CATALOG = """\
 version: 1
@@ -147,3 +148,16 @@ def test_run_detected_records_an_explicit_detection(catalog: Path) -> None:
     result = Runner().run_one(_suite(catalog, told), spec_of(told))  # type: ignore[arg-type]
     assert result.verdict == "verified", result.reason
     assert result.detected_s is not None
+
+
+def test_the_rules_the_catalog_claims_come_first_in_why(catalog: Path) -> None:
+    @experiment("unit.fm.1", failure_modes=["unit.fm.1"])
+    async def noisy(run: Run) -> None:
+        alert = AlertRaised(target="unit", at=run.clock.now(), rule="unit.alert.aaa")
+        for observer in run.observers:  # some other alert, first in the alphabet
+            observer(alert)
+        await _calls(run, failures=2)
+
+    result = Runner().run_one(_suite(catalog, noisy), spec_of(noisy))  # type: ignore[arg-type]
+    assert result.detected_by == ["unit.rule.failing", "unit.alert.aaa"]
+    assert result.why().startswith("detected by unit.rule.failing, unit.alert.aaa in ")

@@ -42,8 +42,10 @@ def observed_detection(
     ``own_rows`` are the ids of every row of the suite (a failure mode whose id is among
     them has a row of its own)."""
     fired = sorted({str(getattr(e, "rule", "")) for e in run.recorder.named("alert.raised")})
-    out = Detection(rules=[r for r in fired if r])
     catalog = getattr(run, "catalog", None)
+    # The rules the catalog claims for these failure modes come first: they are the why.
+    claimed = {r for mode_id in failure_modes for r in _rules_of(catalog, mode_id)}
+    out = Detection(rules=sorted((r for r in fired if r), key=lambda r: (r not in claimed, r)))
     for mode_id in failure_modes:
         rules = _rules_of(catalog, mode_id)
         if set(rules) & set(out.rules):
