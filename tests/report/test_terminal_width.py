@@ -55,3 +55,15 @@ def test_the_compact_table_keeps_the_verdict_and_the_start_of_why() -> None:
     row = next(line for line in text.splitlines() if "payments.fm.12" in line)
     assert "failed" in row and "detection never observed" in row
     assert "untested   no experiment names this failure" in text
+
+
+@pytest.mark.parametrize("ids", [["content.chaos.2", "content.retry.1"], ["a.fm.1", "b" * 30]])
+def test_ids_up_to_30_characters_are_shown_whole(ids: list[str]) -> None:
+    rows = [ExperimentResult("s", i, "t", "chaos", "failed", reason="why " * 40) for i in ids]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(compact_table(rows, width=80))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    for row_id in ids:
+        assert any(line.split()[:2] == [row_id, "failed"] for line in lines if line.strip()), text

@@ -98,7 +98,9 @@ def compact_table(results: Sequence[ExperimentResult], width: int = 80) -> Table
     # Ids are the key: shown whole up to 30 characters; why takes what is left (rich
     # would rather drop a column than cut a long cell, so the cut is made here).
     row_width = min(max((len(r.id) for r in results), default=4), 30)
-    why_width = max(width - row_width - 8 - 6, 10)
+    # 8 columns go to the table itself: an edge on each side and, between two columns,
+    # a pad on each side of the separator; any more and rich cuts the ids instead.
+    why_width = max(width - row_width - 8 - 8, 10)
     table.add_column("row", no_wrap=True, overflow="ellipsis", width=row_width)
     table.add_column("verdict", no_wrap=True, width=8)
     table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=why_width)
