@@ -92,8 +92,10 @@ def necessity_cell(verdicts: Sequence[MitigationVerdict]) -> str:
 
 
 def compact_table(results: Sequence[ExperimentResult], width: int = 80) -> Table:
-    """One line per row: id, verdict and why, cut to ``width`` columns (``-v`` and the
-    HTML report have the rest)."""
+    """One line per row: id, verdict and why (for a verified row, the first rule that
+    detected it, how many more, the delay and the mitigations: ``rule.saga-building +2
+    in 325s; retry``), cut to ``width`` columns (``-v`` and the HTML report have the
+    rest)."""
     table = Table(title="mitigate verify", box=box.SIMPLE_HEAD, pad_edge=False)
     # Ids are the key: shown whole up to 30 characters; why takes what is left (rich
     # would rather drop a column than cut a long cell, so the cut is made here).
@@ -107,7 +109,7 @@ def compact_table(results: Sequence[ExperimentResult], width: int = 80) -> Table
     for r in results:
         style = _STYLE[r.verdict]
         label = r.id if r.mutation is None else f"{r.id} -{r.mutation}"
-        why = r.why()
+        why = r.short_why()
         if len(why) > why_width:
             why = why[: why_width - 1] + "…"
         table.add_row(escape(label), f"[{style}]{r.verdict}[/]", escape(why))
