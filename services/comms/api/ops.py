@@ -1,0 +1,48 @@
+"""Operator routes (x-ops-token): internal-ops notices, halted categories, replays."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+
+from services.kit.errors import ServiceError
+
+from ._service import comms_of, require_operator
+
+router = APIRouter(tags=["operations"])
+
+
+class Replay(BaseModel):
+    state: Literal["held", "blocked", "halted"]
+
+
+@router.get("/ops/notices")
+async def notices(request: Request) -> list[dict[str, Any]]:
+    """Internal-ops notices (template missing, payload blocked): never shown to patients."""
+    require_operator(request)
+    return await comms_of(request).dispatcher.notices()  # type: ignore[no-any-return]
+
+
+@router.get("/ops/halts")
+async def halts(request: Request) -> list[dict[str, Any]]:
+    require_operator(request)
+    return await comms_of(request).dispatcher.halts()  # type: ignore[no-any-return]
+
+
+@router.delete("/ops/halts/{channel}/{category}")
+async def resume(channel: str, category: str, request: Request) -> dict[str, Any]:
+    """Resume a halted category (after its template was fixed)."""
+    require_operator(request)
+    if not await comms_of(request).dispatcher.resume(channel, category):
+        raise ServiceError("COMMS.HALT.UNKNOWN", f"{channel}/{category} is not halted", status=404)
+    return {"channel": channel, "category": category, "halted": False}
+
+
+@router.post("/ops/dispatches/replay")
+async def replay(body: Replay, request: Request) -> dict[str, Any]:
+    """Queue again every dispatch in ``state``; each is sent once."""
+    require_operator(request)
+    count = await comms_of(request).dispatcher.replay(body.state)
+    return {"state": body.state, "queued": count}

@@ -1,0 +1,356 @@
+"""Dispatches: one message to one recipient, per tenant, category and channel, rendered
+from a shipped template and sent by the worker through the channel's providers.
+
+States: ``queued`` (waiting for the worker, maybe until ``due_at``), ``sent``, ``held``
+(its template is missing: nothing sent; sent once the template is deployed), ``blocked``
+(the pre-send PII assertion tripped; kept for resend), ``halted`` (its category is halted
+on that channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+import mitigate
+
+from .adapters.push import PushSender
+from .adapters.sms import SmsProvider
+from .domain.templates import TemplateMissingError, Templates
+from .events import CategoryHalted, TemplateNotFound
+
+__all__ = ["SWITCHES", "Dispatcher"]
+
+log = logging.getLogger("services.comms.dispatcher")
+
+SWITCHES = {
+    "fail_closed": "comms.switch.template-fail-closed",
+    "failover": "comms.switch.sms-failover",
+    "status_query": "comms.switch.sms-status-query",
+    "pii": "comms.switch.push-pii-assertion",
+    "halt": "comms.switch.category-halt",
+}
+_COLUMNS = (
+    "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
+    " reason, tries, created_at, updated_at"
+)
+
+
+def _view(row: Any) -> dict[str, Any]:
+    keys = [k.strip() for k in _COLUMNS.split(",")]
+    out = dict(zip(keys, row, strict=True))
+    return {
+        "id": out["id"],
+        "tenant": out["tenant"],
+        "category": out["category"],
+        "channel": out["channel"],
+        "template": out["template"],
+        "state": out["state"],
+        "provider": out["provider"],
+        "reason": out["reason"],
+        "tries": int(out["tries"]),
+        "createdAt": float(out["created_at"]),
+        "updatedAt": float(out["updated_at"]),
+    }
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        runtime: Any,
+        settings: Any,
+        *,
+        templates: Templates,
+        sms: list[SmsProvider],
+        push: PushSender,
+    ) -> None:
+        self.runtime = runtime
+        self.settings = settings
+        self.templates = templates
+        self.sms = sms
+        self.push = push
+        self.store = runtime.store
+        self.clock = runtime.clock
+
+    def _on(self, what: str) -> bool:
+        return bool(self.runtime.switches.enabled(SWITCHES[what]))
+
+    # -- use cases the API calls -----------------------------------------------------
+    async def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock.now()
+        dispatch_id = f"d-{uuid.uuid4().hex[:16]}"
+        await self.store.execute(
+            "INSERT INTO comms_dispatches (id, tenant, category, channel, template, recipient,"
+            " vars, state, tries, due_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?)",
+            (
+                dispatch_id,
+                tenant,
+                body["category"],
+                body["channel"],
+                body["template"],
+                body["to"],
+                json.dumps(body.get("vars") or {}),
+                now,
+                now,
+                now,
+            ),
+        )
+        found = await self.get(tenant, dispatch_id)
+        assert found is not None
+        return found
+
+    async def get(self, tenant: str, dispatch_id: str) -> dict[str, Any] | None:
+        rows = await self.store.fetch(
+            f"SELECT {_COLUMNS} FROM comms_dispatches WHERE id = ? AND tenant = ?",
+            (dispatch_id, tenant),
+        )
+        return _view(rows[0]) if rows else None
+
+    async def listing(
+        self, tenant: str, state: str | None, limit: int = 500
+    ) -> list[dict[str, Any]]:
+        sql = f"SELECT {_COLUMNS} FROM comms_dispatches WHERE tenant = ?"
+        params: tuple[Any, ...] = (tenant,)
+        if state:
+            sql += " AND state = ?"
+            params += (state,)
+        rows = await self.store.fetch(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+        return [_view(r) for r in rows]
+
+    async def notices(self) -> list[dict[str, Any]]:
+        rows = await self.store.fetch(
+            "SELECT id, tenant, code, subject, message, runbook, at FROM comms_notices"
+            " ORDER BY at, id"
+        )
+        keys = ("id", "tenant", "code", "subject", "message", "runbook", "at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    async def halts(self) -> list[dict[str, Any]]:
+        rows = await self.store.fetch(
+            "SELECT channel, category, reason, at FROM comms_halts ORDER BY at"
+        )
+        return [dict(zip(("channel", "category", "reason", "at"), r, strict=True)) for r in rows]
+
+    async def resume(self, channel: str, category: str) -> bool:
+        gone = await self.store.execute(
+            "DELETE FROM comms_halts WHERE channel = ? AND category = ?", (channel, category)
+        )
+        return bool(gone)
+
+    async def replay(self, state: str) -> int:
+        """Queue again every dispatch in ``state`` (``held``, ``blocked``, ``halted``)."""
+        now = self.clock.now()
+        changed = await self.store.execute(
+            "UPDATE comms_dispatches SET state = 'queued', due_at = ?, updated_at = ?"
+            " WHERE state = ?",
+            (now, now, state),
+        )
+        return int(changed or 0)
+
+    # -- the worker ------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.tick()
+            except Exception:  # a store hiccup: the next tick tries again
+                log.exception("dispatch tick failed; retrying on the next poll")
+            await self.clock.asleep(self.settings.poll)
+
+    async def tick(self) -> int:
+        """Send every dispatch that is due; release held ones whose template is deployed."""
+        await self._release_held()
+        rows = await self.store.fetch(
+            "SELECT id, tenant, category, channel, template, recipient, vars, tries"
+            " FROM comms_dispatches WHERE state = 'queued' AND due_at <= ?"
+            " ORDER BY created_at, id LIMIT 100",
+            (self.clock.now(),),
+        )
+        # Sent side by side, as many at once as the settings allow: one slow provider
+        # answer must not hold every other patient's reminder back.
+        gate = asyncio.Semaphore(max(1, int(self.settings.send_concurrency)))
+
+        async def one(row: Any) -> None:
+            async with gate:
+                await self._dispatch(*row)
+
+        await asyncio.gather(*(one(row) for row in rows))
+        return len(rows)
+
+    async def _release_held(self) -> None:
+        rows = await self.store.fetch(
+            "SELECT DISTINCT channel, template FROM comms_dispatches WHERE state = 'held'"
+        )
+        now = self.clock.now()
+        for channel, template in rows:
+            if self.templates.exists(channel, template):
+                await self.store.execute(
+                    "UPDATE comms_dispatches SET state = 'queued', due_at = ?, updated_at = ?"
+                    " WHERE state = 'held' AND channel = ? AND template = ?",
+                    (now, now, channel, template),
+                )
+
+    async def _dispatch(
+        self,
+        dispatch_id: str,
+        tenant: str,
+        category: str,
+        channel: str,
+        template: str,
+        recipient: str,
+        raw_vars: str,
+        tries: int,
+    ) -> None:
+        if self._on("halt") and await self._halted(channel, category):
+            await self._set(dispatch_id, "halted", reason=f"{channel}/{category} is halted")
+            return
+        values = {**json.loads(raw_vars), "category": category, "dispatch_id": dispatch_id}
+        try:
+            content = self.templates.render(channel, template, values)
+        except TemplateMissingError as exc:
+            if self._on("fail_closed"):
+                await self._hold(dispatch_id, tenant, channel, template, str(exc))
+                return
+            content = {"body": ""}  # what a fail-open renderer would send: a blank message
+        if channel == "sms":
+            await self._send_sms(dispatch_id, recipient, str(content.get("body", "")), tries)
+        elif channel == "push":
+            await self._send_push(dispatch_id, tenant, category, recipient, content)
+        else:
+            await self._set(dispatch_id, "failed", reason=f"channel {channel} is not served")
+
+    async def _send_sms(self, dispatch_id: str, to: str, body: str, tries: int) -> None:
+        reasons: list[str] = []
+        for provider in self.sms:
+            outcome = await provider.send(dispatch_id, to, body)
+            if outcome.state == "unknown" and self._on("status_query"):
+                # No answer seen: the provider may hold the message. Ask it before any
+                # other provider is tried; sending blindly would text the patient twice.
+                try:
+                    found = await provider.lookup(dispatch_id)
+                except Exception as exc:
+                    await self._later(
+                        dispatch_id, tries, f"{provider.name}: outcome unknown ({exc})"
+                    )
+                    return
+                if found is not None:
+                    await self._set(dispatch_id, "sent", provider=provider.name, provider_id=found)
+                    return
+            if outcome.state == "sent":
+                await self._set(
+                    dispatch_id, "sent", provider=provider.name, provider_id=outcome.provider_id
+                )
+                return
+            reasons.append(f"{provider.name}: {outcome.reason}")
+            if not self._on("failover"):
+                break
+        await self._later(dispatch_id, tries, "; ".join(reasons))
+
+    async def _send_push(
+        self, dispatch_id: str, tenant: str, category: str, token: str, payload: Any
+    ) -> None:
+        try:
+            provider_id = await self.push.send(token, payload, guarded=self._on("pii"))
+        except mitigate.PiiLeakError as exc:
+            await self._set(dispatch_id, "blocked", reason=str(exc))
+            if self._on("halt"):
+                await self._halt("push", category, f"pre-send PII assertion tripped: {exc.path}")
+            await self._notice(
+                tenant,
+                "COMMS.PUSH.PII_BLOCKED",
+                dispatch_id,
+                f"push payload carried {exc.path}; dispatch kept for resend, category halted",
+                "runbooks/push-phi-leak.md",
+            )
+            return
+        except Exception as exc:
+            await self._later(dispatch_id, 0, f"push: {exc}")
+            return
+        await self._set(dispatch_id, "sent", provider="push", provider_id=provider_id)
+
+    # -- state changes -----------------------------------------------------------------
+    async def _set(
+        self,
+        dispatch_id: str,
+        state: str,
+        *,
+        provider: str | None = None,
+        provider_id: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        await self.store.execute(
+            "UPDATE comms_dispatches SET state = ?, provider = ?, provider_id = ?, reason = ?,"
+            " updated_at = ? WHERE id = ?",
+            (state, provider, provider_id, reason, self.clock.now(), dispatch_id),
+        )
+
+    async def _later(self, dispatch_id: str, tries: int, reason: str) -> None:
+        now = self.clock.now()
+        await self.store.execute(
+            "UPDATE comms_dispatches SET state = 'queued', tries = ?, due_at = ?, reason = ?,"
+            " updated_at = ? WHERE id = ?",
+            (tries + 1, now + self.settings.redispatch_after, reason[:500], now, dispatch_id),
+        )
+
+    async def _hold(
+        self, dispatch_id: str, tenant: str, channel: str, template: str, why: str
+    ) -> None:
+        await self._set(dispatch_id, "held", reason=why)
+        self.runtime.emit(
+            TemplateNotFound(
+                target=f"template.{channel}",
+                at=self.clock.now(),
+                template=template,
+                channel=channel,
+            )
+        )
+        await self._notice(
+            tenant,
+            "COMMS.TEMPLATE.NOT_FOUND",
+            dispatch_id,
+            f"{why}: dispatch held, nothing sent; it is sent once the template is deployed",
+            "runbooks/template-not-found.md",
+        )
+
+    async def _halted(self, channel: str, category: str) -> bool:
+        rows = await self.store.fetch(
+            "SELECT 1 FROM comms_halts WHERE channel = ? AND category = ?", (channel, category)
+        )
+        return bool(rows)
+
+    async def _halt(self, channel: str, category: str, reason: str) -> None:
+        added = await self.store.execute(
+            "INSERT INTO comms_halts (channel, category, reason, at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (channel, category) DO NOTHING",
+            (channel, category, reason, self.clock.now()),
+        )
+        if added:
+            self.runtime.emit(
+                CategoryHalted(
+                    target=f"{channel}.{category}",
+                    at=self.clock.now(),
+                    channel=channel,
+                    category=category,
+                    reason=reason,
+                )
+            )
+
+    async def _notice(
+        self, tenant: str, code: str, subject: str, message: str, runbook: str
+    ) -> None:
+        await self.store.execute(
+            "INSERT INTO comms_notices (id, tenant, code, subject, message, runbook, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                f"n-{uuid.uuid4().hex[:16]}",
+                tenant,
+                code,
+                subject,
+                message,
+                runbook,
+                self.clock.now(),
+            ),
+        )

@@ -1,0 +1,43 @@
+"""The comms service's own tables (SQLite and PostgreSQL alike): versioned migrations in
+the ``comms`` namespace, applied at start by ``mitigate.migrate``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mitigate
+
+__all__ = ["MIGRATIONS", "NAMESPACE", "ensure_schema"]
+
+NAMESPACE = "comms"
+
+_V1 = (
+    # One message to one recipient. state: queued, sent, held (template missing), blocked
+    # (pre-send assertion tripped), halted (category halted), failed.
+    """CREATE TABLE IF NOT EXISTS comms_dispatches (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, category TEXT NOT NULL,
+        channel TEXT NOT NULL, template TEXT NOT NULL, recipient TEXT NOT NULL,
+        vars TEXT NOT NULL, state TEXT NOT NULL, provider TEXT, provider_id TEXT,
+        reason TEXT, tries INTEGER NOT NULL DEFAULT 0,
+        due_at DOUBLE PRECISION NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS comms_dispatches_state ON comms_dispatches (state, due_at)""",
+    # Notices for internal operations (never shown to patients).
+    """CREATE TABLE IF NOT EXISTS comms_notices (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, code TEXT NOT NULL,
+        subject TEXT NOT NULL, message TEXT NOT NULL, runbook TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL)""",
+    # Categories halted on a channel (kill switch), until an operator resumes them.
+    """CREATE TABLE IF NOT EXISTS comms_halts (
+        channel TEXT NOT NULL, category TEXT NOT NULL, reason TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, PRIMARY KEY (channel, category))""",
+)
+
+MIGRATIONS: tuple[mitigate.Migration, ...] = (
+    mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
+)
+
+
+async def ensure_schema(store: Any) -> int:
+    """Apply the comms service's pending migrations; return its schema version."""
+    return await mitigate.migrate(store, MIGRATIONS, namespace=NAMESPACE)

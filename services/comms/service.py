@@ -1,0 +1,134 @@
+"""The comms service assembled: runtime, providers, dispatcher, app; and ``serve``.
+
+``open_comms(settings)`` builds it on the backends the settings name (or on a runtime an
+experiment built); ``serve()`` is what ``uv run mitigate serve comms`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+
+from services.kit.http import Remote, asgi_transport
+from services.kit.runtime import Runtime
+from services.kit.serve import run_service
+
+from .adapters.push import PushSender
+from .adapters.sms import SmsProvider
+from .app import build_app
+from .dispatcher import Dispatcher
+from .domain.templates import Templates
+from .fakes import FakeProviders
+from .schema import ensure_schema
+from .settings import CommsSettings
+from .workers import running
+
+__all__ = ["Comms", "open_comms", "serve"]
+
+
+@dataclass
+class Comms:
+    settings: CommsSettings
+    runtime: Runtime
+    dispatcher: Dispatcher
+    fakes: FakeProviders | None
+    remotes: list[Remote]
+    app: Any = None
+    closers: list[Any] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        for remote in self.remotes:
+            await remote.aclose()
+        for close in reversed(self.closers):
+            await close()
+        await self.runtime.aclose()
+
+
+async def open_comms(settings: CommsSettings, *, runtime: Runtime | None = None) -> Comms:
+    """The comms service on ``runtime`` (opened from ``settings`` when not given). Provider
+    URLs left empty are the fake providers, reached in process on the runtime's clock."""
+    settings = settings.resolved()  # type: ignore[assignment]
+    if runtime is None:
+        runtime = await Runtime.open(settings)
+    await ensure_schema(runtime.store)
+    fakes = None
+    if not (settings.sms_primary_url and settings.sms_secondary_url and settings.push_url):
+        fakes = FakeProviders.create(runtime.clock)
+
+    def remote(url: str, fake_app: Any) -> Remote:
+        if url:
+            return Remote(url, runtime.policy)
+        return Remote("http://providers.fake", runtime.policy, transport=asgi_transport(fake_app))
+
+    assert fakes is not None or settings.sms_primary_url
+    primary = remote(settings.sms_primary_url, fakes.sms_primary.app if fakes else None)
+    secondary = remote(settings.sms_secondary_url, fakes.sms_secondary.app if fakes else None)
+    push = remote(settings.push_url, fakes.push.app if fakes else None)
+    dispatcher = Dispatcher(
+        runtime,
+        settings,
+        templates=Templates(settings.templates),
+        sms=[
+            SmsProvider(
+                "primary", primary, target="sms.primary", status_target="sms-status.primary"
+            ),
+            SmsProvider(
+                "secondary",
+                secondary,
+                target="sms.secondary",
+                status_target="sms-status.secondary",
+            ),
+        ],
+        push=PushSender(push, project="comms", clock=runtime.clock, observers=runtime.observers),
+    )
+    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push])
+    comms.app = build_app(comms)
+    return comms
+
+
+@contextlib.asynccontextmanager
+async def _serving(settings: CommsSettings) -> AsyncIterator[Any]:
+    runtime = await Runtime.open(settings.resolved())
+    server = None
+    fakes = None
+    if not settings.sms_primary_url:
+        # The fake providers run as their own HTTP server on 127.0.0.1: the service reaches
+        # them over a real socket, as it would the real ones.
+        fakes = FakeProviders.create(runtime.clock)
+        server = uvicorn.Server(
+            uvicorn.Config(
+                fakes.app(), host="127.0.0.1", port=0, lifespan="off", log_level="warning"
+            )
+        )
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await runtime.clock.asleep(0.01)
+        base = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+        settings = settings.model_copy(
+            update={
+                "sms_primary_url": f"{base}/sms-primary",
+                "sms_secondary_url": f"{base}/sms-secondary",
+                "push_url": f"{base}/push",
+            }
+        )
+    comms = await open_comms(settings, runtime=runtime)
+    comms.fakes = fakes
+    try:
+        async with running(comms):
+            yield comms.app
+    finally:
+        await comms.aclose()
+        if server is not None:
+            server.should_exit = True
+            await task
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8000, backend: str = "embedded") -> int:
+    """Run the comms service until SIGTERM (the ``mitigate.services`` entry point)."""
+    settings = CommsSettings().with_backend(backend)
+    return run_service(lambda: _serving(settings), host=host, port=port)  # type: ignore[arg-type]

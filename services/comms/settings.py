@@ -1,0 +1,33 @@
+"""The comms service's settings (environment prefix ``COMMS_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from services.kit.settings import ServiceSettings
+
+__all__ = ["CommsSettings"]
+
+HERE = Path(__file__).parent
+
+
+class CommsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="COMMS_", extra="ignore")
+
+    name: str = "comms"
+    catalog: str = str(HERE / "catalog.yaml")
+    # The templates the running version ships; a deploy writes files here.
+    templates: str = str(HERE / "templates")
+    tenants: list[str] = Field(default_factory=lambda: ["clinic-a", "clinic-b"])
+    ops_token: str = "local-operator"  # operator endpoints (/ops/...) need it in x-ops-token
+    # Provider base URLs; empty: the fake providers run beside the service (embedded).
+    sms_primary_url: str = ""
+    sms_secondary_url: str = ""
+    push_url: str = ""
+    # How long a dispatch waits before it is tried again when no provider took it, or when
+    # a provider's answer is unknown and its status could not be read.
+    redispatch_after: float = 60.0
+    send_concurrency: int = 32  # dispatches in flight at once in the worker
