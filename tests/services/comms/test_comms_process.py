@@ -1,0 +1,84 @@
+"""The comms service as a real process: serve, dispatch an SMS and a push over HTTP
+(the fake providers on their own server, reached over a socket), a missing template held,
+stop cleanly on SIGTERM; on the embedded default and on PostgreSQL + NATS + Redis."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.conftest import require_nats, require_postgres, require_redis
+
+from .served import OPS_TOKEN, serve_comms
+
+TENANT = {"x-tenant-id": "clinic-a"}
+
+
+def _until_settled(http: httpx.Client, dispatch_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 60
+    while True:
+        view: dict[str, Any] = http.get(f"/v1/dispatches/{dispatch_id}").json()
+        if view["state"] != "queued" or time.monotonic() > deadline:
+            return view
+        time.sleep(0.2)
+
+
+def _dispatch_and_track(url: str) -> None:
+    with httpx.Client(base_url=url, headers=TENANT, timeout=30) as http:
+        sms = http.post(
+            "/v1/dispatches",
+            json={
+                "category": "reminders",
+                "channel": "sms",
+                "template": "appointment-reminder",
+                "to": "+15550100",
+                "vars": {"when": "Monday 10:00"},
+            },
+        )
+        assert sms.status_code == 202, sms.text
+        assert _until_settled(http, sms.json()["id"])["state"] == "sent"
+        assert _until_settled(http, sms.json()["id"])["provider"] == "primary"
+
+        push = http.post(
+            "/v1/dispatches",
+            json={"category": "messages", "channel": "push", "template": "new-message", "to": "t"},
+        )
+        assert push.status_code == 202, push.text
+        assert _until_settled(http, push.json()["id"])["state"] == "sent"
+
+        missing = http.post(
+            "/v1/dispatches",
+            json={"category": "x", "channel": "sms", "template": "not-shipped", "to": "+1555"},
+        )
+        assert _until_settled(http, missing.json()["id"])["state"] == "held"
+        notices = http.get("/ops/notices", headers={"x-ops-token": OPS_TOKEN}).json()
+        assert [n["code"] for n in notices] == ["COMMS.TEMPLATE.NOT_FOUND"]
+
+        other = http.get(f"/v1/dispatches/{sms.json()['id']}", headers={"x-tenant-id": "clinic-b"})
+        assert other.status_code == 404  # another tenant's dispatch does not exist for it
+        assert http.get("/readyz").status_code == 200
+        metrics = http.get("/metrics")
+        assert metrics.status_code == 200 and "text/plain" in metrics.headers["content-type"]
+
+
+def test_serve_dispatch_stop_embedded(tmp_path: Path) -> None:
+    with serve_comms(tmp_path) as served:
+        _dispatch_and_track(served.url)
+        assert served.stop() == 0
+    assert "stopped cleanly" in served.log.read_text()
+
+
+@pytest.mark.integration
+def test_serve_dispatch_stop_on_production_backends(tmp_path: Path) -> None:
+    require_postgres()
+    require_nats()
+    require_redis()
+    with serve_comms(tmp_path, backend="postgres+nats+redis") as served:
+        ready = httpx.get(f"{served.url}/readyz", timeout=10).json()
+        assert set(ready["checks"]) >= {"store", "bus", "cache"}, ready
+        _dispatch_and_track(served.url)
+        assert served.stop() == 0
+    assert "stopped cleanly" in served.log.read_text()
