@@ -106,7 +106,7 @@ async def open_world(run: Any, *, without: tuple[str, ...] = ()) -> World:
         observers=[*run.observers, *detector],
         injector=run.injector,
     )
-    comms = await open_comms(settings, runtime=runtime)
+    comms = await open_comms(settings, runtime=runtime, detector=detector[0] if detector else None)
     workers = running(comms)
     await workers.__aenter__()
     transport = httpx.ASGITransport(app=comms.app)

@@ -24,6 +24,7 @@ from .app import build_app
 from .dispatcher import Dispatcher
 from .domain.templates import Templates
 from .fakes import FakeProviders
+from .feedback import PushFeedback
 from .schema import ensure_schema
 from .settings import CommsSettings
 from .workers import running
@@ -38,6 +39,7 @@ class Comms:
     dispatcher: Dispatcher
     fakes: FakeProviders | None
     remotes: list[Remote]
+    feedback: PushFeedback | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -49,7 +51,9 @@ class Comms:
         await self.runtime.aclose()
 
 
-async def open_comms(settings: CommsSettings, *, runtime: Runtime | None = None) -> Comms:
+async def open_comms(
+    settings: CommsSettings, *, runtime: Runtime | None = None, detector: Any = None
+) -> Comms:
     """The comms service on ``runtime`` (opened from ``settings`` when not given). Provider
     URLs left empty are the fake providers, reached in process on the runtime's clock."""
     settings = settings.resolved()  # type: ignore[assignment]
@@ -87,6 +91,15 @@ async def open_comms(settings: CommsSettings, *, runtime: Runtime | None = None)
         push=PushSender(push, project="comms", clock=runtime.clock, observers=runtime.observers),
     )
     comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push])
+    if detector is None and runtime.catalog is not None:
+        detector = runtime.catalog.detector
+    comms.feedback = PushFeedback(
+        runtime,
+        push,
+        project="comms",
+        stale_after=settings.feedback_stale_after,
+        detector=detector,
+    )
     comms.app = build_app(comms)
     return comms
 

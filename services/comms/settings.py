@@ -31,3 +31,7 @@ class CommsSettings(ServiceSettings):
     # a provider's answer is unknown and its status could not be read.
     redispatch_after: float = 60.0
     send_concurrency: int = 32  # dispatches in flight at once in the worker
+    # Push delivery feedback (comms.fm.2): how often receipts are read, and how long a
+    # dispatch may wait for one before the feed is refreshed and it is marked unknown.
+    feedback_poll: float = 30.0
+    feedback_stale_after: float = 600.0

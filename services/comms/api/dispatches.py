@@ -43,6 +43,7 @@ async def get_dispatch(dispatch_id: str, request: Request) -> dict[str, Any]:
 @router.get("/v1/dispatches")
 async def list_dispatches(
     request: Request,
-    state: Literal["queued", "sent", "held", "blocked", "halted", "failed"] | None = None,
+    state: Literal["queued", "sent", "delivered", "unknown", "held", "blocked", "halted", "failed"]
+    | None = None,
 ) -> list[dict[str, Any]]:
     return await comms_of(request).dispatcher.listing(tenant_of(request), state)  # type: ignore[no-any-return]
