@@ -87,14 +87,14 @@ class PushFeedback:
         )
         if not int(waiting[0][0]):
             self.last_feedback = now  # nothing is owed a receipt: the feed is not stale
-        age = now - self.last_feedback
+        age = float(now - self.last_feedback)
         self._report(age)  # the age as found, before anything cures it: the alert sees it
         if age > self.stale_after and self._on("comms.switch.push-feedback-refresh"):
             if not self.refreshing:
                 self.runtime.emit(FeedbackRefreshed(target="push.feedback", at=now, age=age))
             self.refreshing = True
             await self._apply(await self._read(after=0, subscribe=True))
-            age = self.clock.now() - self.last_feedback
+            age = float(self.clock.now() - self.last_feedback)
         else:
             self.refreshing = False
         if age > self.stale_after and self._on("comms.switch.push-stale-unknown"):
