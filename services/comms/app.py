@@ -9,11 +9,12 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import dispatches, ops
+from .api import dispatches, ops, receipts
+from .receipts import PATH as RECEIPTS
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [dispatches.router, ops.router]
+ROUTERS = [dispatches.router, ops.router, receipts.router]
 
 
 def tenant_resolver(comms: Any) -> mitigate.TenantResolver:
@@ -24,6 +25,12 @@ def tenant_resolver(comms: Any) -> mitigate.TenantResolver:
 
 
 def build_app(comms: Any) -> FastAPI:
-    app = create_app(comms.runtime, ROUTERS, title="comms service", tenants=tenant_resolver(comms))
+    app = create_app(
+        comms.runtime,
+        ROUTERS,
+        title="comms service",
+        tenants=tenant_resolver(comms),
+        exempt=(RECEIPTS,),  # providers call back without a tenant
+    )
     app.state.comms = comms
     return app

@@ -32,6 +32,8 @@ SWITCHES = {
     "status_query": "comms.switch.sms-status-query",
     "pii": "comms.switch.push-pii-assertion",
     "halt": "comms.switch.category-halt",
+    "receipt_limit": "comms.switch.receipt-rate-limit",
+    "receipt_dedupe": "comms.switch.receipt-dedupe",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

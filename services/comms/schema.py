@@ -33,8 +33,21 @@ _V1 = (
         at DOUBLE PRECISION NOT NULL, PRIMARY KEY (channel, category))""",
 )
 
+_V2 = (
+    # Delivery receipts from the providers' callbacks: each (provider, receipt id) once.
+    """CREATE TABLE IF NOT EXISTS comms_receipts (
+        provider TEXT NOT NULL, receipt_id TEXT NOT NULL, reference TEXT NOT NULL,
+        status TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (provider, receipt_id))""",
+    # Every receipt applied to a dispatch, in the order applied (the delivery log).
+    """CREATE TABLE IF NOT EXISTS comms_receipt_log (
+        provider TEXT NOT NULL, receipt_id TEXT NOT NULL, reference TEXT NOT NULL,
+        status TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
+    mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
 )
 
 

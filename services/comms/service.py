@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+import mitigate
 from services.kit.http import Remote, asgi_transport
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
@@ -21,10 +22,11 @@ from services.kit.serve import run_service
 from .adapters.push import PushSender
 from .adapters.sms import SmsProvider
 from .app import build_app
-from .dispatcher import Dispatcher
+from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .fakes import FakeProviders
 from .feedback import PushFeedback
+from .receipts import Receipts
 from .schema import ensure_schema
 from .settings import CommsSettings
 from .workers import running
@@ -39,6 +41,7 @@ class Comms:
     dispatcher: Dispatcher
     fakes: FakeProviders | None
     remotes: list[Remote]
+    receipts: Receipts | None = None
     feedback: PushFeedback | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
@@ -91,6 +94,12 @@ async def open_comms(
         push=PushSender(push, project="comms", clock=runtime.clock, observers=runtime.observers),
     )
     comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push])
+    limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
+    comms.receipts = Receipts(
+        runtime,
+        limiter=limit.limiter(runtime.clock),
+        switches={"limit": SWITCHES["receipt_limit"], "dedupe": SWITCHES["receipt_dedupe"]},
+    )
     if detector is None and runtime.catalog is not None:
         detector = runtime.catalog.detector
     comms.feedback = PushFeedback(

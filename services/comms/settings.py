@@ -33,5 +33,8 @@ class CommsSettings(ServiceSettings):
     send_concurrency: int = 32  # dispatches in flight at once in the worker
     # Push delivery feedback (comms.fm.2): how often receipts are read, and how long a
     # dispatch may wait for one before the feed is refreshed and it is marked unknown.
+    # Receipt callbacks (comms.fm.13): each provider's limit, in callbacks per second.
+    receipt_rate: float = 20.0
+    receipt_burst: int = 20
     feedback_poll: float = 30.0
     feedback_stale_after: float = 600.0
