@@ -17,8 +17,10 @@ from typing import Any
 
 import mitigate
 
+from .adapters.email import EmailSender
 from .adapters.push import PushSender
 from .adapters.sms import SmsProvider
+from .bounces import BounceGuard
 from .domain.templates import TemplateMissingError, Templates
 from .events import CategoryHalted, TemplateNotFound
 
@@ -34,6 +36,8 @@ SWITCHES = {
     "halt": "comms.switch.category-halt",
     "receipt_limit": "comms.switch.receipt-rate-limit",
     "receipt_dedupe": "comms.switch.receipt-dedupe",
+    "email_throttle": "comms.switch.email-throttle",
+    "email_disable": "comms.switch.email-disable",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
@@ -68,12 +72,16 @@ class Dispatcher:
         templates: Templates,
         sms: list[SmsProvider],
         push: PushSender,
+        email: EmailSender | None = None,
+        bounces: BounceGuard | None = None,
     ) -> None:
         self.runtime = runtime
         self.settings = settings
         self.templates = templates
         self.sms = sms
         self.push = push
+        self.email = email
+        self.bounces = bounces
         self.store = runtime.store
         self.clock = runtime.clock
 
@@ -172,14 +180,21 @@ class Dispatcher:
             (self.clock.now(),),
         )
         # Sent side by side, as many at once as the settings allow: one slow provider
-        # answer must not hold every other patient's reminder back.
+        # answer must not hold every other patient's reminder back. Emails of one tenant's
+        # category go one after another, in order: their bounce ratio is judged in the
+        # order they were asked for, and a throttle gives them turns.
         gate = asyncio.Semaphore(max(1, int(self.settings.send_concurrency)))
+        lanes: dict[Any, list[Any]] = {}
+        for row in rows:
+            lane = (row[1], row[2]) if row[3] == "email" else row[0]
+            lanes.setdefault(lane, []).append(row)
 
-        async def one(row: Any) -> None:
-            async with gate:
-                await self._dispatch(*row)
+        async def one(lane: list[Any]) -> None:
+            for row in lane:
+                async with gate:
+                    await self._dispatch(*row)
 
-        await asyncio.gather(*(one(row) for row in rows))
+        await asyncio.gather(*(one(lane) for lane in lanes.values()))
         return len(rows)
 
     async def _release_held(self) -> None:
@@ -221,6 +236,8 @@ class Dispatcher:
             await self._send_sms(dispatch_id, recipient, str(content.get("body", "")), tries)
         elif channel == "push":
             await self._send_push(dispatch_id, tenant, category, recipient, content)
+        elif channel == "email" and self.email is not None:
+            await self._send_email(dispatch_id, tenant, category, recipient, content, tries)
         else:
             await self._set(dispatch_id, "failed", reason=f"channel {channel} is not served")
 
@@ -273,6 +290,32 @@ class Dispatcher:
             return
         await self._set(dispatch_id, "sent", provider="push", provider_id=provider_id)
 
+    async def _send_email(
+        self, dispatch_id: str, tenant: str, category: str, to: str, content: Any, tries: int
+    ) -> None:
+        assert self.email is not None
+        began = self.clock.now()
+        if self.bounces is not None:
+            wait = await self.bounces.gate(tenant, category)
+            if wait == float("inf"):
+                reason = f"email/{category} disabled for {tenant} after bounces"
+                await self._set(dispatch_id, "suppressed", reason=reason)
+                return
+            if wait is not None:  # throttled: its turn comes later (not a failed try)
+                await self._later(dispatch_id, tries - 1, "email category throttled", after=wait)
+                return
+        try:
+            outcome = await self.email.send(
+                dispatch_id, to, str(content.get("subject", "")), str(content.get("text", ""))
+            )
+        except Exception as exc:
+            await self._later(dispatch_id, tries, f"email: {exc}")
+            return
+        if self.bounces is not None:
+            await self.bounces.record(tenant, category, outcome, began=began)
+        state = "sent" if outcome == "delivered" else "bounced"
+        await self._set(dispatch_id, state, provider="smtp")
+
     # -- state changes -----------------------------------------------------------------
     async def _set(
         self,
@@ -289,12 +332,15 @@ class Dispatcher:
             (state, provider, provider_id, reason, self.clock.now(), dispatch_id),
         )
 
-    async def _later(self, dispatch_id: str, tries: int, reason: str) -> None:
+    async def _later(
+        self, dispatch_id: str, tries: int, reason: str, *, after: float | None = None
+    ) -> None:
         now = self.clock.now()
+        wait = self.settings.redispatch_after if after is None else after
         await self.store.execute(
             "UPDATE comms_dispatches SET state = 'queued', tries = ?, due_at = ?, reason = ?,"
             " updated_at = ? WHERE id = ?",
-            (tries + 1, now + self.settings.redispatch_after, reason[:500], now, dispatch_id),
+            (tries + 1, now + wait, reason[:500], now, dispatch_id),
         )
 
     async def _hold(

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from .adapters.fake_mta import FakeMta
 from .adapters.fake_push import FakePushProvider
 from .adapters.fake_sms import FakeSmsGateway
 
@@ -21,6 +22,7 @@ class FakeProviders:
     sms_primary: FakeSmsGateway
     sms_secondary: FakeSmsGateway
     push: FakePushProvider
+    mta: FakeMta | None = None  # started by open_comms when no SMTP server is configured
 
     @classmethod
     def create(cls, clock: Any) -> FakeProviders:

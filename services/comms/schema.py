@@ -45,9 +45,25 @@ _V2 = (
         status TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V3 = (
+    # Email outcomes per tenant and category (the bounce ratio is read from them).
+    """CREATE TABLE IF NOT EXISTS comms_email_outcomes (
+        tenant TEXT NOT NULL, category TEXT NOT NULL, outcome TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS comms_email_outcomes_at
+        ON comms_email_outcomes (tenant, category, at)""",
+    # A tenant's email category: open, throttled or disabled (since: bounces before it
+    # no longer count, set when an operator enables the category again).
+    """CREATE TABLE IF NOT EXISTS comms_email_controls (
+        tenant TEXT NOT NULL, category TEXT NOT NULL, state TEXT NOT NULL,
+        since DOUBLE PRECISION NOT NULL, at DOUBLE PRECISION NOT NULL,
+        last_send DOUBLE PRECISION, PRIMARY KEY (tenant, category))""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
+    mitigate.Migration(3, "email bounce tracking", sqlite=_V3, postgres=_V3),
 )
 
 

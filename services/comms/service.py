@@ -19,9 +19,12 @@ from services.kit.http import Remote, asgi_transport
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
 
+from .adapters.email import EmailSender
+from .adapters.fake_mta import FakeMta
 from .adapters.push import PushSender
 from .adapters.sms import SmsProvider
 from .app import build_app
+from .bounces import BounceGuard
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .fakes import FakeProviders
@@ -42,6 +45,7 @@ class Comms:
     fakes: FakeProviders | None
     remotes: list[Remote]
     receipts: Receipts | None = None
+    bounces: BounceGuard | None = None
     feedback: PushFeedback | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
@@ -76,6 +80,22 @@ async def open_comms(
     primary = remote(settings.sms_primary_url, fakes.sms_primary.app if fakes else None)
     secondary = remote(settings.sms_secondary_url, fakes.sms_secondary.app if fakes else None)
     push = remote(settings.push_url, fakes.push.app if fakes else None)
+    closers: list[Any] = []
+    smtp = settings.smtp_url
+    if not smtp:
+        # The fake MTA is a real SMTP server on 127.0.0.1, in this process's event loop.
+        mta = await FakeMta().start()
+        closers.append(mta.aclose)
+        if fakes is not None:
+            fakes.mta = mta
+        smtp = f"smtp://127.0.0.1:{mta.port}"
+    host, _, port = smtp.removeprefix("smtp://").partition(":")
+    email = EmailSender(host, int(port or 25), policy=runtime.policy, sender=settings.email_sender)
+    bounces = BounceGuard(
+        runtime,
+        settings,
+        switches={"throttle": SWITCHES["email_throttle"], "disable": SWITCHES["email_disable"]},
+    )
     dispatcher = Dispatcher(
         runtime,
         settings,
@@ -92,8 +112,12 @@ async def open_comms(
             ),
         ],
         push=PushSender(push, project="comms", clock=runtime.clock, observers=runtime.observers),
+        email=email,
+        bounces=bounces,
     )
     comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push])
+    comms.bounces = bounces
+    comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
     comms.receipts = Receipts(
         runtime,
@@ -139,6 +163,8 @@ async def _serving(settings: CommsSettings) -> AsyncIterator[Any]:
             }
         )
     comms = await open_comms(settings, runtime=runtime)
+    if fakes is not None and comms.fakes is not None:
+        fakes.mta = comms.fakes.mta
     comms.fakes = fakes
     try:
         async with running(comms):

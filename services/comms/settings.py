@@ -33,6 +33,14 @@ class CommsSettings(ServiceSettings):
     send_concurrency: int = 32  # dispatches in flight at once in the worker
     # Push delivery feedback (comms.fm.2): how often receipts are read, and how long a
     # dispatch may wait for one before the feed is refreshed and it is marked unknown.
+    # Email over SMTP (smtp://host:port; empty: a fake MTA on 127.0.0.1 in this process).
+    smtp_url: str = ""
+    email_sender: str = "noreply@comms.local"
+    # Bounce tracking (comms.fm.3): the seed's 5 % over a window it leaves open.
+    email_bounce_window: float = 3600.0
+    email_min_sends: int = 100
+    email_throttle_every: float = 30.0
+    email_probe: int = 10
     # Receipt callbacks (comms.fm.13): each provider's limit, in callbacks per second.
     receipt_rate: float = 20.0
     receipt_burst: int = 20

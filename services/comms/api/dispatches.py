@@ -19,9 +19,11 @@ Name = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 class DispatchRequest(BaseModel):
     category: str = Name
-    channel: Literal["sms", "push"]
+    channel: Literal["sms", "push", "email"]
     template: str = Name
-    to: str = Field(min_length=1, max_length=256, description="phone number or device token")
+    to: str = Field(
+        min_length=1, max_length=256, description="phone number, device token or email address"
+    )
     vars: dict[str, str] = Field(default_factory=dict, max_length=32)
 
 
@@ -43,7 +45,18 @@ async def get_dispatch(dispatch_id: str, request: Request) -> dict[str, Any]:
 @router.get("/v1/dispatches")
 async def list_dispatches(
     request: Request,
-    state: Literal["queued", "sent", "delivered", "unknown", "held", "blocked", "halted", "failed"]
+    state: Literal[
+        "queued",
+        "sent",
+        "delivered",
+        "unknown",
+        "held",
+        "blocked",
+        "halted",
+        "bounced",
+        "suppressed",
+        "failed",
+    ]
     | None = None,
 ) -> list[dict[str, Any]]:
     return await comms_of(request).dispatcher.listing(tenant_of(request), state)  # type: ignore[no-any-return]

@@ -15,7 +15,7 @@ router = APIRouter(tags=["operations"])
 
 
 class Replay(BaseModel):
-    state: Literal["held", "blocked", "halted"]
+    state: Literal["held", "blocked", "halted", "suppressed"]
 
 
 @router.get("/ops/notices")
@@ -46,3 +46,22 @@ async def replay(body: Replay, request: Request) -> dict[str, Any]:
     require_operator(request)
     count = await comms_of(request).dispatcher.replay(body.state)
     return {"state": body.state, "queued": count}
+
+
+@router.get("/ops/email-controls/{tenant}/{category}")
+async def email_control(tenant: str, category: str, request: Request) -> dict[str, Any]:
+    """Whether a tenant's email category is open, throttled or disabled (bounces)."""
+    require_operator(request)
+    state, since, _ = await comms_of(request).bounces.control(tenant, category)
+    return {"tenant": tenant, "category": category, "state": state, "since": since}
+
+
+@router.delete("/ops/email-controls/{tenant}/{category}")
+async def enable_email(tenant: str, category: str, request: Request) -> dict[str, Any]:
+    """Enable a throttled or disabled category again (earlier bounces no longer count)."""
+    require_operator(request)
+    if not await comms_of(request).bounces.enable(tenant, category):
+        raise ServiceError(
+            "COMMS.EMAIL.OPEN", f"email/{category} is not limited for {tenant}", status=404
+        )
+    return {"tenant": tenant, "category": category, "state": "open"}
