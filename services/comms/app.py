@@ -9,12 +9,12 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import dispatches, ops, receipts
+from .api import dispatches, ops, receipts, sessions
 from .receipts import PATH as RECEIPTS
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [dispatches.router, ops.router, receipts.router]
+ROUTERS = [dispatches.router, ops.router, receipts.router, sessions.router]
 
 
 def tenant_resolver(comms: Any) -> mitigate.TenantResolver:

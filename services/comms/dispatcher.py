@@ -38,6 +38,8 @@ SWITCHES = {
     "receipt_dedupe": "comms.switch.receipt-dedupe",
     "email_throttle": "comms.switch.email-throttle",
     "email_disable": "comms.switch.email-disable",
+    "fallback_thread": "comms.switch.fallback-thread",
+    "thread_breaker": "comms.switch.thread-breaker",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

@@ -61,11 +61,21 @@ class World:
         found = {d["id"]: d["state"] for d in answer.json()}
         return {i: found.get(i, "missing") for i in ids}
 
-    async def settle(self, ids: list[str], *, limit: float = 3600.0, every: float = 1.0) -> None:
-        """Wait (on the clock) until none of ``ids`` is queued any more."""
+    async def settle(
+        self,
+        ids: list[str],
+        *,
+        tenant: str = "clinic-a",
+        limit: float = 3600.0,
+        every: float = 1.0,
+    ) -> None:
+        """Wait (on the clock) until none of ``ids`` (the tenant's) is queued any more."""
         end = self.clock.now() + limit
         while self.clock.now() < end:
-            if "queued" not in (await self.states(ids)).values():
+            states = await self.states(ids, tenant)
+            if "missing" in states.values():
+                raise LookupError(f"{tenant} has no dispatch {states}")
+            if "queued" not in states.values():
                 return
             await self.clock.asleep(every)
 

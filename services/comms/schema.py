@@ -60,10 +60,25 @@ _V3 = (
         last_send DOUBLE PRECISION, PRIMARY KEY (tenant, category))""",
 )
 
+_V4 = (
+    # Virtual sessions (video rooms) and the message threads a failed one falls back to.
+    """CREATE TABLE IF NOT EXISTS comms_sessions (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, patient TEXT NOT NULL,
+        state TEXT NOT NULL, pool TEXT, room TEXT, reason TEXT, thread_id TEXT,
+        created_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS comms_threads (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, patient TEXT NOT NULL,
+        day INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS comms_threads_patient ON comms_threads (tenant, patient, day)""",
+    """CREATE TABLE IF NOT EXISTS comms_thread_messages (
+        thread_id TEXT NOT NULL, body TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "email bounce tracking", sqlite=_V3, postgres=_V3),
+    mitigate.Migration(4, "virtual sessions and fallback threads", sqlite=_V4, postgres=_V4),
 )
 
 

@@ -31,6 +31,7 @@ from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .receipts import Receipts
 from .schema import ensure_schema
+from .sessions import Sessions
 from .settings import CommsSettings
 from .workers import running
 
@@ -46,6 +47,7 @@ class Comms:
     remotes: list[Remote]
     receipts: Receipts | None = None
     bounces: BounceGuard | None = None
+    sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
@@ -68,7 +70,8 @@ async def open_comms(
         runtime = await Runtime.open(settings)
     await ensure_schema(runtime.store)
     fakes = None
-    if not (settings.sms_primary_url and settings.sms_secondary_url and settings.push_url):
+    urls = (settings.sms_primary_url, settings.sms_secondary_url, settings.push_url)
+    if not all((*urls, settings.video_url)):
         fakes = FakeProviders.create(runtime.clock)
 
     def remote(url: str, fake_app: Any) -> Remote:
@@ -80,6 +83,7 @@ async def open_comms(
     primary = remote(settings.sms_primary_url, fakes.sms_primary.app if fakes else None)
     secondary = remote(settings.sms_secondary_url, fakes.sms_secondary.app if fakes else None)
     push = remote(settings.push_url, fakes.push.app if fakes else None)
+    video = remote(settings.video_url, fakes.video.app if fakes else None)
     closers: list[Any] = []
     smtp = settings.smtp_url
     if not smtp:
@@ -115,7 +119,13 @@ async def open_comms(
         email=email,
         bounces=bounces,
     )
-    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push])
+    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push, video])
+    comms.sessions = Sessions(
+        runtime,
+        video,
+        threads_per_day=settings.threads_per_day,
+        switches={"thread": SWITCHES["fallback_thread"], "breaker": SWITCHES["thread_breaker"]},
+    )
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
@@ -160,6 +170,7 @@ async def _serving(settings: CommsSettings) -> AsyncIterator[Any]:
                 "sms_primary_url": f"{base}/sms-primary",
                 "sms_secondary_url": f"{base}/sms-secondary",
                 "push_url": f"{base}/push",
+                "video_url": f"{base}/video",
             }
         )
     comms = await open_comms(settings, runtime=runtime)

@@ -27,6 +27,10 @@ class CommsSettings(ServiceSettings):
     sms_primary_url: str = ""
     sms_secondary_url: str = ""
     push_url: str = ""
+    video_url: str = ""
+    # Fallback threads per patient per day before later failures reuse the last one
+    # (comms.fm.14: the per-patient breaker's threshold, a catalog choice).
+    threads_per_day: int = 1
     # How long a dispatch waits before it is tried again when no provider took it, or when
     # a provider's answer is unknown and its status could not be read.
     redispatch_after: float = 60.0

@@ -100,7 +100,7 @@ async def email_bounce_spike(run: Run) -> None:
         and "queued" not in states_a,
         str(states_a),
     )
-    await world.settle(ids[B], limit=600)
+    await world.settle(ids[B], tenant=B, limit=600)
     states_b = Counter((await world.states(ids[B], B)).values())
     run.expect(
         "clinic-b at exactly 5 % is not limited",

@@ -1,6 +1,7 @@
-"""The comms service as a real process: serve, dispatch an SMS and a push over HTTP
-(the fake providers on their own server, reached over a socket), a missing template held,
-stop cleanly on SIGTERM; on the embedded default and on PostgreSQL + NATS + Redis."""
+"""The comms service as a real process: serve, dispatch an SMS, a push and emails over HTTP
+(the fake providers on their own server and the fake MTA, reached over sockets), open a
+video session, apply a receipt callback once, hold a missing template, stop cleanly on
+SIGTERM; on the embedded default and on PostgreSQL + NATS + Redis."""
 
 from __future__ import annotations
 
@@ -48,6 +49,30 @@ def _dispatch_and_track(url: str) -> None:
         )
         assert push.status_code == 202, push.text
         assert _until_settled(http, push.json()["id"])["state"] == "sent"
+
+        emails = {}
+        for to in ("patient@clinic-a.test", "nobody@clinic-a.test"):
+            emails[to] = http.post(
+                "/v1/dispatches",
+                json={
+                    "category": "reminders",
+                    "channel": "email",
+                    "template": "appointment-reminder",
+                    "to": to,
+                    "vars": {"when": "Monday 10:00"},
+                },
+            ).json()["id"]
+        # Real SMTP to the fake MTA: delivered, or refused (550) and recorded as a bounce.
+        assert _until_settled(http, emails["patient@clinic-a.test"])["state"] == "sent"
+        assert _until_settled(http, emails["nobody@clinic-a.test"])["state"] == "bounced"
+
+        session = http.post("/v1/sessions", json={"patient": "p-1"})
+        assert session.status_code == 201 and session.json()["pool"] == "a", session.text
+        receipt = {"receiptId": "r-1", "reference": sms.json()["id"], "status": "delivered"}
+        first = http.post("/v1/receipts/primary", json=receipt, headers={"x-tenant-id": ""})
+        again = http.post("/v1/receipts/primary", json=receipt, headers={"x-tenant-id": ""})
+        assert first.json()["applied"] is True and again.json()["applied"] is False
+        assert http.get(f"/v1/dispatches/{sms.json()['id']}").json()["state"] == "delivered"
 
         missing = http.post(
             "/v1/dispatches",

@@ -1,0 +1,32 @@
+"""Virtual sessions: start a patient's video session; read the patient's fallback threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from ._service import comms_of, tenant_of
+
+router = APIRouter(tags=["sessions"])
+
+Patient = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
+
+
+class SessionRequest(BaseModel):
+    patient: str = Patient
+
+
+@router.post("/v1/sessions")
+async def start_session(body: SessionRequest, request: Request) -> JSONResponse:
+    """201 with the room when it opened; 200 with ``state: failed`` and the message
+    thread the patient continues in when it could not."""
+    started = await comms_of(request).sessions.start(tenant_of(request), body.patient)
+    return JSONResponse(started, status_code=201 if started["state"] == "live" else 200)
+
+
+@router.get("/v1/patients/{patient}/threads")
+async def threads(patient: str, request: Request) -> list[dict[str, Any]]:
+    return await comms_of(request).sessions.threads(tenant_of(request), patient)  # type: ignore[no-any-return]
