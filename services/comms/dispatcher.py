@@ -40,6 +40,8 @@ SWITCHES = {
     "email_disable": "comms.switch.email-disable",
     "fallback_thread": "comms.switch.fallback-thread",
     "thread_breaker": "comms.switch.thread-breaker",
+    "emergency_rotation": "comms.switch.emergency-rotation",
+    "session_revoke": "comms.switch.session-revoke",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

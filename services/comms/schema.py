@@ -74,11 +74,19 @@ _V4 = (
         thread_id TEXT NOT NULL, body TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V5 = (
+    # Every join to a video session, with the kid that signed its token (forensics).
+    """CREATE TABLE IF NOT EXISTS comms_joins (
+        id TEXT PRIMARY KEY, session_id TEXT NOT NULL, participant TEXT NOT NULL,
+        kid TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "email bounce tracking", sqlite=_V3, postgres=_V3),
     mitigate.Migration(4, "virtual sessions and fallback threads", sqlite=_V4, postgres=_V4),
+    mitigate.Migration(5, "video joins", sqlite=_V5, postgres=_V5),
 )
 
 

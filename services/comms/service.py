@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -29,6 +30,7 @@ from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .fakes import FakeProviders
 from .feedback import PushFeedback
+from .join_tokens import JoinTokens
 from .receipts import Receipts
 from .schema import ensure_schema
 from .sessions import Sessions
@@ -47,6 +49,7 @@ class Comms:
     remotes: list[Remote]
     receipts: Receipts | None = None
     bounces: BounceGuard | None = None
+    tokens: JoinTokens | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -126,6 +129,17 @@ async def open_comms(
         threads_per_day=settings.threads_per_day,
         switches={"thread": SWITCHES["fallback_thread"], "breaker": SWITCHES["thread_breaker"]},
     )
+    comms.tokens = JoinTokens(
+        runtime,
+        video,
+        ring_path=Path(settings.keys) / "ring.json",
+        lifetime=settings.join_token_lifetime,
+        switches={
+            "rotation": SWITCHES["emergency_rotation"],
+            "revoke": SWITCHES["session_revoke"],
+        },
+    )
+    comms.sessions.tokens = comms.tokens
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)

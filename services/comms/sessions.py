@@ -47,6 +47,7 @@ class Sessions:
         self.clock = runtime.clock
         self.threads_per_day = threads_per_day
         self.switches = switches
+        self.tokens: Any = None  # JoinTokens, when the service signs join tokens
 
     def _on(self, what: str) -> bool:
         return bool(self.runtime.switches.enabled(self.switches[what]))
@@ -74,7 +75,10 @@ class Sessions:
             " thread_id, created_at) VALUES (?, ?, ?, 'live', ?, ?, NULL, NULL, ?)",
             (session_id, tenant, patient, room["pool"], room["room"], now),
         )
-        return {"id": session_id, "state": "live", "pool": room["pool"], "url": room["url"]}
+        live = {"id": session_id, "state": "live", "pool": room["pool"], "url": room["url"]}
+        if self.tokens is not None:
+            live["token"] = self.tokens.issue(session_id, patient)
+        return live
 
     async def _failed(
         self, session_id: str, tenant: str, patient: str, now: float, why: str

@@ -65,3 +65,11 @@ async def enable_email(tenant: str, category: str, request: Request) -> dict[str
             "COMMS.EMAIL.OPEN", f"email/{category} is not limited for {tenant}", status=404
         )
     return {"tenant": tenant, "category": category, "state": "open"}
+
+
+@router.post("/ops/keys/emergency-rotation")
+async def emergency_rotation(request: Request) -> dict[str, Any]:
+    """A signing key leaked: rotate with no overlap, end the sessions joined under the old
+    kid, and list the joins made with it (forensic review)."""
+    require_operator(request)
+    return await comms_of(request).tokens.emergency_rotation()  # type: ignore[no-any-return]

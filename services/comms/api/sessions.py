@@ -30,3 +30,13 @@ async def start_session(body: SessionRequest, request: Request) -> JSONResponse:
 @router.get("/v1/patients/{patient}/threads")
 async def threads(patient: str, request: Request) -> list[dict[str, Any]]:
     return await comms_of(request).sessions.threads(tenant_of(request), patient)  # type: ignore[no-any-return]
+
+
+class JoinRequest(BaseModel):
+    token: str = Field(min_length=1, max_length=2048)
+
+
+@router.post("/v1/sessions/{session_id}/join")
+async def join(session_id: str, body: JoinRequest, request: Request) -> dict[str, Any]:
+    """Join with a token the service signed for this session (401 when it does not verify)."""
+    return await comms_of(request).tokens.join(tenant_of(request), session_id, body.token)  # type: ignore[no-any-return]
