@@ -42,6 +42,7 @@ SWITCHES = {
     "thread_breaker": "comms.switch.thread-breaker",
     "emergency_rotation": "comms.switch.emergency-rotation",
     "session_revoke": "comms.switch.session-revoke",
+    "keep_source": "comms.switch.keep-recording-source",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

@@ -81,12 +81,21 @@ _V5 = (
         kid TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V6 = (
+    # Recording ingest jobs: pending, ingested, or dead (parked with the source kept).
+    """CREATE TABLE IF NOT EXISTS comms_recordings (
+        session_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, pool TEXT NOT NULL,
+        room TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL,
+        reason TEXT, object_key TEXT, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
     mitigate.Migration(3, "email bounce tracking", sqlite=_V3, postgres=_V3),
     mitigate.Migration(4, "virtual sessions and fallback threads", sqlite=_V4, postgres=_V4),
     mitigate.Migration(5, "video joins", sqlite=_V5, postgres=_V5),
+    mitigate.Migration(6, "recording ingest", sqlite=_V6, postgres=_V6),
 )
 
 

@@ -32,6 +32,7 @@ from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
 from .receipts import Receipts
+from .recordings import Recordings
 from .schema import ensure_schema
 from .sessions import Sessions
 from .settings import CommsSettings
@@ -50,6 +51,7 @@ class Comms:
     receipts: Receipts | None = None
     bounces: BounceGuard | None = None
     tokens: JoinTokens | None = None
+    recordings: Recordings | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -140,6 +142,8 @@ async def open_comms(
         },
     )
     comms.sessions.tokens = comms.tokens
+    comms.recordings = Recordings(runtime, video, keep_source_switch=SWITCHES["keep_source"])
+    comms.sessions.recordings = comms.recordings
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)

@@ -48,6 +48,7 @@ class Sessions:
         self.threads_per_day = threads_per_day
         self.switches = switches
         self.tokens: Any = None  # JoinTokens, when the service signs join tokens
+        self.recordings: Any = None  # Recordings: an ended session's recording is ingested
 
     def _on(self, what: str) -> bool:
         return bool(self.runtime.switches.enabled(self.switches[what]))
@@ -124,6 +125,24 @@ class Sessions:
             "INSERT INTO comms_thread_messages (thread_id, body, at) VALUES (?, ?, ?)",
             (thread, body, now),
         )
+
+    async def end(self, tenant: str, session: str) -> dict[str, Any] | None:
+        """Close the session's room; its recording is queued for ingest."""
+        rows = await self.store.fetch(
+            "SELECT state, pool, room FROM comms_sessions WHERE id = ? AND tenant = ?",
+            (session, tenant),
+        )
+        if not rows:
+            return None
+        state, pool, room = rows[0]
+        if state == "live":
+            await self.video.request(f"video.pool-{pool}", "DELETE", f"/pools/{pool}/rooms/{room}")
+            await self.store.execute(
+                "UPDATE comms_sessions SET state = 'ended' WHERE id = ?", (session,)
+            )
+            if self.recordings is not None:
+                await self.recordings.enqueue(session, tenant, str(pool), str(room))
+        return {"id": session, "state": "ended" if state == "live" else state}
 
     async def threads(self, tenant: str, patient: str) -> list[dict[str, Any]]:
         rows = await self.store.fetch(

@@ -1,14 +1,27 @@
 """The comms service's background loops, started beside the app (``serve``) or by an
-experiment: the dispatch worker and the push feedback poller."""
+experiment: the dispatch worker, the recording ingest and the push feedback poller."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 __all__ = ["running"]
+
+log = logging.getLogger("services.comms.workers")
+
+
+async def _every(comms: Any, tick: Any, stop: asyncio.Event) -> None:
+    """Run ``tick`` every poll until stopped; a failed tick is logged, the loop goes on."""
+    while not stop.is_set():
+        try:
+            await tick()
+        except Exception:
+            log.exception("background tick failed")
+        await comms.runtime.clock.asleep(comms.settings.poll)
 
 
 @contextlib.asynccontextmanager
@@ -16,6 +29,8 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     """Run the workers until the block ends; stop them cleanly."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(comms.dispatcher.run(stop), name="comms.dispatcher")]
+    if comms.recordings is not None:
+        tasks.append(asyncio.create_task(_every(comms, comms.recordings.tick, stop)))
     if comms.feedback is not None:
         every = comms.settings.feedback_poll
         tasks.append(asyncio.create_task(comms.feedback.run(stop, every), name="comms.feedback"))

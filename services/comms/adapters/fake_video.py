@@ -1,7 +1,10 @@
 """A fake video-room provider (Jitsi-like) with two pools, ``a`` and ``b``:
 
 - ``POST /pools/{pool}/rooms`` ``{"room"}`` -> 201 ``{"room", "pool", "url"}``;
-- ``DELETE /pools/{pool}/rooms/{room}`` -> 204 (the room is closed, its participants out).
+- ``DELETE /pools/{pool}/rooms/{room}`` -> 204 (the room is closed, its participants out;
+  its recording becomes available);
+- ``GET /pools/{pool}/recordings/{room}`` -> the recording's bytes (404 when none);
+- ``DELETE /pools/{pool}/recordings/{room}`` -> 204 (the source deleted once ingested).
 
 Faults: ``down`` (pools answering 503: unreachable behind their load balancer) and
 ``failing_rooms`` (room names that fail on every pool: one patient's rooms)."""
@@ -24,10 +27,13 @@ class FakeVideoPools:
         self.failing_rooms: set[str] = set()
         self.rooms: dict[str, str] = {}  # open room -> pool
         self.closed: list[str] = []
+        self.recordings: dict[str, bytes] = {}  # room -> the source recording
         self.app = Starlette(
             routes=[
                 Route("/pools/{pool}/rooms", self._create, methods=["POST"]),
                 Route("/pools/{pool}/rooms/{room}", self._close, methods=["DELETE"]),
+                Route("/pools/{pool}/recordings/{room}", self._recording, methods=["GET"]),
+                Route("/pools/{pool}/recordings/{room}", self._forget, methods=["DELETE"]),
             ]
         )
 
@@ -48,4 +54,15 @@ class FakeVideoPools:
         room = request.path_params["room"]
         if self.rooms.pop(room, None) is not None:
             self.closed.append(room)
+            self.recordings[room] = (f"recording of {room}\n".encode()) * 4096
+        return Response(status_code=204)
+
+    async def _recording(self, request: Request) -> Response:
+        found = self.recordings.get(request.path_params["room"])
+        if found is None:
+            return JSONResponse({"error": "no recording"}, 404)
+        return Response(found, media_type="video/webm")
+
+    async def _forget(self, request: Request) -> Response:
+        self.recordings.pop(request.path_params["room"], None)
         return Response(status_code=204)

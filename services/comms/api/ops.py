@@ -73,3 +73,20 @@ async def emergency_rotation(request: Request) -> dict[str, Any]:
     kid, and list the joins made with it (forensic review)."""
     require_operator(request)
     return await comms_of(request).tokens.emergency_rotation()  # type: ignore[no-any-return]
+
+
+@router.get("/ops/recordings")
+async def recordings(
+    request: Request, state: Literal["pending", "ingested", "dead"] | None = None
+) -> list[dict[str, Any]]:
+    """Recording ingest jobs; ``dead`` ones are parked with their source kept."""
+    require_operator(request)
+    return await comms_of(request).recordings.listing(state)  # type: ignore[no-any-return]
+
+
+@router.post("/ops/recordings/{session_id}/replay")
+async def replay_recording(session_id: str, request: Request) -> dict[str, Any]:
+    require_operator(request)
+    if not await comms_of(request).recordings.replay(session_id):
+        raise ServiceError("COMMS.RECORDING.NOT_DEAD", f"{session_id} is not parked", status=404)
+    return {"session": session_id, "state": "pending"}

@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from services.kit.errors import ServiceError
+
 from ._service import comms_of, tenant_of
 
 router = APIRouter(tags=["sessions"])
@@ -40,3 +42,12 @@ class JoinRequest(BaseModel):
 async def join(session_id: str, body: JoinRequest, request: Request) -> dict[str, Any]:
     """Join with a token the service signed for this session (401 when it does not verify)."""
     return await comms_of(request).tokens.join(tenant_of(request), session_id, body.token)  # type: ignore[no-any-return]
+
+
+@router.post("/v1/sessions/{session_id}/end")
+async def end(session_id: str, request: Request) -> dict[str, Any]:
+    """End the session: its room closes and its recording is ingested."""
+    ended = await comms_of(request).sessions.end(tenant_of(request), session_id)
+    if ended is None:
+        raise ServiceError("COMMS.SESSION.UNKNOWN", f"no session {session_id}", status=404)
+    return ended  # type: ignore[no-any-return]
