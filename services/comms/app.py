@@ -9,12 +9,13 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import dispatches, ops, receipts, sessions
+from .api import attachments, dispatches, ops, receipts, sessions
+from .attachments import UPLOADS, UploadCap
 from .receipts import PATH as RECEIPTS
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [dispatches.router, ops.router, receipts.router, sessions.router]
+ROUTERS = [dispatches.router, ops.router, receipts.router, sessions.router, attachments.router]
 
 
 def tenant_resolver(comms: Any) -> mitigate.TenantResolver:
@@ -30,7 +31,8 @@ def build_app(comms: Any) -> FastAPI:
         ROUTERS,
         title="comms service",
         tenants=tenant_resolver(comms),
-        exempt=(RECEIPTS,),  # providers call back without a tenant
+        exempt=(RECEIPTS, UPLOADS),  # providers and signed URLs carry no tenant
     )
+    app.add_middleware(UploadCap, comms=comms)  # outermost: the gateway's place
     app.state.comms = comms
     return app

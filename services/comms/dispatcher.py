@@ -43,6 +43,9 @@ SWITCHES = {
     "emergency_rotation": "comms.switch.emergency-rotation",
     "session_revoke": "comms.switch.session-revoke",
     "keep_source": "comms.switch.keep-recording-source",
+    "gateway_cap": "comms.switch.gateway-upload-cap",
+    "service_cap": "comms.switch.service-upload-cap",
+    "url_cap": "comms.switch.signed-url-upload-cap",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

@@ -25,6 +25,7 @@ from .adapters.fake_mta import FakeMta
 from .adapters.push import PushSender
 from .adapters.sms import SmsProvider
 from .app import build_app
+from .attachments import Attachments
 from .bounces import BounceGuard
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
@@ -52,6 +53,7 @@ class Comms:
     bounces: BounceGuard | None = None
     tokens: JoinTokens | None = None
     recordings: Recordings | None = None
+    attachments: Attachments | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -144,6 +146,16 @@ async def open_comms(
     comms.sessions.tokens = comms.tokens
     comms.recordings = Recordings(runtime, video, keep_source_switch=SWITCHES["keep_source"])
     comms.sessions.recordings = comms.recordings
+    comms.attachments = Attachments(
+        runtime,
+        cap=settings.max_upload_size,
+        secret=settings.upload_url_secret.encode(),
+        switches={
+            "gateway": SWITCHES["gateway_cap"],
+            "service": SWITCHES["service_cap"],
+            "signed-url": SWITCHES["url_cap"],
+        },
+    )
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)

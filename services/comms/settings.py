@@ -31,6 +31,9 @@ class CommsSettings(ServiceSettings):
     # Fallback threads per patient per day before later failures reuse the last one
     # (comms.fm.14: the per-patient breaker's threshold, a catalog choice).
     threads_per_day: int = 1
+    # comms.fm.17: the seed's maxUploadSize, set here (a catalog choice): 10 MiB.
+    max_upload_size: int = 10 * 1024 * 1024
+    upload_url_secret: str = "comms-local-upload-url-secret-0000"
     join_token_lifetime: float = 4 * 3600.0  # a session's join token outlives the session
     # How long a dispatch waits before it is tried again when no provider took it, or when
     # a provider's answer is unknown and its status could not be read.
