@@ -46,6 +46,8 @@ SWITCHES = {
     "gateway_cap": "comms.switch.gateway-upload-cap",
     "service_cap": "comms.switch.service-upload-cap",
     "url_cap": "comms.switch.signed-url-upload-cap",
+    "skew_guard": "comms.switch.skew-guard",
+    "db_order": "comms.switch.receipt-db-order",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

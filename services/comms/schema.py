@@ -89,6 +89,18 @@ _V6 = (
         reason TEXT, object_key TEXT, at DOUBLE PRECISION NOT NULL)""",
 )
 
+# Read receipts in commit order: the sequence, not a host's clock, orders them.
+_V7_SQLITE = (
+    """CREATE TABLE IF NOT EXISTS comms_read_receipts (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT, tenant TEXT NOT NULL, thread_id TEXT NOT NULL,
+        participant TEXT NOT NULL, worker TEXT NOT NULL, stamped_at DOUBLE PRECISION NOT NULL)""",
+)
+_V7_POSTGRES = (
+    """CREATE TABLE IF NOT EXISTS comms_read_receipts (
+        seq BIGSERIAL PRIMARY KEY, tenant TEXT NOT NULL, thread_id TEXT NOT NULL,
+        participant TEXT NOT NULL, worker TEXT NOT NULL, stamped_at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -96,6 +108,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(4, "virtual sessions and fallback threads", sqlite=_V4, postgres=_V4),
     mitigate.Migration(5, "video joins", sqlite=_V5, postgres=_V5),
     mitigate.Migration(6, "recording ingest", sqlite=_V6, postgres=_V6),
+    mitigate.Migration(7, "read receipts", sqlite=_V7_SQLITE, postgres=_V7_POSTGRES),
 )
 
 

@@ -32,6 +32,7 @@ from .domain.templates import Templates
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
+from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
 from .schema import ensure_schema
@@ -54,6 +55,7 @@ class Comms:
     tokens: JoinTokens | None = None
     recordings: Recordings | None = None
     attachments: Attachments | None = None
+    reads: ReadReceipts | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -166,6 +168,16 @@ async def open_comms(
     )
     if detector is None and runtime.catalog is not None:
         detector = runtime.catalog.detector
+    clock_of = getattr(runtime.injector, "clock_for", None)  # chaos runs skew a host's clock
+    comms.reads = ReadReceipts(
+        runtime,
+        workers={
+            name: clock_of(runtime.clock, name) if clock_of else runtime.clock
+            for name in settings.receipt_workers
+        },
+        detector=detector,
+        switches={"guard": SWITCHES["skew_guard"], "db_order": SWITCHES["db_order"]},
+    )
     comms.feedback = PushFeedback(
         runtime,
         push,

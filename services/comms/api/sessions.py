@@ -51,3 +51,21 @@ async def end(session_id: str, request: Request) -> dict[str, Any]:
     if ended is None:
         raise ServiceError("COMMS.SESSION.UNKNOWN", f"no session {session_id}", status=404)
     return ended  # type: ignore[no-any-return]
+
+
+class ReadRequest(BaseModel):
+    participant: str = Patient
+
+
+@router.post("/v1/threads/{thread_id}/reads")
+async def mark_read(thread_id: str, body: ReadRequest, request: Request) -> dict[str, Any]:
+    """A read receipt, stamped by the worker named in ``x-worker`` (default: the first)."""
+    comms = comms_of(request)
+    worker = request.headers.get("x-worker") or comms.settings.receipt_workers[0]
+    return await comms.reads.read(tenant_of(request), thread_id, body.participant, worker)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/threads/{thread_id}/reads")
+async def reads(thread_id: str, request: Request) -> list[dict[str, Any]]:
+    """Read receipts in commit order."""
+    return await comms_of(request).reads.listing(tenant_of(request), thread_id)  # type: ignore[no-any-return]

@@ -74,6 +74,12 @@ def _dispatch_and_track(url: str) -> None:
         assert first.json()["applied"] is True and again.json()["applied"] is False
         assert http.get(f"/v1/dispatches/{sms.json()['id']}").json()["state"] == "delivered"
 
+        for participant in ("p-1", "p-2"):
+            read = http.post("/v1/threads/t-1/reads", json={"participant": participant})
+            assert read.status_code == 200, read.text  # the host clock agrees with the store's
+        listed = http.get("/v1/threads/t-1/reads").json()
+        assert [r["participant"] for r in listed] == ["p-1", "p-2"]
+
         missing = http.post(
             "/v1/dispatches",
             json={"category": "x", "channel": "sms", "template": "not-shipped", "to": "+1555"},
