@@ -48,6 +48,7 @@ SWITCHES = {
     "url_cap": "comms.switch.signed-url-upload-cap",
     "skew_guard": "comms.switch.skew-guard",
     "db_order": "comms.switch.receipt-db-order",
+    "erasure_replay": "comms.switch.erasure-replay",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
@@ -92,6 +93,7 @@ class Dispatcher:
         self.push = push
         self.email = email
         self.bounces = bounces
+        self.erasures: Any = None  # Erasures: keeps the dispatch log it erases from
         self.store = runtime.store
         self.clock = runtime.clock
 
@@ -119,6 +121,17 @@ class Dispatcher:
                 now,
             ),
         )
+        if self.erasures is not None:  # the dispatch log: who was sent what, when
+            await self.erasures.append_log(
+                {
+                    "dispatch": dispatch_id,
+                    "tenant": tenant,
+                    "recipient": body["to"],
+                    "channel": body["channel"],
+                    "category": body["category"],
+                    "at": now,
+                }
+            )
         found = await self.get(tenant, dispatch_id)
         assert found is not None
         return found

@@ -101,6 +101,13 @@ _V7_POSTGRES = (
         participant TEXT NOT NULL, worker TEXT NOT NULL, stamped_at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V8 = (
+    # Erasures requested (identifiers of the subject); the reconciliation job rescans them.
+    """CREATE TABLE IF NOT EXISTS comms_erasures (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, identifiers TEXT NOT NULL,
+        replays INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -109,6 +116,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(5, "video joins", sqlite=_V5, postgres=_V5),
     mitigate.Migration(6, "recording ingest", sqlite=_V6, postgres=_V6),
     mitigate.Migration(7, "read receipts", sqlite=_V7_SQLITE, postgres=_V7_POSTGRES),
+    mitigate.Migration(8, "erasures", sqlite=_V8, postgres=_V8),
 )
 
 

@@ -29,6 +29,7 @@ from .attachments import Attachments
 from .bounces import BounceGuard
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
+from .erasure import Erasures
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
@@ -56,6 +57,7 @@ class Comms:
     recordings: Recordings | None = None
     attachments: Attachments | None = None
     reads: ReadReceipts | None = None
+    erasures: Erasures | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -168,6 +170,12 @@ async def open_comms(
     )
     if detector is None and runtime.catalog is not None:
         detector = runtime.catalog.detector
+    comms.erasures = Erasures(
+        runtime,
+        log_path=Path(settings.data_dir) / "comms-dispatch.log",
+        replay_switch=SWITCHES["erasure_replay"],
+    )
+    dispatcher.erasures = comms.erasures
     clock_of = getattr(runtime.injector, "clock_for", None)  # chaos runs skew a host's clock
     comms.reads = ReadReceipts(
         runtime,

@@ -31,6 +31,9 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     tasks = [asyncio.create_task(comms.dispatcher.run(stop), name="comms.dispatcher")]
     if comms.recordings is not None:
         tasks.append(asyncio.create_task(_every(comms, comms.recordings.tick, stop)))
+    if comms.erasures is not None:
+        every = comms.settings.erasure_scan_every
+        tasks.append(asyncio.create_task(comms.erasures.run(stop, every), name="comms.erasure"))
     if comms.feedback is not None:
         every = comms.settings.feedback_poll
         tasks.append(asyncio.create_task(comms.feedback.run(stop, every), name="comms.feedback"))

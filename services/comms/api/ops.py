@@ -90,3 +90,24 @@ async def replay_recording(session_id: str, request: Request) -> dict[str, Any]:
     if not await comms_of(request).recordings.replay(session_id):
         raise ServiceError("COMMS.RECORDING.NOT_DEAD", f"{session_id} is not parked", status=404)
     return {"session": session_id, "state": "pending"}
+
+
+class ErasureRequest(BaseModel):
+    tenant: str
+    identifiers: list[str]
+
+
+@router.post("/ops/erasures", status_code=202)
+async def erase(body: ErasureRequest, request: Request) -> dict[str, Any]:
+    """Erase a data subject (patient id, phone, email) from every store of the service."""
+    require_operator(request)
+    if not body.identifiers or any(not i.strip() for i in body.identifiers):
+        raise ServiceError("COMMS.ERASURE.EMPTY", "name at least one identifier", status=422)
+    return await comms_of(request).erasures.request(body.tenant, body.identifiers)  # type: ignore[no-any-return]
+
+
+@router.post("/ops/erasures/reconcile")
+async def reconcile(request: Request) -> list[dict[str, Any]]:
+    """Run the reconciliation job now (it also runs every hour)."""
+    require_operator(request)
+    return await comms_of(request).erasures.reconcile()  # type: ignore[no-any-return]
