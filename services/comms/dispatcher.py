@@ -49,6 +49,7 @@ SWITCHES = {
     "skew_guard": "comms.switch.skew-guard",
     "db_order": "comms.switch.receipt-db-order",
     "erasure_replay": "comms.switch.erasure-replay",
+    "scheduling_inbox": "comms.switch.scheduling-inbox",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

@@ -91,7 +91,7 @@ def alerts(run: Any, rule: str) -> list[Any]:
     return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
 
 
-async def open_world(run: Any, *, without: tuple[str, ...] = ()) -> World:
+async def open_world(run: Any, *, without: tuple[str, ...] = (), **overrides: Any) -> World:
     """The comms service for this run with the shipped templates (less ``without``:
     ``"sms/appointment-reminder"``) in a folder of its own, its worker running."""
     root = Path(tempfile.mkdtemp(prefix="comms-run-"))
@@ -105,6 +105,7 @@ async def open_world(run: Any, *, without: tuple[str, ...] = ()) -> World:
         ops_token=OPS_TOKEN,
         poll=1.0,
         store=f"sqlite:///{root / 'comms.db'}?durability=normal",
+        **overrides,
     )
     catalog = getattr(run, "catalog", None)
     detector = [catalog.detector] if catalog is not None else []

@@ -108,6 +108,14 @@ _V8 = (
         replays INTEGER NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V9 = (
+    # One scheduled session per (tenant, appointment): a redelivered event cannot add one.
+    """CREATE TABLE IF NOT EXISTS comms_appointments (
+        tenant TEXT NOT NULL, appointment_id TEXT NOT NULL, patient TEXT NOT NULL,
+        session_id TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (tenant, appointment_id))""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -117,6 +125,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(6, "recording ingest", sqlite=_V6, postgres=_V6),
     mitigate.Migration(7, "read receipts", sqlite=_V7_SQLITE, postgres=_V7_POSTGRES),
     mitigate.Migration(8, "erasures", sqlite=_V8, postgres=_V8),
+    mitigate.Migration(9, "scheduled appointments", sqlite=_V9, postgres=_V9),
 )
 
 

@@ -36,6 +36,7 @@ from .join_tokens import JoinTokens
 from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
+from .scheduling import Scheduling
 from .schema import ensure_schema
 from .sessions import Sessions
 from .settings import CommsSettings
@@ -58,6 +59,7 @@ class Comms:
     attachments: Attachments | None = None
     reads: ReadReceipts | None = None
     erasures: Erasures | None = None
+    scheduling: Scheduling | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -176,6 +178,9 @@ async def open_comms(
         replay_switch=SWITCHES["erasure_replay"],
     )
     dispatcher.erasures = comms.erasures
+    comms.scheduling = Scheduling(
+        runtime, inbox_switch=SWITCHES["scheduling_inbox"], use_inbox=settings.scheduling_inbox
+    )
     clock_of = getattr(runtime.injector, "clock_for", None)  # chaos runs skew a host's clock
     comms.reads = ReadReceipts(
         runtime,

@@ -34,6 +34,9 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     if comms.erasures is not None:
         every = comms.settings.erasure_scan_every
         tasks.append(asyncio.create_task(comms.erasures.run(stop, every), name="comms.erasure"))
+    consumer = comms.scheduling.consumer() if comms.scheduling is not None else None
+    if consumer is not None:
+        tasks.append(asyncio.create_task(consumer.run(), name="comms.scheduling"))
     if comms.feedback is not None:
         every = comms.settings.feedback_poll
         tasks.append(asyncio.create_task(comms.feedback.run(stop, every), name="comms.feedback"))
@@ -41,8 +44,13 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
         yield {"dispatcher": comms.dispatcher}
     finally:
         stop.set()
+        if consumer is not None:
+            consumer.stop()
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await consumer.aclose()

@@ -69,3 +69,9 @@ async def mark_read(thread_id: str, body: ReadRequest, request: Request) -> dict
 async def reads(thread_id: str, request: Request) -> list[dict[str, Any]]:
     """Read receipts in commit order."""
     return await comms_of(request).reads.listing(tenant_of(request), thread_id)  # type: ignore[no-any-return]
+
+
+@router.get("/v1/appointments")
+async def appointments(request: Request) -> list[dict[str, Any]]:
+    """Appointments booked by the scheduling service, each with its one session."""
+    return await comms_of(request).scheduling.appointments(tenant_of(request))  # type: ignore[no-any-return]
