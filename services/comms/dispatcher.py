@@ -50,6 +50,8 @@ SWITCHES = {
     "db_order": "comms.switch.receipt-db-order",
     "erasure_replay": "comms.switch.erasure-replay",
     "scheduling_inbox": "comms.switch.scheduling-inbox",
+    "outbox": "comms.switch.outbox",
+    "poison_dlq": "comms.switch.poison-dlq",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
@@ -95,6 +97,7 @@ class Dispatcher:
         self.email = email
         self.bounces = bounces
         self.erasures: Any = None  # Erasures: keeps the dispatch log it erases from
+        self.events: Any = None  # Events: each state change is published through the outbox
         self.store = runtime.store
         self.clock = runtime.clock
 
@@ -350,11 +353,18 @@ class Dispatcher:
         provider_id: str | None = None,
         reason: str | None = None,
     ) -> None:
-        await self.store.execute(
-            "UPDATE comms_dispatches SET state = ?, provider = ?, provider_id = ?, reason = ?,"
-            " updated_at = ? WHERE id = ?",
-            (state, provider, provider_id, reason, self.clock.now(), dispatch_id),
-        )
+        async with self.store.transaction() as tx:
+            await tx.execute(
+                "UPDATE comms_dispatches SET state = ?, provider = ?, provider_id = ?,"
+                " reason = ?, updated_at = ? WHERE id = ?",
+                (state, provider, provider_id, reason, self.clock.now(), dispatch_id),
+            )
+            if self.events is not None:
+                rows = await tx.fetchall(
+                    "SELECT tenant FROM comms_dispatches WHERE id = ?", (dispatch_id,)
+                )
+                tenant = str(rows[0][0]) if rows else ""
+                await self.events.dispatch_state(tx, dispatch_id, tenant, state)
 
     async def _later(
         self, dispatch_id: str, tries: int, reason: str, *, after: float | None = None

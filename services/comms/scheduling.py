@@ -74,7 +74,7 @@ class Scheduling:
             rt.bus,
             spec,
             self.handle,
-            dead_letters=mitigate.DeadLetters(rt.store),
+            dead_letters=mitigate.DeadLetters(rt.store, clock=rt.clock, observers=rt.observers),
             clock=rt.clock,
             observers=rt.observers,
             injector=rt.injector,

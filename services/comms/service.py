@@ -33,6 +33,7 @@ from .erasure import Erasures
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
+from .outbox_events import Events
 from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
@@ -60,6 +61,7 @@ class Comms:
     reads: ReadReceipts | None = None
     erasures: Erasures | None = None
     scheduling: Scheduling | None = None
+    events: Events | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     app: Any = None
@@ -178,6 +180,8 @@ async def open_comms(
         replay_switch=SWITCHES["erasure_replay"],
     )
     dispatcher.erasures = comms.erasures
+    comms.events = Events(runtime, outbox_switch=SWITCHES["outbox"])
+    dispatcher.events = comms.events
     comms.scheduling = Scheduling(
         runtime, inbox_switch=SWITCHES["scheduling_inbox"], use_inbox=settings.scheduling_inbox
     )

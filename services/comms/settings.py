@@ -34,6 +34,7 @@ class CommsSettings(ServiceSettings):
     # comms.fm.17: the seed's maxUploadSize, set here (a catalog choice): 10 MiB.
     max_upload_size: int = 10 * 1024 * 1024
     upload_url_secret: str = "comms-local-upload-url-secret-0000"
+    poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)
     receipt_workers: list[str] = Field(default_factory=lambda: ["worker-a", "worker-b"])

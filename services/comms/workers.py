@@ -34,6 +34,12 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     if comms.erasures is not None:
         every = comms.settings.erasure_scan_every
         tasks.append(asyncio.create_task(comms.erasures.run(stop, every), name="comms.erasure"))
+    relay = None
+    if comms.events is not None:
+        # Without the poison check, a drifted row is published as it is: consumers get it.
+        checked = comms.runtime.switches.enabled("comms.switch.poison-dlq")
+        relay = comms.events.relay(max_poison=comms.settings.poison_attempts, checked=checked)
+        tasks.append(asyncio.create_task(relay.run(), name="comms.relay"))
     consumer = comms.scheduling.consumer() if comms.scheduling is not None else None
     if consumer is not None:
         tasks.append(asyncio.create_task(consumer.run(), name="comms.scheduling"))
@@ -41,9 +47,11 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
         every = comms.settings.feedback_poll
         tasks.append(asyncio.create_task(comms.feedback.run(stop, every), name="comms.feedback"))
     try:
-        yield {"dispatcher": comms.dispatcher}
+        yield {"dispatcher": comms.dispatcher, "relay": relay}
     finally:
         stop.set()
+        if relay is not None:
+            relay.stop()
         if consumer is not None:
             consumer.stop()
         for task in tasks:
