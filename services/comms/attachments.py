@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mitigate
-from services.kit.envelope import envelope
 from services.kit.errors import ServiceError
 
 __all__ = ["Attachments", "UploadCap", "UploadRefused"]
@@ -51,7 +51,13 @@ class UploadCap:
                 if declared is not None and declared.isdigit() and int(declared) > cap:
                     attachments.refused("gateway", int(declared))
                     message = f"upload of {int(declared)} bytes is over the {cap}-byte limit"
-                    response = envelope(413, "COMMS.UPLOAD.TOO_LARGE", message)
+                    # Outside the envelope middleware (the gateway's place): its own trace id.
+                    trace = uuid.uuid4().hex
+                    response = JSONResponse(
+                        {"code": "COMMS.UPLOAD.TOO_LARGE", "message": message, "traceId": trace},
+                        status_code=413,
+                        headers={"x-trace-id": trace},
+                    )
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
