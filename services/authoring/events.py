@@ -1,0 +1,29 @@
+"""Events the authoring service emits itself (its catalog's detection rules read them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import mitigate
+
+__all__ = ["AiProvenanceRefused", "PublishRefused"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishRefused(mitigate.Event):
+    """A publish command was refused by the media validator (authoring.fm.1.5)."""
+
+    name: ClassVar[str] = "publish.refused"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    draft: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiProvenanceRefused(mitigate.Event):
+    """An AI block without provenance was refused at write (authoring.fm.1.3)."""
+
+    name: ClassVar[str] = "ai.provenance_refused"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    block: str = ""
