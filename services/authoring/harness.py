@@ -21,7 +21,7 @@ from .service import Authoring, open_authoring
 from .settings import AuthoringSettings
 from .workers import running
 
-__all__ = ["World", "alerts", "events_since", "open_world"]
+__all__ = ["World", "alerts", "bundle_of", "events_since", "open_world", "step_attempts"]
 
 TENANT = "acme"
 
@@ -64,6 +64,28 @@ class World:
             if state != "publishing" or self.run.clock.now() >= end:
                 return state
             await self.run.clock.asleep(every)
+
+    async def saga_state(self, publish_id: str) -> str:
+        body = (await self.http.get(f"/v1/publishes/{publish_id}")).json()
+        return str(body.get("state"))
+
+    async def author_alerts(self) -> list[dict[str, Any]]:
+        return (await self.http.get("/v1/alerts")).json()  # type: ignore[no-any-return]
+
+    async def catalog_status(self, bundle: str) -> str | None:
+        """The catalog's record of a bundle's CourseVersion (None: never registered)."""
+        assert self.service.fakes.catalog is not None
+        found = await self.service.fakes.catalog.get(bundle)
+        return None if found is None else str(found["status"])
+
+    def bundles(self) -> dict[str, dict[str, Any]]:
+        assert self.service.fakes.content is not None
+        return self.service.fakes.content.bundles
+
+
+def bundle_of(publish_id: str) -> str:
+    """The bundle (and catalog package) id a publish uses."""
+    return f"bdl-{publish_id[:16]}"
 
 
 def observers_for(run: Any) -> list[Any]:
@@ -110,3 +132,15 @@ def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
 def alerts(run: Any, rule: str) -> list[Any]:
     """The ``alert.raised`` events of one detection rule in this run."""
     return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
+
+
+def step_attempts(run: Any, since: float) -> list[Any]:
+    """The ``publish.step`` attempts of the first step call after ``since`` (attempt
+    numbers restart at 1 with each call)."""
+    starts = events_since(run, "attempt.started", "publish.step", since)
+    call: list[Any] = []
+    for event in starts:
+        if call and event.attempt <= call[-1].attempt:
+            break
+        call.append(event)
+    return call

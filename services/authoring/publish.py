@@ -64,7 +64,7 @@ class Publisher:
                 mitigate.Step("bundle", self._bundle, self._discard if compensate else None),
                 mitigate.Step("done", self._done),
             ],
-            deadline=DEADLINE,
+            deadline=DEADLINE if switches.enabled("authoring.switch.saga-deadline") else None,
             stuck_after=STUCK_AFTER,
             runbook=RUNBOOK,
         )
@@ -151,6 +151,10 @@ class Publisher:
     def _step(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         return call(self.rt.policy("publish.step"), fn, *args, **kwargs)
 
+    def _undo(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Compensations have their own schedule: a fault at a step is not one at its undo.
+        return call(self.rt.policy("publish.compensate"), fn, *args, **kwargs)
+
     async def _start(self, ctx: mitigate.StepContext) -> dict[str, float]:
         return {"at": self.rt.clock.wall()}
 
@@ -168,7 +172,7 @@ class Publisher:
 
     async def _unregister(self, ctx: mitigate.StepContext) -> None:
         path = f"/v1/packages/{ctx.input['bundle']}"
-        await self._step(self.catalog.request, "catalog.register", "DELETE", path)
+        await self._undo(self.catalog.request, "catalog.register", "DELETE", path)
 
     async def _bundle(self, ctx: mitigate.StepContext) -> Any:
         job = ctx.input
@@ -182,7 +186,7 @@ class Publisher:
 
     async def _discard(self, ctx: mitigate.StepContext) -> None:
         path = f"/v1/bundles/{ctx.input['bundle']}"
-        await self._step(self.content.request, "content.bundle", "DELETE", path)
+        await self._undo(self.content.request, "content.bundle", "DELETE", path)
 
     async def _done(self, ctx: mitigate.StepContext) -> dict[str, str]:
         await self.drafts.set_state(ctx.input["draft"], DraftState.PUBLISHED, None)
