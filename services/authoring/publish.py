@@ -20,9 +20,9 @@ import uuid
 from typing import Any
 
 import mitigate
-from services.kit.calls import call
+from services.kit.calls import PermanentError, call
 from services.kit.errors import ServiceError
-from services.kit.http import Remote
+from services.kit.http import Remote, RemoteRefusedError
 
 from .adapters.media import MediaClient
 from .domain.drafts import DraftState, can_publish
@@ -34,6 +34,7 @@ __all__ = ["RUNBOOK", "SAGA", "Publisher"]
 SAGA = "authoring.publish"
 RUNBOOK = "runbooks/authoring/publish-saga.md"
 DEADLINE = 15 * 60.0
+PERMANENT = (PermanentError, RemoteRefusedError)
 STUCK_AFTER = 5 * 60.0
 
 
@@ -149,7 +150,8 @@ class Publisher:
 
     # -- saga steps -----------------------------------------------------------------------
     def _step(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return call(self.rt.policy("publish.step"), fn, *args, **kwargs)
+        # A refusal (4xx) will fail the same way however often it is sent: not retried.
+        return call(self.rt.policy("publish.step"), fn, *args, permanent=PERMANENT, **kwargs)
 
     def _undo(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         # Compensations have their own schedule: a fault at a step is not one at its undo.
@@ -189,7 +191,7 @@ class Publisher:
         await self._undo(self.content.request, "content.bundle", "DELETE", path)
 
     async def _done(self, ctx: mitigate.StepContext) -> dict[str, str]:
-        await self.drafts.set_state(ctx.input["draft"], DraftState.PUBLISHED, None)
+        await self._step(self.drafts.set_state, ctx.input["draft"], DraftState.PUBLISHED, None)
         return {"state": "published"}
 
     async def _rollback(self, ctx: mitigate.StepContext) -> None:

@@ -1,9 +1,10 @@
 """The content service port: the publish saga's bundling step hands the content service
 the draft's blocks and gets a bundle; its compensation discards that bundle.
 
-:class:`FakeContentService` has the HTTP shape the client speaks: ``PUT
-/v1/bundles/{id}`` ``{"tenant", "draftId", "blocks"}`` -> 201 (a repeat: 200, idempotent),
-``GET /v1/bundles/{id}``, ``DELETE /v1/bundles/{id}`` -> 204 (safe to repeat).
+:class:`FakeContentService` has the HTTP shape the client speaks:
+``PUT /v1/bundles/{id}`` ``{"tenant", "draftId", "blocks"}`` -> 201 (a repeat: 200,
+idempotent), ``GET /v1/bundles/{id}``, ``DELETE /v1/bundles/{id}`` -> 204 (safe to
+repeat). ``refuse`` scripts a refusal (4xx).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class FakeContentService:
     def __init__(self) -> None:
         self.bundles: dict[str, dict[str, Any]] = {}
         self.requests = 0
+        self.refuse = 0  # when set: every bundle request is answered with this status
         self.app = Starlette(
             routes=[
                 Route("/v1/bundles/{bundle}", self._put, methods=["PUT"]),
@@ -32,6 +34,8 @@ class FakeContentService:
 
     async def _put(self, request: Request) -> Response:
         self.requests += 1
+        if self.refuse:
+            return JSONResponse({"error": "bundle refused"}, status_code=self.refuse)
         bundle = request.path_params["bundle"]
         if bundle in self.bundles and self.bundles[bundle]["state"] == "ready":
             return JSONResponse(self.bundles[bundle])
