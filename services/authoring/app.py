@@ -9,11 +9,11 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import drafts, publish
+from .api import coauthor, drafts, publish
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [drafts.router, publish.router]
+ROUTERS = [drafts.router, publish.router, coauthor.router]
 
 
 def tenant_resolver(service: Any) -> mitigate.TenantResolver:

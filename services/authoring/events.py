@@ -7,7 +7,13 @@ from typing import ClassVar
 
 import mitigate
 
-__all__ = ["AiProvenanceRefused", "PublishRefused"]
+__all__ = [
+    "AiBudgetAlert",
+    "AiBudgetWarning",
+    "AiProvenanceRefused",
+    "AiUnavailable",
+    "PublishRefused",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -27,3 +33,30 @@ class AiProvenanceRefused(mitigate.Event):
     name: ClassVar[str] = "ai.provenance_refused"
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
     block: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiBudgetWarning(mitigate.Event):
+    """A tenant's AI usage crossed 80 % of its budget (authoring.fm.1.8)."""
+
+    name: ClassVar[str] = "ai.budget_warning"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiBudgetAlert(mitigate.Event):
+    """A tenant's AI usage crossed 95 % of its budget: admins are alerted (fm.1.8)."""
+
+    name: ClassVar[str] = "ai.budget_alert"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    tenant: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiUnavailable(mitigate.Event):
+    """The cloud model could not answer (retries spent, timed out or breaker open)."""
+
+    name: ClassVar[str] = "ai.unavailable"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    reason: str = ""

@@ -65,6 +65,13 @@ class World:
                 return state
             await self.run.clock.asleep(every)
 
+    async def new_draft(self) -> str:
+        return str((await self.http.post("/v1/drafts", json={"title": "Course"})).json()["id"])
+
+    async def ai_block(self, draft: str, prompt: str, *, consent: bool = False) -> httpx.Response:
+        body = {"prompt": prompt, "consent": consent}
+        return await self.http.post(f"/v1/drafts/{draft}/ai-blocks", json=body)
+
     async def saga_state(self, publish_id: str) -> str:
         body = (await self.http.get(f"/v1/publishes/{publish_id}")).json()
         return str(body.get("state"))

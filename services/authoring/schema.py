@@ -26,8 +26,14 @@ _V1 = (
         runbook TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+_V2 = (
+    """CREATE TABLE IF NOT EXISTS authoring_ai_usage (
+        tenant TEXT PRIMARY KEY, used INTEGER NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "authoring tables", sqlite=_V1, postgres=_V1),
+    mitigate.Migration(2, "AI budget usage", sqlite=_V2, postgres=_V2),
 )
 
 

@@ -19,9 +19,11 @@ from services.kit.http import Remote, asgi_transport
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
 
+from .adapters.ai import AiClient, FakeModelServer
 from .adapters.content_service import FakeContentService
 from .adapters.media import FakeMedia, MediaClient
 from .app import build_app
+from .coauthor import CoAuthor
 from .drafts import Drafts
 from .publish import Publisher
 from .schema import ensure_schema
@@ -38,6 +40,8 @@ class Fakes:
     media: FakeMedia | None = None
     catalog: FakeCatalog | None = None
     content: FakeContentService | None = None
+    ai: FakeModelServer | None = None
+    ai_local: FakeModelServer | None = None
 
 
 @dataclass
@@ -48,6 +52,7 @@ class Authoring:
     publisher: Publisher
     remotes: list[Remote]
     fakes: Fakes
+    coauthor: CoAuthor | None = None
     app: Any = None
 
     async def aclose(self) -> None:
@@ -75,10 +80,14 @@ async def open_authoring(
         media=FakeMedia() if not settings.media_url else None,
         catalog=await FakeCatalog(runtime.store).setup() if not settings.catalog_url else None,
         content=FakeContentService() if not settings.content_url else None,
+        ai=FakeModelServer("cloud-model-1") if not settings.ai_url else None,
+        ai_local=FakeModelServer("local-model-1") if not settings.ai_local_url else None,
     )
     media = _remote(settings.media_url, fakes.media and fakes.media.app, runtime.policy)
     catalog = _remote(settings.catalog_url, fakes.catalog and fakes.catalog.app, runtime.policy)
     content = _remote(settings.content_url, fakes.content and fakes.content.app, runtime.policy)
+    ai = _remote(settings.ai_url, fakes.ai and fakes.ai.app, runtime.policy)
+    ai_local = _remote(settings.ai_local_url, fakes.ai_local and fakes.ai_local.app, runtime.policy)
     drafts = Drafts(runtime)
     publisher = Publisher(
         runtime,
@@ -88,7 +97,16 @@ async def open_authoring(
         catalog=catalog,
         content=content,
     )
-    service = Authoring(settings, runtime, drafts, publisher, [media, catalog, content], fakes)
+    clock = runtime.clock
+    coauthor = CoAuthor(
+        runtime,
+        settings,
+        drafts=drafts,
+        cloud=AiClient(ai, target="ai.generate", model="cloud-model-1", clock=clock),
+        local=AiClient(ai_local, target="ai.local", model="local-model-1", clock=clock),
+    )
+    remotes = [media, catalog, content, ai, ai_local]
+    service = Authoring(settings, runtime, drafts, publisher, remotes, fakes, coauthor)
     service.app = build_app(service)
     return service
 

@@ -27,3 +27,13 @@ class AuthoringSettings(ServiceSettings):
         default_factory=lambda: {"acme": "standard", "globex": "free", "initech": "enterprise"}
     )
     saga_poll: float = 1.0
+    # The cloud and local model servers; empty: the fakes run in this process.
+    ai_url: str = ""
+    ai_local_url: str = ""
+    # AI budget units per tenant (one unit per cloud answer). Choice: the seed gives the
+    # 80 % / 95 % / 100 % marks only; 100 units unless a tenant is listed.
+    ai_budgets: dict[str, int] = Field(default_factory=dict)
+    ai_default_budget: int = 100
+
+    def ai_budget(self, tenant: str) -> int:
+        return self.ai_budgets.get(tenant, self.ai_default_budget)
