@@ -13,6 +13,7 @@ __all__ = [
     "AiProvenanceRefused",
     "AiUnavailable",
     "PublishRefused",
+    "UnsupportedBlock",
 ]
 
 
@@ -60,3 +61,12 @@ class AiUnavailable(mitigate.Event):
     name: ClassVar[str] = "ai.unavailable"
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsupportedBlock(mitigate.Event):
+    """A player rendered the "unsupported block" stub for a kind it does not know."""
+
+    name: ClassVar[str] = "player.unsupported_block"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    kind: str = ""

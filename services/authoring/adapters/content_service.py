@@ -43,7 +43,7 @@ class FakeContentService:
         self.bundles[bundle] = {
             "bundleId": bundle,
             "draftId": body.get("draftId"),
-            "blocks": len(body.get("blocks", [])),
+            "blocks": list(body.get("blocks", [])),
             "state": "ready",
         }
         return JSONResponse(self.bundles[bundle], status_code=201)
