@@ -8,16 +8,27 @@ it is the only code that inserts into ``authoring_blocks`` (a test scans for oth
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
 from typing import Any
 
+from services.kit.calls import call
 from services.kit.errors import ServiceError
 
 from .domain.blocks import AI_KINDS, Block, DomainError, new_block
 from .domain.drafts import DraftState, can_edit
-from .events import AiProvenanceRefused
+from .events import AiProvenanceRefused, BlockWriteFailed
 
-__all__ = ["Drafts"]
+__all__ = ["CONSTRAINT", "Drafts"]
+
+# Constraint violations fail the same way however often they are tried: not retried.
+CONSTRAINT: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+try:  # PostgreSQL's, when psycopg is installed
+    import psycopg
+
+    CONSTRAINT += (psycopg.errors.IntegrityError,)
+except ImportError:  # pragma: no cover
+    pass
 
 
 class Drafts:
@@ -83,7 +94,10 @@ class Drafts:
     async def add_block(self, tenant: str, draft_id: str, spec: dict[str, Any]) -> dict[str, Any]:
         """Add one block; an AI block without provenance is refused before any write."""
         await self._editable(tenant, draft_id)
-        block_id = uuid.uuid4().hex[:12]
+        # The client's operation id names the block: a write resent after an unknown
+        # outcome (the answer was lost after COMMIT) finds its block and adds none.
+        operation = spec.get("operationId")
+        block_id = f"{draft_id}-{operation}" if operation else uuid.uuid4().hex[:12]
         kind = str(spec.get("kind", ""))
         body = dict(spec.get("body") or {})
         media = [str(m) for m in spec.get("media") or []]
@@ -102,15 +116,36 @@ class Drafts:
             raise ServiceError(exc.code, str(exc), status=exc.status) from exc
         except DomainError.UnknownKind as exc:
             raise ServiceError(exc.code, str(exc), status=exc.status) from exc
+        try:
+            await call(
+                self.rt.policy("store.write"), self._insert, draft_id, block, permanent=CONSTRAINT
+            )
+        except CONSTRAINT as exc:
+            raise ServiceError(
+                "AUTHORING.BLOCK.CONFLICT",
+                f"the block conflicts with a stored one: {exc}",
+                status=409,
+            ) from exc
+        except Exception as exc:  # retries spent inside the 300 ms budget: nothing acked
+            self.rt.emit(BlockWriteFailed(target="store.write", at=self.rt.clock.now()))
+            raise ServiceError(
+                "AUTHORING.STORE.UNAVAILABLE",
+                f"the block was not saved ({type(exc).__name__}); resend it",
+                status=503,
+                retry_after=1,
+            ) from exc
+        return _block_json(block)
+
+    async def _insert(self, draft_id: str, block: Block) -> None:
         async with self.rt.store.transaction() as tx:
             row = await tx.fetchone(
                 "SELECT COUNT(*) FROM authoring_blocks WHERE draft_id = ?", (draft_id,)
             )
             position = int(row[0]) if row else 0
             stored = {**block.body, "__media": list(block.media)}
-            await tx.execute(
+            added = await tx.execute(
                 "INSERT INTO authoring_blocks (id, draft_id, position, kind, body, ai_provenance)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
                 (
                     block.id,
                     draft_id,
@@ -120,12 +155,13 @@ class Drafts:
                     json.dumps(block.ai_provenance) if block.ai_provenance else None,
                 ),
             )
+            if not added:  # a resent operation: its block is already there
+                return
             await tx.execute(
                 "UPDATE authoring_drafts SET version = version + 1, state = 'editing',"
                 " updated_at = ? WHERE id = ?",
                 (self.rt.clock.wall(), draft_id),
             )
-        return _block_json(block)
 
     async def set_state(self, draft_id: str, state: str, error: str | None) -> None:
         await self.rt.store.execute(

@@ -12,6 +12,7 @@ __all__ = [
     "AiBudgetWarning",
     "AiProvenanceRefused",
     "AiUnavailable",
+    "BlockWriteFailed",
     "PublishRefused",
     "UnsupportedBlock",
 ]
@@ -70,3 +71,11 @@ class UnsupportedBlock(mitigate.Event):
     name: ClassVar[str] = "player.unsupported_block"
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
     kind: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockWriteFailed(mitigate.Event):
+    """A block write failed after its retries; nothing was acknowledged (retry.1)."""
+
+    name: ClassVar[str] = "store.write_failed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR

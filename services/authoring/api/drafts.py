@@ -21,6 +21,10 @@ class NewBlock(BaseModel):
     body: dict[str, Any] = Field(default_factory=dict)
     media: list[str] = Field(default_factory=list, max_length=100)
     aiProvenance: dict[str, Any] | None = None  # noqa: N815 (the API's field name)
+    # The client's id for this write: a resend after a lost answer adds no second block.
+    operationId: str | None = Field(  # noqa: N815 (the API's field name)
+        default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$"
+    )
 
 
 @router.post("/drafts", status_code=201)
