@@ -153,5 +153,6 @@ def test_the_default_table_fits_80_columns_and_says_why(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
     gateway = next(line for line in lines if line.lstrip().startswith("checkout.chaos.gateway"))
-    assert "verified" in gateway and "detected by checkout.rule.gateway-f" in gateway
+    assert "checkout.chaos.gateway-outage " in gateway  # the id whole
+    assert "verified" in gateway and "rule.gateway-failing in" in gateway
     assert "checkout: 4 verified" in result.stdout
