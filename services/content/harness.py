@@ -9,6 +9,7 @@ and NATS stream per run).
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import uuid
@@ -18,6 +19,9 @@ from typing import Any
 
 import httpx
 
+import mitigate
+import mitigate.chaos
+from services.kit.proxied import ToProxy, serve_behind_proxy
 from services.kit.runtime import AllOn, Runtime
 
 from .service import Content, open_content
@@ -36,6 +40,35 @@ class World:
     http: httpx.AsyncClient
     root: Path
     loops: dict[str, Any] = field(default_factory=dict)
+    proxy: Any = None
+    """On the real clock: the TCP fault proxy between content and the catalog service."""
+
+    @property
+    def real_time(self) -> bool:
+        return self.proxy is not None
+
+    async def partition_catalog(self, duration: float) -> None:
+        """Cut content from the catalog for ``duration`` seconds: in virtual time a
+        fault at the catalog call (attempts hang to their timeout); on the real clock a
+        black hole on the TCP link, cleared after ``duration``."""
+        if self.proxy is None:
+            cut = mitigate.chaos.Partition(a="content", b="catalog", hang=30)
+            await self.run.inject(cut, duration=duration)
+            return
+        proxy = self.proxy
+        label = f"partition content <-> catalog for {duration:g}s (TCP proxy)"
+        self.run.timeline.window(self.clock.now(), None, label)  # the run's fault window
+        proxy.blackhole()
+        proxy.reset_connections()  # pooled connections go into the hole too
+
+        async def heal() -> None:
+            await self.clock.asleep(duration)
+            proxy.clear()
+            self.run.timeline.close_window(label, self.clock.now())
+
+        self._tasks.append(asyncio.ensure_future(heal()))
+
+    _tasks: list[Any] = field(default_factory=list)
 
     @property
     def clock(self) -> Any:
@@ -149,7 +182,13 @@ async def open_world(run: Any, **overrides: Any) -> World:
         observers=observers_for(run),
         injector=run.injector,
     )
-    content = await open_content(settings, runtime=runtime)
+    real = not isinstance(run.clock, mitigate.VirtualClock)
+    to_proxy = ToProxy() if real else None
+    content = await open_content(settings, runtime=runtime, catalog_transport=to_proxy)
+    proxied = None
+    if to_proxy is not None:  # the catalog over a real link, through the fault proxy
+        assert content.fake_catalog is not None
+        proxied = await serve_behind_proxy(content.fake_catalog.app, run.clock, to_proxy)
     workers = running(content)
     loops = await workers.__aenter__()
     http = httpx.AsyncClient(
@@ -158,10 +197,16 @@ async def open_world(run: Any, **overrides: Any) -> World:
         headers={"x-tenant-id": TENANT},
     )
     world = World(run, content, http, root, loops)
+    if proxied is not None:
+        world.proxy = proxied.proxy
 
     async def close() -> None:
+        for task in world._tasks:
+            task.cancel()
         await http.aclose()
         await workers.__aexit__(None, None, None)
+        if proxied is not None:
+            await proxied.stop()
         if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
             await _drop_run_backends(runtime)
         await content.aclose()

@@ -18,7 +18,9 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import mitigate
+import mitigate.chaos
 from mitigate.web import LocalObjects, SignedObjectApp
+from services.kit.proxied import ToProxy, serve_behind_proxy
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
 from .adapters.cdn import FakeCdn
@@ -49,6 +51,18 @@ class HostRouter:
         await app(scope, receive, send)
 
 
+class _ByHost(httpx.AsyncBaseTransport):
+    """In process through ASGI, except the hosts that are served for real."""
+
+    def __init__(self, asgi: httpx.AsyncBaseTransport, real: dict[str, Any]) -> None:
+        self.asgi = asgi
+        self.real = real
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.real.get(request.url.host, self.asgi)
+        return await transport.handle_async_request(request)
+
+
 class Testbed:
     __test__ = False  # not a pytest test class
 
@@ -62,16 +76,23 @@ class Testbed:
         switches: Any = None,
         license_lifetimes: dict[str, float] | None = None,
         folder: Path | None = None,
+        url_clock: mitigate.Clock | None = None,
     ) -> None:
         self.clock = clock
         self.catalog = catalog
         self.policy = policy
+        self._real_hosts: dict[str, httpx.AsyncBaseTransport] = {}
+        self.cdn_proxy: Any = None  # on the real clock: the fault proxy in front of the CDN
         self.folder = folder or Path(tempfile.mkdtemp(prefix="content-testbed-"))
         overlap = catalog.failure_mode("content.fm.1.6").details["key overlap"]
         self.ring = mitigate.KeyRing.generate(
             clock=clock, overlap=mitigate.parse_duration(overlap), observers=observers
         )
-        self.url_signer = mitigate.UrlSigner(b"content-url-secret-for-testbed-0", clock=clock)
+        # The content side's wall time, which a clock-skew fault can move (fm.1.9 on the
+        # real clock: the link is cut, and the host's date is 11 min later at the resume).
+        self.url_signer = mitigate.UrlSigner(
+            b"content-url-secret-for-testbed-0", clock=url_clock or clock
+        )
         self.push = FakePushProvider()
         self.ai = FakeAiGateway(clock)
         self.kms = LocalKms()
@@ -122,14 +143,47 @@ class Testbed:
         self.http = self.client("content.test")  # the operator's and the publisher's client
         self.http.headers["x-ops-token"] = OPS_TOKEN
         self._workers: list[Callable[[], Any]] = []
+        self._stops: list[Callable[[], Any]] = []
+        self._tasks: list[Any] = []
+        self._link_fault: tuple[Any, str] | None = None
 
     def _client_for(self, app: ASGIApp, host: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
 
     def client(self, host: str) -> httpx.AsyncClient:
         # An unhandled error reaches the client as a 500, as it would over the network.
-        transport = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
+        asgi = httpx.ASGITransport(app=self.router, raise_app_exceptions=False)
+        transport = _ByHost(asgi, self._real_hosts)
         return httpx.AsyncClient(transport=transport, base_url=f"http://{host}")
+
+    async def serve_cdn_for_real(self) -> None:
+        """On the real clock: the CDN served by uvicorn behind the TCP fault proxy; every
+        client's requests to cdn.test then cross a real socket (content.fallback.3)."""
+        to_proxy = ToProxy()
+        proxied = await serve_behind_proxy(self.cdn, self.clock, to_proxy)
+        self._real_hosts["cdn.test"] = to_proxy
+        self.cdn_proxy = proxied.proxy
+        self._stops.append(proxied.stop)
+
+    async def cdn_down(self, run: Any) -> None:
+        """The CDN fails: 503 from the edge in virtual time; on the real clock the link
+        is down (connections refused). A fault window on the run's timeline either way."""
+        run.timeline.window(self.clock.now(), None, self._cdn_fault)
+        if self.cdn_proxy is not None:
+            await self.cdn_proxy.down()
+        else:
+            self.cdn.fail_status = 503
+
+    async def cdn_up(self, run: Any) -> None:
+        if self.cdn_proxy is not None:
+            await self.cdn_proxy.up()
+        else:
+            self.cdn.fail_status = 0
+        run.timeline.close_window(self._cdn_fault, self.clock.now())
+
+    @property
+    def _cdn_fault(self) -> str:
+        return "CDN link down (TCP proxy)" if self.cdn_proxy is not None else "CDN answers 503"
 
     def device(
         self, device_id: str, tenant: str = "acme", *, with_key: bool = True
@@ -173,10 +227,45 @@ class Testbed:
             policy=run.policy,
             observers=observers,
             switches=getattr(run, "switches", None),
+            url_clock=run.injector.clock_for(run.clock, "content"),
             **kwargs,
         )
         run.rollback(bed.close)
         return bed
+
+    async def slow_link_cut(self, run: Any, size: int, *, fraction: float, clients: int) -> None:
+        """Throttle downloads from the CDN and cut each of the next ``clients`` transfers
+        at ``fraction`` of ``size``; the resume comes 11 min later, past the URL's 10 min
+        TTL. In virtual time the edge stalls the cut transfer for 11 min; on the real
+        clock the TCP proxy throttles and cuts, and the content side's date moves 11 min
+        ahead (a clock-skew fault) once the transfers are under way."""
+        if self.cdn_proxy is None:
+            self.cdn.cut_fraction, self.cdn.cut_transfers = fraction, clients
+            self.cdn.cut_stall = 11 * 60.0
+            return
+        proxy = self.cdn_proxy
+        self._link_fault = (run, f"slow link, cut at {fraction:.0%} (TCP proxy)")
+        run.timeline.window(self.clock.now(), None, self._link_fault[1])
+        proxy.bandwidth(256 * 1024, direction="downstream")
+        proxy.cut_after(int(size * fraction), direction="downstream")
+        started = proxy.bytes["downstream"]
+
+        async def later_at_the_resume() -> None:
+            while proxy.bytes["downstream"] - started < 1024 * clients:
+                await self.clock.asleep(0.005)
+            await run.inject(
+                mitigate.chaos.ClockSkew(party="content", offset=11 * 60), duration=3600
+            )
+
+        self._tasks.append(asyncio.ensure_future(later_at_the_resume()))
+
+    def link_clear(self) -> None:
+        if self.cdn_proxy is not None:
+            self.cdn_proxy.clear()
+        if self._link_fault is not None:
+            run, label = self._link_fault
+            run.timeline.close_window(label, self.clock.now())
+            self._link_fault = None
 
     @classmethod
     async def open(cls, run: Any, **kwargs: Any) -> Testbed:
@@ -184,7 +273,10 @@ class Testbed:
         backend: on a VirtualClock a real server's I/O would let the clock jump while the
         loop waits on a socket; the state table is tested on PostgreSQL in
         tests/services/content/test_device_state.py."""
-        return cls.for_run(run, **kwargs)
+        bed = cls.for_run(run, **kwargs)
+        if not isinstance(run.clock, mitigate.VirtualClock):
+            await bed.serve_cdn_for_real()
+        return bed
 
     @classmethod
     def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:
@@ -198,8 +290,12 @@ class Testbed:
         return bed
 
     async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
         for halt in self._workers:
             await halt()
+        for stop in self._stops:
+            await stop()
         await self.http.aclose()
         if self.side.ports.cdn is not None:
             await self.side.ports.cdn.aclose()

@@ -98,15 +98,20 @@ def create_app(
     tenants: Any = None,
     idempotency: bool = True,
     health: Health | None = None,
+    on_tenant_reject: Callable[[str], Any] | None = None,
+    middleware: Iterable[tuple[type, dict[str, Any]]] = (),
     exempt: tuple[str, ...] = (),
 ) -> FastAPI:
     """The ASGI app of one service.
 
     ``tenants``: a :class:`mitigate.TenantResolver` (requests outside :data:`EXEMPT` must
-    name a known tenant). ``idempotency``: unsafe requests may carry ``Idempotency-Key``;
-    a repeat gets the first answer (keys kept in the service's store). ``exempt``: more
-    path prefixes that need no tenant, beside :data:`EXEMPT` (a provider's callbacks: the
-    provider knows no tenant; the service finds it from what the callback names).
+    name a known tenant); ``on_tenant_reject(client_ip)`` is told of each refusal (a
+    per-address counter). ``middleware``: ``(class, options)`` pairs placed just inside
+    the envelope, outside tenant resolution (the first pair is the outermost of them).
+    ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a repeat gets the first
+    answer (keys kept in the service's store). ``exempt``: more path prefixes that need no
+    tenant, beside :data:`EXEMPT` (a provider's callbacks: the provider knows no tenant;
+    the service finds it from what the callback names).
     """
     no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
@@ -146,6 +151,10 @@ def create_app(
     if tenants is not None:
         from mitigate.web import TenantMiddleware
 
-        app.add_middleware(TenantMiddleware, resolver=tenants, exempt=no_tenant)
+        app.add_middleware(
+            TenantMiddleware, resolver=tenants, exempt=no_tenant, on_reject=on_tenant_reject
+        )
+    for cls, options in reversed(list(middleware)):
+        app.add_middleware(cls, **options)
     app.add_middleware(ErrorEnvelopeMiddleware)
     return app

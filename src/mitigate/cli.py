@@ -9,6 +9,7 @@ from mitigate.chaos.cli import verify
 from mitigate.demo import demo_command
 from mitigate.durable.cli import saga_app
 from mitigate.durable.dlq_cli import dlq_app
+from mitigate.report.cli import report
 from mitigate.serve import serve_command
 
 app = typer.Typer(
@@ -21,6 +22,7 @@ app = typer.Typer(
 # Sub-command groups, one line each (areas own their CLI modules).
 app.add_typer(catalog_app, name="catalog")
 app.command("verify")(verify)
+app.command("report")(report)
 app.command("demo")(demo_command)
 app.add_typer(saga_app, name="saga")
 app.add_typer(dlq_app, name="dlq")

@@ -134,3 +134,18 @@ switches:
     assert model is not None
     [finding] = check_references(model)
     assert finding.code == "duplicate-id" and "policy" in finding.message
+
+
+def test_real_time_rows_must_name_rows_of_the_catalog() -> None:
+    from mitigate.catalog.check import check_references
+    from mitigate.catalog.model import CatalogModel
+
+    model = CatalogModel.model_validate(
+        {
+            "service": "s",
+            "failure_modes": [{"id": "s.fm.1", "title": "t"}],
+            "real_time": ["s.fm.1", "s.chaos.9"],
+        }
+    )
+    [finding] = check_references(model)
+    assert finding.code == "unknown-ref" and "s.chaos.9" in finding.message

@@ -160,4 +160,5 @@ def test_json_schema_is_strict_and_documented() -> None:
         "runbooks",
         "error_budget",
         "metrics",
+        "real_time",
     }

@@ -46,9 +46,13 @@ def test_two_services_with_same_named_modules_in_one_run(tmp_path: Path) -> None
     alpha = _service(tmp_path / "services", "alpha")
     beta = _service(tmp_path / "services", "beta")
     out = tmp_path / "out"
-    code, text = _verify(str(alpha), str(beta), "--json", "--out", str(out))
-    assert code == 0, text
-    verdicts = {(r["service"], r["id"], r["verdict"]) for r in json.loads(text)["results"]}
+    result = CliRunner().invoke(
+        app, ["verify", str(alpha), str(beta), "--json", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    verdicts = {
+        (r["service"], r["id"], r["verdict"]) for r in json.loads(result.stdout)["results"]
+    }
     assert verdicts == {
         ("alpha", "alpha.names", "verified"),
         ("beta", "beta.names", "verified"),

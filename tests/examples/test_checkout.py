@@ -87,7 +87,7 @@ def test_a_switch_turned_off_is_caught_and_the_journal_says_by_which_experiment(
     }
     page = (tmp_path / "report.html").read_text()
     assert "checkout.dedupe.order: killed by checkout.chaos.double-submit" in page
-    assert "mitigations shown necessary" in out
+    assert "without checkout.dedupe.order (switch): killed by checkout.chaos.double-submit" in out
 
 
 def test_a_switch_the_service_never_asks_survives_with_the_reason(tmp_path: Path) -> None:
@@ -138,8 +138,21 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
 
 
 def test_terminal_table_names_every_column(tmp_path: Path) -> None:
-    code, out = _verify(str(EXAMPLE), "--out", str(tmp_path))
+    code, out = _verify(str(EXAMPLE), "-v", "--out", str(tmp_path))
     assert code == 0, out
     for column in ("failure mode", "fault", "detected in", "mitigated by", "verdict"):
         assert column in out
     assert "checkout.chaos.gateway-outage" in out
+
+
+def test_the_default_table_fits_80_columns_and_says_why(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["verify", str(EXAMPLE), "--mutate", "--out", str(tmp_path)], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
+    gateway = next(line for line in lines if line.lstrip().startswith("checkout.chaos.gateway"))
+    assert "checkout.chaos.gateway-outage " in gateway  # the id whole
+    assert "verified" in gateway and "rule.gateway-failing in" in gateway
+    assert "checkout: 4 verified" in result.stdout

@@ -11,7 +11,8 @@ from mitigate.chaos import Run, experiment
 
 @experiment("content.fallback.3", failure_modes=["content.fm.1.10"])
 async def cdn_down_origin_direct(run: Run) -> None:
-    """The CDN answers 5xx: the client receives a signed origin URL and downloads
+    """The CDN answers 5xx (virtual time) or is unreachable (the real clock: the TCP
+    proxy in front of it is down): the client receives a signed origin URL and downloads
     directly, the digest matches; after the CDN heals, downloads go through it again."""
     bed = await Testbed.open(run)
     await bed.add_course("c1", b"course " * 1000)
@@ -22,7 +23,7 @@ async def cdn_down_origin_direct(run: Run) -> None:
     await devices[0].download("c1@tab-0")
     await run.steady("via the CDN", bed.cdn.fills == 1)
 
-    bed.cdn.fail_status = 503
+    await bed.cdn_down(run)  # 503s in virtual time; the link down on the real clock
     origin_urls = 0
     outcome = await run.call("download", devices[1].download, "c1@tab-1")
     run.expect("downloaded while the CDN is down", outcome.ok, str(outcome.error))
@@ -37,7 +38,7 @@ async def cdn_down_origin_direct(run: Run) -> None:
     run.expect("origin load counted", origin_urls >= 1, str(origin_urls))
     run.expect("and it plays", await devices[1].try_play("c1@tab-1") == "ok")
 
-    bed.cdn.fail_status = 0
+    await bed.cdn_up(run)
     fills = bed.cdn.fills
     await devices[2].download("c1@tab-2")
     run.expect("after the CDN heals, downloads go through it again", bed.cdn.fills == fills + 1)

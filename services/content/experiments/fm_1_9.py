@@ -17,7 +17,9 @@ FLEET = 60  # slow clients at once: more than the rule's 50 renewals in 5 min
 async def url_expires_mid_download(run: Run) -> None:
     """The link throttles the transfer and drops it at 60 %; the client resumes 11 min
     later: the CDN answers 403 expired, the client renews the URL (the first renewal
-    call fails once and is retried) and resumes with a Range request, not from byte 0."""
+    call fails once and is retried) and resumes with a Range request, not from byte 0.
+    On the real clock the TCP proxy throttles and cuts, and a clock-skew fault moves the
+    content side's date 11 min ahead while the transfer runs."""
     bed = await Testbed.open(run)
     source = os.urandom(256 * 1024)
     await bed.add_course("big", source)
@@ -28,10 +30,11 @@ async def url_expires_mid_download(run: Run) -> None:
     size = len((bed.side.objects_root / bed.side.bundles["big@slow"].object_key).read_bytes())
     await run.steady("bundle ready", meta["status"] == "ready")
 
-    bed.cdn.cut_fraction = 0.6
-    bed.cdn.cut_stall = 11 * 60.0  # the slow link outlives the 10 min TTL
+    # The slow link outlives the 10 min TTL: cut at 60 %, resumed 11 min later.
+    await bed.slow_link_cut(run, size, fraction=0.6, clients=1)
     async with run.fault(Failure("url.renew", times=1, error=ConnectionError)):
         outcome = await run.call("download", device.download, "big@slow")
+    bed.link_clear()
     run.expect("download finished with no user action", outcome.ok, str(outcome.error))
     run.expect(
         "the resume was refused 403 with the expired code",
@@ -65,12 +68,12 @@ async def url_expires_mid_download(run: Run) -> None:
     for member in fleet:
         status = await member.status(f"big@{member.device_id}")
         run.expect(f"fleet bundle ready ({member.device_id})", status["status"] == "ready")
-    bed.cdn.cut_fraction, bed.cdn.cut_transfers = 0.6, FLEET
-    bed.cdn.cut_stall = 11 * 60.0
+    await bed.slow_link_cut(run, size, fraction=0.6, clients=FLEET)
     quiet_before = not alerts(run, "content.rule.url-renewals")
     done = await asyncio.gather(
         *(m.download(f"big@{m.device_id}") for m in fleet), return_exceptions=True
     )
+    bed.link_clear()
     failed = [d for d in done if isinstance(d, BaseException)]
     run.expect("every fleet download finished", not failed, str(failed[:3]))
     renewed = sum(m.last_download.renewals for m in fleet if m.last_download)

@@ -140,6 +140,7 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
             "failure mode",
             ("experiments", index, "failure_modes"),
         )
+    refs(model.real_time, modes | fallbacks | experiments, "row", ("real_time",))
     return findings
 
 

@@ -1,7 +1,8 @@
 """``mitigate catalog ...``: import, render, lint, alerts, schema, show.
 
-Exit codes: 0 ok, 1 findings (lint; import with ``--strict``), 2 bad input (a file that
-cannot be read or is not a valid catalog). Nothing is written when the input is bad.
+Exit codes: 0 ok, 1 findings (lint: errors, and warnings too with ``--strict``; import
+with ``--strict``), 2 bad input (a file that cannot be read or is not a valid catalog).
+Nothing is written when the input is bad.
 ``--json`` prints one JSON document on stdout for machines.
 
 .. versionadded:: 0.1
@@ -112,8 +113,12 @@ def lint(
         list[str] | None,
         typer.Option("--ignore", help="Leave out findings with this code (repeatable)."),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 on warnings (gaps) too, not only errors.")
+    ] = False,
 ) -> None:
-    """Report problems and gaps: exit 0 clean, 1 findings, 2 unreadable file (or one
+    """Report problems and gaps: exit 0 when there is no error (gaps are warnings: they
+    are listed, and fail only with --strict), 1 on errors, 2 unreadable file (or one
     holding a value beyond the loader's limits)."""
     unknown = sorted(set(ignore or ()) - set(CODES))
     if unknown:
@@ -124,7 +129,8 @@ def lint(
     for path in catalogs:
         findings = lint_file(path, ignore=ignore or ())
         unreadable = any(f.code in ("io", "yaml", "too-large") for f in findings)
-        worst = max(worst, BAD_INPUT if unreadable else FINDINGS if findings else OK)
+        failing = [f for f in findings if strict or f.level == "error"]
+        worst = max(worst, BAD_INPUT if unreadable else FINDINGS if failing else OK)
         report.append({"file": str(path), "findings": [f.to_dict() for f in findings]})
         if not as_json:
             _print_findings(str(path), findings)

@@ -677,6 +677,10 @@ class CatalogModel(_Strict):
     metrics: list[MetricSpec] = Field(default_factory=list)
     """Metrics the service exports itself, that detection rules read (see MetricSpec)."""
     error_budget: ErrorBudget | None = None
+    real_time: list[Name] = Field(default_factory=list)
+    """Rows (failure mode, fallback or experiment ids) whose fault sits on a real link
+    (the TCP fault proxy): besides the virtual-time run they also run on the real clock
+    against real servers (``mitigate verify --real-time --only ID``)."""
 
 
 def _text(value: float | str | None) -> str | None:

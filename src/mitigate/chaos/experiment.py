@@ -137,6 +137,55 @@ class ExperimentResult:
     """Switches the service consulted during the run (``run.switches.enabled``)."""
     backend: str = "embedded"
     """The backends the run used (``mitigate verify --backend``)."""
+    source: str = ""
+    """Where the row comes from: the catalog entry's ``source`` (a seed line), else the
+    catalog's own ``source``."""
+    elapsed_s: float | None = None
+    """Machine time the run took (not virtual time), for progress and the journal."""
+
+    def why(self) -> str:
+        """One line saying why the verdict is what it is.
+
+        >>> r = ExperimentResult("s", "s.fm.1", "t", "chaos", "verified", detected_s=1.5,
+        ...                      detected_by=["s.rule.x"], mitigated_by=["retry"])
+        >>> r.checks = [Check("holds", True, "during", 0.0)]
+        >>> r.why()
+        'detected by s.rule.x in 1.5s; mitigated by retry; 1 check held'
+        """
+        if self.verdict != "verified":
+            return self.reason or self.verdict
+        parts = []
+        if self.detected_by:
+            parts.append(f"detected by {', '.join(self.detected_by)}")
+        if self.detected_s is not None:
+            parts[-1:] = [
+                (parts[-1] + " in " if parts else "detected in ") + _secs(self.detected_s)
+            ]
+        if self.mitigated_by:
+            parts.append(f"mitigated by {', '.join(self.mitigated_by)}")
+        held = len(self.checks)
+        parts.append(f"{held} check{'s' if held != 1 else ''} held")
+        return "; ".join(parts)
+
+    def short_why(self) -> str:
+        """:meth:`why` for an 80-column table: the first detection rule (without the
+        service's prefix) and how many more, the delay, the mitigations.
+
+        >>> r = ExperimentResult("s", "s.fm.1", "t", "chaos", "verified", detected_s=325.0,
+        ...                      detected_by=["s.rule.x", "s.alert.y"], mitigated_by=["retry"])
+        >>> r.short_why()
+        'rule.x +1 in 325s; retry'
+        """
+        if self.verdict != "verified" or not (self.detected_by or self.detected_s is not None):
+            return self.why()
+        said = "detected"
+        if self.detected_by:
+            first = self.detected_by[0].removeprefix(f"{self.service}.")
+            more = len(self.detected_by) - 1
+            said = first + (f" +{more}" if more else "")
+        if self.detected_s is not None:
+            said += f" in {_secs(self.detected_s)}"
+        return "; ".join([said, *([", ".join(self.mitigated_by)] if self.mitigated_by else [])])
 
     def summary(self) -> dict[str, Any]:
         """The machine-readable row of ``mitigate verify --json``."""
@@ -145,13 +194,15 @@ class ExperimentResult:
             "id": self.id,
             "kind": self.kind,
             "verdict": self.verdict,
-            "detected_s": self.detected_s,
-            "recovered_s": self.recovered_s,
+            "why": self.why(),
+            "detected_s": _round(self.detected_s),
+            "recovered_s": _round(self.recovered_s),
             "lost": self.lost,
             "duplicated": self.duplicated,
         }
 
     def to_json(self) -> dict[str, Any]:
+        start = self.timeline.start if self.timeline is not None else 0.0
         out = self.summary()
         out.update(
             title=self.title,
@@ -165,7 +216,8 @@ class ExperimentResult:
                     "name": c.name,
                     "passed": c.passed,
                     "phase": c.phase,
-                    "at": c.at,
+                    "at": _round(c.at),
+                    "after_s": _round(c.at - start),
                     "detail": c.detail,
                 }
                 for c in self.checks
@@ -177,5 +229,53 @@ class ExperimentResult:
             pipelines=self.pipelines,
             switches=self.switches,
             backend=self.backend,
+            source=self.source,
+            elapsed_s=_round(self.elapsed_s, 3),
         )
         return out
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> ExperimentResult:
+        """A result read back from a journal row (``mitigate report JOURNAL``)."""
+        timeline = row.get("timeline")
+        return cls(
+            service=row["service"],
+            id=row["id"],
+            title=row.get("title", ""),
+            kind=row.get("kind", "chaos"),
+            verdict=row["verdict"],
+            failure_modes=tuple(row.get("failure_modes", ())),
+            fault=row.get("fault", ""),
+            reason=row.get("reason", ""),
+            detected_s=row.get("detected_s"),
+            detected_by=list(row.get("detected_by", [])),
+            recovered_s=row.get("recovered_s"),
+            lost=row.get("lost"),
+            duplicated=row.get("duplicated"),
+            mitigated_by=list(row.get("mitigated_by", [])),
+            checks=[
+                Check(c["name"], c["passed"], c["phase"], c["at"], c.get("detail", ""))
+                for c in row.get("checks", [])
+            ],
+            timeline=Timeline.from_json(timeline) if timeline else None,
+            rollbacks=row.get("rollbacks", 0),
+            clock=row.get("clock", "virtual"),
+            mutation=row.get("mutation"),
+            pipelines=list(row.get("pipelines", [])),
+            switches=list(row.get("switches", [])),
+            backend=row.get("backend", "embedded"),
+            source=row.get("source", ""),
+            elapsed_s=row.get("elapsed_s"),
+        )
+
+
+# Virtual time is exact to the microsecond; nothing finer is meaningful in a journal.
+RESOLUTION_DIGITS = 6
+
+
+def _round(value: float | None, digits: int = RESOLUTION_DIGITS) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _secs(value: float) -> str:
+    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.3g}s"

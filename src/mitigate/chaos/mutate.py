@@ -80,6 +80,18 @@ class MitigationVerdict:
             "survived_in": list(self.survived_in),
         }
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MitigationVerdict:
+        return cls(
+            data["service"],
+            data["failure_mode"],
+            data["removed"],
+            data.get("kind", "policy"),
+            data["outcome"],
+            tuple(data.get("caught_by", ())),
+            tuple(data.get("survived_in", ())),
+        )
+
     def describe(self) -> str:
         """One line for a report cell.
 

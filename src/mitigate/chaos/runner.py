@@ -43,7 +43,13 @@ from mitigate.chaos.observed import observed_detection
 from mitigate.chaos.probes import ProbeFailedError
 from mitigate.chaos.run import Run
 from mitigate.chaos.timeline import Timeline
-from mitigate.clock import BACKEND_AUTOJUMP_THRESHOLD, Clock, RealClock, VirtualClock
+from mitigate.clock import (
+    BACKEND_AUTOJUMP_THRESHOLD,
+    Clock,
+    RealClock,
+    VirtualClock,
+    machine_clock,
+)
 from mitigate.errors import ConfigError
 from mitigate.observe.observers import Observer, Recorder
 from mitigate.runscope import RunScope, run_scope
@@ -70,6 +76,10 @@ class Suite:
     switches: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> switch ids
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
+    source: str = ""  # the catalog's source document (a seed)
+    real_time: list[str] = field(default_factory=list)  # rows that also run on the real clock
+    sources: dict[str, str] = field(default_factory=dict)  # failure mode -> its seed line
+    row_ids: set[str] = field(default_factory=set)  # every experiment id, before --only
 
 
 def _bad_input(message: str, hint: str = "") -> ConfigError:
@@ -309,9 +319,14 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             ExperimentSpec(entry_id, entry.title, declared, _describe_entry(entry), fn)
         )
     suite.experiments.extend(python.values())
+    suite.row_ids = {spec.id for spec in suite.experiments}
     if model is not None:
+        suite.source = model.source or ""
+        suite.real_time = list(model.real_time)
         for fm in model.failure_modes:
             suite.failure_modes[fm.id] = fm.title
+            if fm.source:
+                suite.sources[fm.id] = fm.source
             suite.mitigations[fm.id] = _targets(model, fm.mitigated_by)
             switch_ids = {sw.id for sw in model.switches}
             suite.switches[fm.id] = [n for n in fm.mitigated_by if n in switch_ids]
@@ -387,6 +402,7 @@ class Runner:
                 verdict="untested",
                 failure_modes=(fm_id,),
                 reason="no experiment names this failure mode",
+                source=suite.sources.get(fm_id, suite.source),
             )
             results.append(result)
             self._tell(result)
@@ -411,9 +427,11 @@ class Runner:
         """Run one experiment; with ``passthrough``, those targets' policies are replaced
         by pass-through pipelines, and ``switches_off`` turns those switches off in
         ``run.switches`` (the mutation check)."""
+        began = machine_clock().now()
         result = asyncio.run(
             self.arun_one(suite, spec, passthrough=passthrough, switches_off=switches_off)
         )
+        result.elapsed_s = machine_clock().now() - began
         self._tell(result)
         return result
 
@@ -484,10 +502,12 @@ class Runner:
                 backend=self.backend,
             )
             run.pipelines = policy.built
+            result.source = _source_of(catalog, spec.id)
             try:
                 await spec.fn(run)
                 failed = [c for c in run.checks if not c.passed]
-                seen = observed_detection(run, spec.id, spec.failure_modes)
+                own_rows = suite.row_ids | {s.id for s in suite.experiments}
+                seen = observed_detection(run, spec.id, spec.failure_modes, own_rows)
                 result.detected_by = seen.rules
                 if not run.checks:
                     result.reason = "the experiment checked nothing, so it could not fail"
@@ -533,6 +553,18 @@ def _fill(result: ExperimentResult, run: Run) -> None:
     if run.ledger.used:
         result.lost = run.ledger.lost
         result.duplicated = run.ledger.duplicated
+
+
+def _source_of(catalog: Any, row_id: str) -> str:
+    """The seed line a row came from: its entry's ``source``, else the catalog's."""
+    if catalog is None:
+        return ""
+    model = catalog.model
+    entries = [*model.failure_modes, *model.experiments, *model.fallbacks]
+    for entry in entries:
+        if getattr(entry, "id", None) == row_id and getattr(entry, "source", None):
+            return str(entry.source)
+    return str(model.source or "")
 
 
 def _entry(catalog: Any, experiment_id: str) -> Any:

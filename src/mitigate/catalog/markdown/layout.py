@@ -383,4 +383,5 @@ META_BULLETS = _columns(
     ("Owner", "owner"),
     ("Source", "source"),
     ("Defaults", "defaults", JSON),
+    ("Real time", "real_time", NAMES),
 )
