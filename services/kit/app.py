@@ -106,12 +106,12 @@ def create_app(
 
     ``tenants``: a :class:`mitigate.TenantResolver` (requests outside :data:`EXEMPT` must
     name a known tenant); ``on_tenant_reject(client_ip)`` is told of each refusal (a
-    per-address counter). ``middleware``: ``(class, options)`` pairs placed just inside
-    the envelope, outside tenant resolution (the first pair is the outermost of them).
-    ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a repeat gets the first
-    answer (keys kept in the service's store). ``exempt``: more path prefixes that need no
-    tenant, beside :data:`EXEMPT` (a provider's callbacks: the provider knows no tenant;
-    the service finds it from what the callback names).
+    per-address counter); ``exempt``: more path prefixes that need no tenant, beside
+    :data:`EXEMPT` (a provider's callbacks: the provider knows no tenant; the service
+    finds it from what the callback names). ``middleware``: ``(class, options)`` pairs
+    placed just inside the envelope, outside tenant resolution (the first pair is the
+    outermost of them). ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a
+    repeat gets the first answer (keys kept in the service's store).
     """
     no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
