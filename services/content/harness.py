@@ -154,10 +154,12 @@ def redelivery_bus(run: Any) -> dict[str, Any]:
     is virtual: a 30 s redelivery would arrive after the 15 min saga timeout had passed in
     virtual time. On a run with ``nats`` these rows therefore use the store-backed bus
     (on the run's PostgreSQL, its timers on the run's clock); NATS itself is proven by the
-    other rows' publish paths and, for these rows, needs a real-time run.
+    other rows' publish paths and, for these rows, by their run on the real clock (the
+    catalog's ``real_time``), where the server's ack_wait and the run's clock agree.
     """
     uses = getattr(run, "uses", None)
-    if uses is not None and uses("nats"):
+    virtual = isinstance(run.clock, mitigate.VirtualClock)
+    if uses is not None and uses("nats") and virtual:
         return {"bus": "inproc"}
     return {}
 

@@ -306,3 +306,17 @@ class Testbed:
 def alerts(run: Any, rule: str) -> list[Any]:
     """The ``alert.raised`` events of one detection rule in this run."""
     return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
+
+
+def expect_detection(run: Any, mode_id: str) -> bool:
+    """Check that one of the detection rules the catalog lists for ``mode_id`` raised
+    ``alert.raised`` in this run: the failure mode was detected the way it claims."""
+    modes = run.catalog.model.failure_modes if run.catalog is not None else []
+    rules = next((list(m.detection_rules) for m in modes if m.id == mode_id), [])
+    fired = sorted({str(getattr(e, "rule", "")) for e in run.recorder.named("alert.raised")})
+    hits = [rule for rule in rules if rule in fired]
+    return run.expect(
+        f"{mode_id} detected: one of its rules raised alert.raised",
+        bool(hits),
+        f"fired {hits or 'none'} of {rules or 'no rules in the catalog'}",
+    )

@@ -98,16 +98,22 @@ def create_app(
     tenants: Any = None,
     idempotency: bool = True,
     health: Health | None = None,
-    public: tuple[str, ...] = (),
+    on_tenant_reject: Callable[[str], Any] | None = None,
+    middleware: Iterable[tuple[type, dict[str, Any]]] = (),
+    exempt: tuple[str, ...] = (),
 ) -> FastAPI:
     """The ASGI app of one service.
 
     ``tenants``: a :class:`mitigate.TenantResolver` (requests outside :data:`EXEMPT` must
-    name a known tenant). ``idempotency``: unsafe requests may carry ``Idempotency-Key``;
-    a repeat gets the first answer (keys kept in the service's store). ``public``: more
-    path prefixes that need no tenant, beside :data:`EXEMPT` (a browser's CSP reports).
+    name a known tenant); ``on_tenant_reject(client_ip)`` is told of each refusal (a
+    per-address counter); ``exempt``: more path prefixes that need no tenant, beside
+    :data:`EXEMPT` (a provider's callbacks: the provider knows no tenant; the service
+    finds it from what the callback names). ``middleware``: ``(class, options)`` pairs
+    placed just inside the envelope, outside tenant resolution (the first pair is the
+    outermost of them). ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a
+    repeat gets the first answer (keys kept in the service's store).
     """
-    exempt = EXEMPT + tuple(public)
+    no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -140,11 +146,15 @@ def create_app(
             store=mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
             required=False,
             clock=runtime.clock,
-            scope_key=key_scope(tenanted=tenants is not None, exempt=exempt),
+            scope_key=key_scope(tenanted=tenants is not None, exempt=no_tenant),
         )
     if tenants is not None:
         from mitigate.web import TenantMiddleware
 
-        app.add_middleware(TenantMiddleware, resolver=tenants, exempt=exempt)
+        app.add_middleware(
+            TenantMiddleware, resolver=tenants, exempt=no_tenant, on_reject=on_tenant_reject
+        )
+    for cls, options in reversed(list(middleware)):
+        app.add_middleware(cls, **options)
     app.add_middleware(ErrorEnvelopeMiddleware)
     return app

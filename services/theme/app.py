@@ -29,7 +29,7 @@ def build_app(theme: Any) -> FastAPI:
         ROUTERS,
         title="theme service",
         tenants=tenant_resolver(theme),
-        public=(csp.REPORT_PATH, previews.PREVIEW_PATH),
+        exempt=(csp.REPORT_PATH, previews.PREVIEW_PATH),
     )
     app.state.theme = theme
     app.add_middleware(csp.CspHeader, switches=theme.runtime.switches)

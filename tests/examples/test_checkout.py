@@ -108,6 +108,17 @@ def test_a_switch_the_service_never_asks_survives_with_the_reason(tmp_path: Path
     assert verdict["survived_in"] == ["checkout.chaos.double-submit"]
 
 
+def test_a_survivor_is_printed_in_the_table_not_a_crash(tmp_path: Path) -> None:
+    weak = tmp_path / "weak"
+    shutil.copytree(EXAMPLE, weak, ignore=shutil.ignore_patterns("__pycache__"))
+    experiments = (weak / "experiments.py").read_text()
+    (weak / "experiments.py").write_text(experiments.replace("switches=run.switches,", ""))
+    code, out = _verify(str(weak), "--mutate", "--out", str(tmp_path / "out"))
+    assert code == 1, out
+    assert "without checkout.dedupe.order (switch): survived" in out
+    assert "1 mitigation(s) not shown necessary" in " ".join(out.split())
+
+
 def test_mutation_check_reports_an_experiment_that_cannot_fail(tmp_path: Path) -> None:
     weak = tmp_path / "weak"
     shutil.copytree(EXAMPLE, weak, ignore=shutil.ignore_patterns("__pycache__"))
@@ -153,5 +164,6 @@ def test_the_default_table_fits_80_columns_and_says_why(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= 80, [line for line in lines if len(line) > 80]
     gateway = next(line for line in lines if line.lstrip().startswith("checkout.chaos.gateway"))
-    assert "verified" in gateway and "detected by checkout.rule.gateway-f" in gateway
+    assert "checkout.chaos.gateway-outage " in gateway  # the id whole
+    assert "verified" in gateway and "rule.gateway-failing in" in gateway
     assert "checkout: 4 verified" in result.stdout

@@ -14,6 +14,7 @@ from mitigate.observe.events import (
     AlertRaised,
     AttemptFailed,
     AttemptStarted,
+    AttemptSucceeded,
     BreakerOpened,
     Event,
     FallbackUsed,
@@ -360,3 +361,22 @@ def test_a_named_alert_counts_for_the_rule_that_names_it_but_plain_alerts_never_
     assert alerts(recorder) == []
     detector(SagaStuck(target="publish", at=0.0, rule="saga.stuck", message="building"))
     assert sorted(a.rule for a in alerts(recorder)) == ["all", "stuck"]
+
+
+def test_an_event_in_both_parts_of_a_ratio_counts_in_both_before_the_check(
+    virtual_clock: VirtualClock, recorder: Recorder
+) -> None:
+    # failures / (failures + successes) > 5 %: 6 of 120 is 5 % (quiet), not 6 of 119
+    rule = Rule(
+        "rate", kind="ratio", event="attempt.failed",
+        of=("attempt.failed", "attempt.succeeded"), op=">", threshold=0.05, window=3600,
+    )  # fmt: skip
+    detector = Detector([rule], clock=virtual_clock, observers=[recorder])
+    for _ in range(114):
+        detector(AttemptSucceeded(target="sms.send", at=virtual_clock.now(), attempt=1))
+    for _ in range(6):
+        detector(failed(virtual_clock))
+    assert alerts(recorder) == []
+    detector(failed(virtual_clock))  # 7 of 121
+    [alert] = alerts(recorder)
+    assert alert.value == pytest.approx(7 / 121)

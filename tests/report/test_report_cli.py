@@ -52,7 +52,10 @@ def test_report_renders_the_html_again_and_writes_junit(tmp_path: Path) -> None:
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert cases["shop.fm.2"].find("failure").get("message") == "charged twice"  # type: ignore[union-attr]
     assert "FAIL charged once: 2 charges" in cases["shop.fm.2"].find("failure").text  # type: ignore[union-attr,operator]
-    assert cases["shop.fm.3"].find("skipped") is not None
+    skipped = cases["shop.fm.3"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == "no experiment names this failure mode"
+    assert [s.get("name") for s in root.iter("testsuite")] == ["shop"]
     assert cases["shop.fm.1"].get("time") == "0.250"
     assert "shop: 1 verified, 1 failed, 1 untested" in result.stdout
 

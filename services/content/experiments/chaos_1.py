@@ -5,6 +5,7 @@ publish completes without compensation: exactly one package, signed once."""
 from __future__ import annotations
 
 from services.content.harness import open_world
+from services.content.testbed import alerts
 
 from mitigate.chaos import Outage, Run, experiment
 
@@ -37,6 +38,8 @@ async def kms_down_mid_publish(run: Run) -> None:
         opened is not None and bool(closed) and closed[0].at - opened.at >= 60,
         f"opened {getattr(opened, 'at', None)}, closed {[e.at for e in closed]}",
     )
+    paged = [e for e in alerts(run, "content.rule.kms-breaker-open") if e.at >= t0]
+    run.expect("the KMS breaker-open rule raised its alert", bool(paged), f"{len(paged)} alerts")
     state = await world.saga_state(publish_id)
     run.expect("the publish completes, no compensation", state == "completed", state)
     run.expect("draft published", body["state"] == "published", body["state"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import random
 
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, expect_detection
 
 from mitigate.chaos import Run, corrupt_file, experiment
 
@@ -55,3 +55,4 @@ async def corrupt_stored_bundle(run: Run) -> None:
     )
     others = [await d.download(f"c3@{d.device_id}") for d in devices if d is not victim]
     run.expect("the other devices' bundles are untouched", len(others) == 2)
+    expect_detection(run, "content.fm.1.3")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.content.device_client import body_of
 from services.content.domain.bundles import PREPARING
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, expect_detection
 
 from mitigate.chaos import Outage, Run, experiment
 
@@ -48,3 +48,4 @@ async def realtime_falls_back_to_queue(run: Run) -> None:
     await run.recovered("the job completes after recovery", ready, within=15 * 60, every=10)
     await learner.download("c1@learner")
     run.expect("and plays", await learner.try_play("c1@learner") == "ok")
+    expect_detection(run, "content.fm.1.2")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.content.device_client import body_of
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -43,3 +43,4 @@ async def push_falls_back_to_expiry(run: Run) -> None:
     await run.wait(2)
     refused = await device.try_play("c1@tab")
     run.expect("stops at the licence expiry at the latest", refused.endswith("EXPIRED"), refused)
+    expect_detection(run, "content.fm.1.5")

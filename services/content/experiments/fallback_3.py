@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -43,3 +43,4 @@ async def cdn_down_origin_direct(run: Run) -> None:
     await devices[2].download("c1@tab-2")
     run.expect("after the CDN heals, downloads go through it again", bed.cdn.fills == fills + 1)
     run.expect("no new origin URL", bed.side.origin_urls == origin_urls)
+    expect_detection(run, "content.fm.1.10")

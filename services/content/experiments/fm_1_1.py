@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from services.content.harness import open_world
+from services.content.testbed import expect_detection
 
 from mitigate.chaos import Failure, Run, experiment
 
@@ -97,6 +98,7 @@ async def build_failures_roll_back(run: Run) -> None:
     kept = {steady["packageId"], a["packageId"], a2["packageId"]}
     stray = [k for k in await world.objects() if k.split("/")[2] not in kept]
     run.expect("only published packages have objects", stray == [], str(stray))
+    expect_detection(run, "content.fm.1.1")
 
 
 async def _failed_publish(run: Run, world, draft: str, code: str | None) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from services.content.testbed import Testbed, alerts
+from services.content.testbed import Testbed, alerts, expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -53,3 +53,4 @@ async def cdn_poisoning(run: Run) -> None:
     )
     await second.download("c5@tab-2")
     run.expect("other bundles unaffected", await second.try_play("c5@tab-2") == "ok")
+    expect_detection(run, "content.fm.1.10")

@@ -6,7 +6,7 @@ import errno
 
 from services.content.device_client import body_of
 from services.content.domain.bundles import PREPARING, StorageFullError
-from services.content.testbed import Testbed, alerts
+from services.content.testbed import Testbed, alerts, expect_detection
 
 from mitigate.chaos import Failure, Outage, Run, experiment
 
@@ -126,3 +126,4 @@ async def kms_down_bundles_queued(run: Run) -> None:
         run.expect(
             "the queued bundle plays", await device.try_play(f"c1@{device.device_id}") == "ok"
         )
+    expect_detection(run, "content.fm.1.2")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.content.device_client import DeviceOfflineError, body_of
-from services.content.testbed import Testbed, alerts, tamper_settings
+from services.content.testbed import Testbed, alerts, expect_detection, tamper_settings
 
 from mitigate.chaos import Run, experiment
 
@@ -105,3 +105,4 @@ async def tampered_bundle(run: Run) -> None:
     run.expect("a revoked device gets no new bundle", again.status_code == 403, again.text)
     restored = await bed.http.post("/ops/devices/tab-9/restore")
     run.expect("an operator can restore the device", restored.status_code == 200)
+    expect_detection(run, "content.fm.1.3")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from services.content.harness import open_world
 from services.content.hostile import HOSTILE, clean_zip
+from services.content.testbed import expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -73,6 +74,7 @@ async def malicious_zip(run: Run) -> None:
     run.expect("one quarantine event per hostile zip", len(quarantined) == len(HOSTILE))
     after = await http.post("/v1/imports", content=clean_zip(), headers=zip_headers)
     run.expect("after review, acme imports again", after.status_code == 201, after.text)
+    expect_detection(run, "content.fm.1.4")
 
 
 def _sha256(path: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.content.device_client import SimulatedDevice
-from services.content.testbed import Testbed, alerts
+from services.content.testbed import Testbed, alerts, expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -99,3 +99,4 @@ async def revocation_delay(run: Run) -> None:
         "the revocation is never dropped: still pending for the device that never synced",
         ("far", "c1@far") in bed.side.pending_revocations,
     )
+    expect_detection(run, "content.fm.1.5")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from services.content.testbed import Testbed, alerts
+from services.content.testbed import Testbed, alerts, expect_detection
 
 import mitigate
 from mitigate.chaos import Run, experiment
@@ -77,3 +77,4 @@ async def kid_rotation(run: Run) -> None:
         except mitigate.IntegrityError as err:
             failures.append(f"{bundle_id}: {err.code}")
     run.expect("every live bundle verifies against the key document", not failures, str(failures))
+    expect_detection(run, "content.fm.1.6")

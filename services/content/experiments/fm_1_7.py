@@ -11,7 +11,7 @@ and the late event changes nothing. The outbox never loses a row.
 from __future__ import annotations
 
 from services.content.harness import open_world, redelivery_bus
-from services.content.testbed import alerts
+from services.content.testbed import alerts, expect_detection
 
 from mitigate.chaos import Drop, Failure, FaultContext, Run, experiment
 
@@ -103,6 +103,7 @@ async def built_event_lost(run: Run) -> None:
     run.expect("(b) the draft stays approved", after.json()["state"] == "approved")
     counts = await outbox.counts()
     run.expect("no outbox row lost", counts.get("dead", 0) == 0, str(counts))
+    expect_detection(run, "content.fm.1.7")
 
 
 async def _watch_outbox(run: Run, world, outbox, *, until: float) -> bool:

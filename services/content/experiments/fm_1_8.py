@@ -11,7 +11,7 @@ and its job is parked for review ("under review"), never dropped.
 from __future__ import annotations
 
 from services.content.harness import open_world
-from services.content.testbed import alerts
+from services.content.testbed import alerts, expect_detection
 
 from mitigate.chaos import Run, experiment
 
@@ -96,3 +96,4 @@ async def huge_course(run: Run) -> None:
         str(bulk.get("error")),
     )
     run.expect("the draft is editable again", bulk["state"] == "approved", bulk["state"])
+    expect_detection(run, "content.fm.1.8")

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import os
 
-from services.content.testbed import Testbed, alerts
+from services.content.testbed import Testbed, alerts, expect_detection
 
 from mitigate.chaos import Failure, Run, experiment
 
@@ -86,3 +86,4 @@ async def url_expires_mid_download(run: Run) -> None:
         quiet_before and bool(fired),
         f"before the fleet: {not quiet_before}; after: {len(fired)}",
     )
+    expect_detection(run, "content.fm.1.9")

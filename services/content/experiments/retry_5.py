@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from services.content.testbed import Testbed
+from services.content.testbed import Testbed, expect_detection
 
 from mitigate.chaos import Failure, Outage, Run, experiment
 
@@ -60,3 +60,4 @@ async def bundle_create_schedule(run: Run) -> None:
     b_job = (await bed.side.jobs())["bundle:c1@b"].job_id
     redriven = [e for e in run.recorder.named("queue.unparked") if e.job_id == b_job]
     run.expect("re-driven at least once", len(redriven) >= 1, str(len(redriven)))
+    expect_detection(run, "content.fm.1.2")

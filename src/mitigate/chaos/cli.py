@@ -267,8 +267,10 @@ def _print_mutants(
             current = v.failure_mode
             console.print(f"{v.service} {current}", highlight=False)
         style = {"killed": "green", "survived": "red", "error": "magenta"}[v.outcome]
-        by = f" by {v.caught_by[0]}" + (f" +{len(v.caught_by) - 1}" if len(v.caught_by) > 1 else "")
-        said = by if v.outcome == "killed" else ""
+        said = ""
+        if v.caught_by:  # a survivor was caught by nothing
+            more = f" +{len(v.caught_by) - 1}" if len(v.caught_by) > 1 else ""
+            said = f" by {v.caught_by[0]}{more}"
         console.print(
             f"  without {v.removed} ({v.kind}): [{style}]{v.outcome}[/{style}]{said}",
             highlight=False,

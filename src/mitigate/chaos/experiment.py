@@ -167,6 +167,26 @@ class ExperimentResult:
         parts.append(f"{held} check{'s' if held != 1 else ''} held")
         return "; ".join(parts)
 
+    def short_why(self) -> str:
+        """:meth:`why` for an 80-column table: the first detection rule (without the
+        service's prefix) and how many more, the delay, the mitigations.
+
+        >>> r = ExperimentResult("s", "s.fm.1", "t", "chaos", "verified", detected_s=325.0,
+        ...                      detected_by=["s.rule.x", "s.alert.y"], mitigated_by=["retry"])
+        >>> r.short_why()
+        'rule.x +1 in 325s; retry'
+        """
+        if self.verdict != "verified" or not (self.detected_by or self.detected_s is not None):
+            return self.why()
+        said = "detected"
+        if self.detected_by:
+            first = self.detected_by[0].removeprefix(f"{self.service}.")
+            more = len(self.detected_by) - 1
+            said = first + (f" +{more}" if more else "")
+        if self.detected_s is not None:
+            said += f" in {_secs(self.detected_s)}"
+        return "; ".join([said, *([", ".join(self.mitigated_by)] if self.mitigated_by else [])])
+
     def summary(self) -> dict[str, Any]:
         """The machine-readable row of ``mitigate verify --json``."""
         return {

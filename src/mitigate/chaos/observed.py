@@ -1,14 +1,18 @@
 """Was the failure detected? A row is verified only when what its catalog claims as
 detection was observed in the run, not merely when its checks passed.
 
-For each failure mode an experiment names:
-- the failure mode's own row (the experiment whose id is the failure mode's id), when
-  the catalog entry lists ``detection_rules``: one of those rules must have raised an
-  ``alert.raised`` during the run;
-- any other row naming it (a chaos, retry or fallback row, whose detection the seed
-  states on its own line), or a failure mode without rules: the run must have observed a
-  detection: one of its rules firing, an ``expect_event`` probe, ``run.detected(...)``,
-  an alert or a breaker opening after the fault.
+For each failure mode an experiment names, when the catalog entry lists
+``detection_rules``:
+- its own row (the experiment whose id is the failure mode's id) must have seen one of
+  those rules raise an ``alert.raised``;
+- when the failure mode has no row of its own (``checkout.fm.1`` proven by
+  ``checkout.chaos.gateway-outage``), every experiment naming it must have seen one of
+  its rules fire: nothing else proves the detection the catalog claims;
+- when it has a row of its own, another row naming it (a chaos, retry or fallback row,
+  whose detection the seed states on its own line) needs some observed detection.
+
+A failure mode without rules needs some observed detection: an alert or a breaker
+opening after the fault, an ``expect_event`` probe, or ``run.detected(...)``.
 """
 
 from __future__ import annotations
@@ -28,15 +32,25 @@ class Detection:
     missing: list[str] = field(default_factory=list)
 
 
-def observed_detection(run: Any, row_id: str, failure_modes: tuple[str, ...]) -> Detection:
+def observed_detection(
+    run: Any,
+    row_id: str,
+    failure_modes: tuple[str, ...],
+    own_rows: frozenset[str] | set[str] = frozenset(),
+) -> Detection:
+    """What ``run`` (row ``row_id``) observed of the detection of ``failure_modes``;
+    ``own_rows`` are the ids of every row of the suite (a failure mode whose id is among
+    them has a row of its own)."""
     fired = sorted({str(getattr(e, "rule", "")) for e in run.recorder.named("alert.raised")})
-    out = Detection(rules=[r for r in fired if r])
     catalog = getattr(run, "catalog", None)
+    # The rules the catalog claims for these failure modes come first: they are the why.
+    claimed = {r for mode_id in failure_modes for r in _rules_of(catalog, mode_id)}
+    out = Detection(rules=sorted((r for r in fired if r), key=lambda r: (r not in claimed, r)))
     for mode_id in failure_modes:
         rules = _rules_of(catalog, mode_id)
         if set(rules) & set(out.rules):
             continue
-        if rules and row_id == mode_id:
+        if rules and (row_id == mode_id or mode_id not in own_rows):
             out.missing.append(f"{mode_id}: none of its rules fired ({', '.join(rules)})")
         elif run.detection_delay() is None:
             out.missing.append(

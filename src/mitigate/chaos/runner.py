@@ -79,6 +79,7 @@ class Suite:
     source: str = ""  # the catalog's source document (a seed)
     real_time: list[str] = field(default_factory=list)  # rows that also run on the real clock
     sources: dict[str, str] = field(default_factory=dict)  # failure mode -> its seed line
+    row_ids: set[str] = field(default_factory=set)  # every experiment id, before --only
 
 
 def _bad_input(message: str, hint: str = "") -> ConfigError:
@@ -318,6 +319,7 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             ExperimentSpec(entry_id, entry.title, declared, _describe_entry(entry), fn)
         )
     suite.experiments.extend(python.values())
+    suite.row_ids = {spec.id for spec in suite.experiments}
     if model is not None:
         suite.source = model.source or ""
         suite.real_time = list(model.real_time)
@@ -504,7 +506,8 @@ class Runner:
             try:
                 await spec.fn(run)
                 failed = [c for c in run.checks if not c.passed]
-                seen = observed_detection(run, spec.id, spec.failure_modes)
+                own_rows = suite.row_ids | {s.id for s in suite.experiments}
+                seen = observed_detection(run, spec.id, spec.failure_modes, own_rows)
                 result.detected_by = seen.rules
                 if not run.checks:
                     result.reason = "the experiment checked nothing, so it could not fail"

@@ -310,6 +310,7 @@ class Detector:
             return
         now = self._clock.now()
         alerts: list[AlertRaised] = []
+        touched: dict[tuple[int, str], tuple[_State, str, _Track]] = {}
         with self._lock:
             for state, is_numerator in matches:
                 rule = state.rule
@@ -334,6 +335,10 @@ class Detector:
                 else:
                     assert track.denominator is not None
                     track.denominator.add(now)
+                touched[(id(state), key)] = (state, key, track)
+            # Judged once every count of this event is in: an event that is both the
+            # numerator and the denominator of a ratio counts in both before the check.
+            for state, key, track in touched.values():
                 alert = self._check(state, key, track, now)
                 if alert is not None:
                     alerts.append(alert)

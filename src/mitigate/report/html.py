@@ -36,6 +36,7 @@ th{background:#f5f5f5;text-align:left}
 .untested{color:#b26a00;font-weight:600} .meta{color:#555;font-size:13px}
 .filters{margin:12px 0} .filters label{margin-right:16px;font-size:13px}
 section{border-top:1px solid #eee;margin-top:18px}
+.wide{overflow-x:auto} td ul{margin:0;padding-left:14px}
 .legend span{display:inline-block;margin-right:14px;font-size:12px}
 .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:middle}
 """
@@ -111,10 +112,11 @@ def render_html(
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>"
         f"<h1>{escape(title)}</h1>{_meta(run)}<p>{verified} of {len(results)} verified.</p>"
         f"{_summary(results)}{filters}"
-        '<table id="rows"><thead><tr><th>service</th><th>failure mode / experiment</th>'
+        '<div class="wide"><table id="rows"><thead><tr><th>service</th>'
+        "<th>failure mode / experiment</th>"
         "<th>seed</th><th>fault</th><th>detected in</th><th>mitigated by</th><th>lost</th>"
         "<th>duplicated</th><th>recovered in</th><th>verdict</th><th>why</th>"
-        f"{extra_head}</tr></thead><tbody>{rows}</tbody></table>"
+        f"{extra_head}</tr></thead><tbody>{rows}</tbody></table></div>"
         f'<p class="legend">{legend}</p>{sections}<script>{_SCRIPT}</script></body></html>'
     )
 

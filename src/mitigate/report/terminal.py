@@ -92,20 +92,24 @@ def necessity_cell(verdicts: Sequence[MitigationVerdict]) -> str:
 
 
 def compact_table(results: Sequence[ExperimentResult], width: int = 80) -> Table:
-    """One line per row: id, verdict and why, cut to ``width`` columns (``-v`` and the
-    HTML report have the rest)."""
+    """One line per row: id, verdict and why (for a verified row, the first rule that
+    detected it, how many more, the delay and the mitigations: ``rule.saga-building +2
+    in 325s; retry``), cut to ``width`` columns (``-v`` and the HTML report have the
+    rest)."""
     table = Table(title="mitigate verify", box=box.SIMPLE_HEAD, pad_edge=False)
     # Ids are the key: shown whole up to 30 characters; why takes what is left (rich
     # would rather drop a column than cut a long cell, so the cut is made here).
     row_width = min(max((len(r.id) for r in results), default=4), 30)
-    why_width = max(width - row_width - 8 - 6, 10)
+    # 8 columns go to the table itself: an edge on each side and, between two columns,
+    # a pad on each side of the separator; any more and rich cuts the ids instead.
+    why_width = max(width - row_width - 8 - 8, 10)
     table.add_column("row", no_wrap=True, overflow="ellipsis", width=row_width)
     table.add_column("verdict", no_wrap=True, width=8)
     table.add_column("why", no_wrap=True, overflow="ellipsis", max_width=why_width)
     for r in results:
         style = _STYLE[r.verdict]
         label = r.id if r.mutation is None else f"{r.id} -{r.mutation}"
-        why = r.why()
+        why = r.short_why()
         if len(why) > why_width:
             why = why[: why_width - 1] + "…"
         table.add_row(escape(label), f"[{style}]{r.verdict}[/]", escape(why))

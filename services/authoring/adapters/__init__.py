@@ -1,0 +1,1 @@
+"""Ports to the services authoring depends on, and their fakes."""

@@ -1,0 +1,31 @@
+"""The authoring service's ASGI app: the platform's app factory plus its routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import mitigate
+from services.kit.app import create_app
+
+from .api import coauthor, drafts, publish
+
+__all__ = ["ROUTERS", "build_app"]
+
+ROUTERS = [drafts.router, publish.router, coauthor.router]
+
+
+def tenant_resolver(service: Any) -> mitigate.TenantResolver:
+    registry = mitigate.StaticTenantRegistry()
+    for tenant, plan in service.settings.tenants.items():
+        registry.add(mitigate.Tenant(tenant, plan=plan))
+    return mitigate.TenantResolver(registry, use_host=False, clock=service.runtime.clock)
+
+
+def build_app(service: Any) -> FastAPI:
+    app = create_app(
+        service.runtime, ROUTERS, title="authoring service", tenants=tenant_resolver(service)
+    )
+    app.state.authoring = service
+    return app

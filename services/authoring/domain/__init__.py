@@ -1,0 +1,1 @@
+"""The authoring domain: pure rules, no I/O."""

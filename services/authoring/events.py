@@ -1,0 +1,81 @@
+"""Events the authoring service emits itself (its catalog's detection rules read them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import mitigate
+
+__all__ = [
+    "AiBudgetAlert",
+    "AiBudgetWarning",
+    "AiProvenanceRefused",
+    "AiUnavailable",
+    "BlockWriteFailed",
+    "PublishRefused",
+    "UnsupportedBlock",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishRefused(mitigate.Event):
+    """A publish command was refused by the media validator (authoring.fm.1.5)."""
+
+    name: ClassVar[str] = "publish.refused"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    draft: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiProvenanceRefused(mitigate.Event):
+    """An AI block without provenance was refused at write (authoring.fm.1.3)."""
+
+    name: ClassVar[str] = "ai.provenance_refused"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    block: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiBudgetWarning(mitigate.Event):
+    """A tenant's AI usage crossed 80 % of its budget (authoring.fm.1.8)."""
+
+    name: ClassVar[str] = "ai.budget_warning"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiBudgetAlert(mitigate.Event):
+    """A tenant's AI usage crossed 95 % of its budget: admins are alerted (fm.1.8)."""
+
+    name: ClassVar[str] = "ai.budget_alert"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    tenant: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AiUnavailable(mitigate.Event):
+    """The cloud model could not answer (retries spent, timed out or breaker open)."""
+
+    name: ClassVar[str] = "ai.unavailable"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnsupportedBlock(mitigate.Event):
+    """A player rendered the "unsupported block" stub for a kind it does not know."""
+
+    name: ClassVar[str] = "player.unsupported_block"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    kind: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BlockWriteFailed(mitigate.Event):
+    """A block write failed after its retries; nothing was acknowledged (retry.1)."""
+
+    name: ClassVar[str] = "store.write_failed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR

@@ -1,0 +1,153 @@
+"""The authoring service opened for one experiment run, driven through its HTTP API.
+
+An in-process httpx client on the run's clock, the run's policies (faults attach to them
+and ``--mutate`` removes them), switches and observers; the media, catalog and content
+services are the embedded fakes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from services.kit.runtime import AllOn, Runtime
+
+from .service import Authoring, open_authoring
+from .settings import AuthoringSettings
+from .workers import running
+
+__all__ = ["World", "alerts", "bundle_of", "events_since", "open_world", "step_attempts"]
+
+TENANT = "acme"
+
+
+@dataclass
+class World:
+    run: Any
+    service: Authoring
+    http: httpx.AsyncClient
+
+    @property
+    def media(self) -> Any:
+        return self.service.fakes.media
+
+    def asset(self, name: str, status: str = "ready") -> str:
+        self.media.assets[name] = status
+        return name
+
+    async def approved_draft(self, media: list[str]) -> str:
+        """A draft with one image block per media ref, approved for publishing."""
+        draft = (await self.http.post("/v1/drafts", json={"title": "Course"})).json()["id"]
+        for ref in media:
+            body = {"kind": "image", "body": {"alt": ref}, "media": [ref]}
+            response = await self.http.post(f"/v1/drafts/{draft}/blocks", json=body)
+            response.raise_for_status()
+        (await self.http.post(f"/v1/drafts/{draft}/approve")).raise_for_status()
+        return str(draft)
+
+    async def publish(self, draft: str) -> httpx.Response:
+        return await self.http.post(f"/v1/drafts/{draft}/publish")
+
+    async def draft(self, draft: str) -> dict[str, Any]:
+        return (await self.http.get(f"/v1/drafts/{draft}")).json()  # type: ignore[no-any-return]
+
+    async def settle(self, draft: str, *, limit: float = 20 * 60, every: float = 5.0) -> str:
+        """Poll the draft (as the author's UI does) until its publish ends; its state."""
+        end = self.run.clock.now() + limit
+        while True:
+            state = str((await self.draft(draft))["state"])
+            if state != "publishing" or self.run.clock.now() >= end:
+                return state
+            await self.run.clock.asleep(every)
+
+    async def new_draft(self) -> str:
+        return str((await self.http.post("/v1/drafts", json={"title": "Course"})).json()["id"])
+
+    async def ai_block(self, draft: str, prompt: str, *, consent: bool = False) -> httpx.Response:
+        body = {"prompt": prompt, "consent": consent}
+        return await self.http.post(f"/v1/drafts/{draft}/ai-blocks", json=body)
+
+    async def saga_state(self, publish_id: str) -> str:
+        body = (await self.http.get(f"/v1/publishes/{publish_id}")).json()
+        return str(body.get("state"))
+
+    async def author_alerts(self) -> list[dict[str, Any]]:
+        return (await self.http.get("/v1/alerts")).json()  # type: ignore[no-any-return]
+
+    async def catalog_status(self, bundle: str) -> str | None:
+        """The catalog's record of a bundle's CourseVersion (None: never registered)."""
+        assert self.service.fakes.catalog is not None
+        found = await self.service.fakes.catalog.get(bundle)
+        return None if found is None else str(found["status"])
+
+    def bundles(self) -> dict[str, dict[str, Any]]:
+        assert self.service.fakes.content is not None
+        return self.service.fakes.content.bundles
+
+
+def bundle_of(publish_id: str) -> str:
+    """The bundle (and catalog package) id a publish uses."""
+    return f"bdl-{publish_id[:16]}"
+
+
+def observers_for(run: Any) -> list[Any]:
+    catalog = getattr(run, "catalog", None)
+    return [*run.observers, *([catalog.detector] if catalog is not None else [])]
+
+
+async def open_world(run: Any) -> World:
+    root = Path(tempfile.mkdtemp(prefix="authoring-run-"))
+    settings = AuthoringSettings(
+        data_dir=root, saga_poll=1.0, store=f"sqlite:///{root / 'authoring.db'}?durability=normal"
+    )
+    runtime = await Runtime.open(
+        settings,
+        clock=run.clock,
+        policy=run.policy,
+        switches=getattr(run, "switches", None) or AllOn(),
+        observers=observers_for(run),
+        injector=run.injector,
+    )
+    service = await open_authoring(settings, runtime=runtime)
+    workers = running(service)
+    await workers.__aenter__()
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service.app),
+        base_url="http://authoring.test",
+        headers={"x-tenant-id": TENANT},
+    )
+
+    async def close() -> None:
+        await http.aclose()
+        await workers.__aexit__(None, None, None)
+        await service.aclose()
+        shutil.rmtree(root, ignore_errors=True)
+
+    run.rollback(close)
+    return World(run, service, http)
+
+
+def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
+    return [e for e in run.recorder.named(name, target) if e.at >= since]
+
+
+def alerts(run: Any, rule: str) -> list[Any]:
+    """The ``alert.raised`` events of one detection rule in this run."""
+    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
+
+
+def step_attempts(run: Any, since: float) -> list[Any]:
+    """The ``publish.step`` attempts of the first step call after ``since`` (attempt
+    numbers restart at 1 with each call)."""
+    starts = events_since(run, "attempt.started", "publish.step", since)
+    call: list[Any] = []
+    for event in starts:
+        if call and event.attempt <= call[-1].attempt:
+            break
+        call.append(event)
+    return call

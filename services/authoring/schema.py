@@ -1,0 +1,42 @@
+"""The authoring service's own tables, versioned in the ``authoring`` namespace of
+``mitigate.migrate`` (SQLite and PostgreSQL alike). Saga state lives in mitigate's saga
+tables, beside these."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mitigate
+
+__all__ = ["MIGRATIONS", "NAMESPACE", "ensure_schema"]
+
+NAMESPACE = "authoring"
+
+_V1 = (
+    """CREATE TABLE IF NOT EXISTS authoring_drafts (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, title TEXT NOT NULL,
+        state TEXT NOT NULL, version INTEGER NOT NULL, publish_id TEXT, error TEXT,
+        updated_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS authoring_blocks (
+        id TEXT PRIMARY KEY, draft_id TEXT NOT NULL, position INTEGER NOT NULL,
+        kind TEXT NOT NULL, body TEXT NOT NULL, ai_provenance TEXT)""",
+    """CREATE TABLE IF NOT EXISTS authoring_alerts (
+        id TEXT PRIMARY KEY, audience TEXT NOT NULL, tenant TEXT NOT NULL,
+        subject TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL,
+        runbook TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
+_V2 = (
+    """CREATE TABLE IF NOT EXISTS authoring_ai_usage (
+        tenant TEXT PRIMARY KEY, used INTEGER NOT NULL)""",
+)
+
+MIGRATIONS: tuple[mitigate.Migration, ...] = (
+    mitigate.Migration(1, "authoring tables", sqlite=_V1, postgres=_V1),
+    mitigate.Migration(2, "AI budget usage", sqlite=_V2, postgres=_V2),
+)
+
+
+async def ensure_schema(store: Any) -> int:
+    """Apply the authoring service's pending migrations; return its schema version."""
+    return await mitigate.migrate(store, MIGRATIONS, namespace=NAMESPACE)

@@ -1,0 +1,1 @@
+"""The comms service's HTTP routes."""

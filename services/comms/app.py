@@ -1,0 +1,38 @@
+"""The comms service's ASGI app: the platform's app factory plus the comms routers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+import mitigate
+from services.kit.app import create_app
+
+from .api import attachments, dispatches, ops, receipts, sessions
+from .attachments import UPLOADS, UploadCap
+from .receipts import PATH as RECEIPTS
+
+__all__ = ["ROUTERS", "build_app"]
+
+ROUTERS = [dispatches.router, ops.router, receipts.router, sessions.router, attachments.router]
+
+
+def tenant_resolver(comms: Any) -> mitigate.TenantResolver:
+    registry = mitigate.StaticTenantRegistry()
+    for tenant in comms.settings.tenants:
+        registry.add(mitigate.Tenant(tenant))
+    return mitigate.TenantResolver(registry, use_host=False, clock=comms.runtime.clock)
+
+
+def build_app(comms: Any) -> FastAPI:
+    app = create_app(
+        comms.runtime,
+        ROUTERS,
+        title="comms service",
+        tenants=tenant_resolver(comms),
+        exempt=(RECEIPTS, UPLOADS),  # providers and signed URLs carry no tenant
+    )
+    app.add_middleware(UploadCap, comms=comms)  # outermost: the gateway's place
+    app.state.comms = comms
+    return app

@@ -1,0 +1,1 @@
+"""The comms service's pure rules: templates, dispatch states, push payload privacy."""

@@ -1,0 +1,1 @@
+"""Ports to what runs outside the edge (AI provider), with their fake servers."""

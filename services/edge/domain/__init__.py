@@ -1,0 +1,1 @@
+"""Pure edge rules: no I/O."""

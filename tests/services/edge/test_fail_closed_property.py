@@ -1,0 +1,94 @@
+"""edge.principle.1 as a property: no fault kind in the tenant resolver's dependency (the
+registry) turns a deny into an allow. For every identity a request can carry and every
+fault the registry can show (error, timeout, corrupt data: another tenant's row, garbage),
+a request is allowed only when it is allowed without the fault; an unavailable registry
+lets nothing through; a row of another tenant never resolves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from services.edge.harness import open_world
+
+import mitigate
+from mitigate.chaos import Failure, FaultInjector, Latency
+
+CATALOG = Path(__file__).resolve().parents[3] / "services" / "edge" / "catalog.yaml"
+
+IDENTITIES: dict[str, dict[str, str]] = {
+    "known header": {"x-tenant-id": "acme"},
+    "unknown header": {"x-tenant-id": "nosuch"},
+    "known host": {"host": "acme.example.com"},
+    "unknown host": {"host": "evil.example.net"},
+    "good API key": {"x-api-key": "key-globex-1"},
+    "bad API key": {"x-api-key": "stolen"},
+    "nothing": {},
+}
+FAULTS = {
+    "none": None,
+    "error": lambda: Failure("tenant.registry", error=ConnectionError),
+    "timeout": lambda: Latency("tenant.registry", delay=5.0),
+    "another tenant's row": lambda: Failure("tenant.registry", result=[("globex", "free", "[]")]),
+    "garbage": lambda: Failure("tenant.registry", result=[("acme", "standard", "{not json")]),
+}
+
+
+class _Run:
+    """What the edge harness needs of a run, built outside `mitigate verify`."""
+
+    def __init__(self, clock: Any = None) -> None:
+        self.clock = clock if clock is not None else mitigate.VirtualClock()
+        self.recorder = mitigate.Recorder()
+        self.observers = [self.recorder]
+        self.catalog = mitigate.Catalog.load(CATALOG, clock=self.clock, observers=self.observers)
+        self.injector = FaultInjector(clock=self.clock)
+        self.switches = None
+        self.backend = "embedded"
+        self._built: dict[str, Any] = {}
+        self._closers: list[Any] = []
+
+    def policy(self, name: str) -> Any:
+        if name not in self._built:
+            pipeline = self.catalog.policy(name)
+            pipeline.attach(self.injector)
+            self._built[name] = pipeline
+        return self._built[name]
+
+    def rollback(self, fn: Any) -> None:
+        self._closers.append(fn)
+
+    async def close(self) -> None:
+        for fn in reversed(self._closers):
+            await fn()
+
+
+async def _status(identity: str, fault: str) -> int:
+    run = _Run()
+    world = await open_world(run)
+    try:
+        make = FAULTS[fault]
+        if make is not None:
+            run.injector.add(make())
+        response = await world.client(**IDENTITIES[identity]).get("/v1/hello")
+        return response.status_code
+    finally:
+        await run.close()
+
+
+@given(identity=st.sampled_from(sorted(IDENTITIES)), fault=st.sampled_from(sorted(FAULTS)))
+@settings(max_examples=35, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+def test_no_fault_turns_a_deny_into_an_allow(identity: str, fault: str) -> None:
+    baseline = asyncio.run(_status(identity, "none"))
+    faulted = asyncio.run(_status(identity, fault))
+    expected_allow = identity in ("known header", "known host", "good API key")
+    assert (baseline == 200) == expected_allow, (identity, baseline)
+    # The property: a request allowed under a fault is one allowed without it.
+    assert faulted != 200 or baseline == 200, (identity, fault, faulted)
+    if fault in ("error", "timeout"):  # an unavailable registry lets nothing through
+        assert faulted in (400, 503), (identity, fault, faulted)
+    if fault == "another tenant's row":  # corrupt data never resolves to a tenant
+        assert faulted != 200, (identity, fault, faulted)
