@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ._service import edge_of, require_ops, tenant_of
 
@@ -16,6 +16,19 @@ DOC = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 class Document(BaseModel):
     text: str = Field(max_length=200_000)
+
+    @field_validator("text")
+    @classmethod
+    def storable(cls, text: str) -> str:
+        # The queue keeps the document in the store: a NUL or a lone surrogate is refused
+        # here as bad input (422), not by the store after the request was accepted.
+        if "\x00" in text:
+            raise ValueError("text holds a NUL character")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text holds a lone surrogate") from exc
+        return text
 
 
 class Question(BaseModel):
