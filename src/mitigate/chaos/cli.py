@@ -10,6 +10,7 @@ them); 130 when interrupted (Ctrl-C), after writing the journal marked interrupt
 
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
 import sys
@@ -108,7 +109,9 @@ def verify(
     try:
         _run(suites, results, mutants, err, real_time=real_time, seed=seed, backend=backend,
              mutate=mutate)  # fmt: skip
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # asyncio.run turns Ctrl-C into KeyboardInterrupt, unless the signal lands while
+        # the run's task is already being cancelled: then its CancelledError comes out.
         info.interrupted = True
     info.ended_at = now_iso()
     info.duration_s = machine_clock().now() - began
