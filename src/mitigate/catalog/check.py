@@ -96,6 +96,7 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
     rules = {r.id for r in model.detection_rules}
     experiments = {e.id for e in model.experiments}
     modes = {m.id for m in model.failure_modes}
+    principles = {p.id for p in model.principles if p.id is not None}
     switches = {s.id for s in model.switches}
     mitigations = (
         set(model.policies) | {i for i, _ in policy_part_ids(model)} | fallbacks | switches
@@ -141,6 +142,16 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
         refs(mode.detection_rules, rules, "detection rule", (*base, "detection_rules"))
         refs(mode.mitigated_by, mitigations, "policy, fallback or switch", (*base, "mitigated_by"))
         refs(mode.experiments, experiments, "experiment", (*base, "experiments"))
+    for index, principle in enumerate(model.principles):
+        base = ("principles", index)
+        refs(principle.detection_rules, rules, "detection rule", (*base, "detection_rules"))
+        refs(
+            principle.mitigated_by,
+            mitigations,
+            "policy, fallback or switch",
+            (*base, "mitigated_by"),
+        )
+        refs(principle.experiments, experiments, "experiment", (*base, "experiments"))
     for index, experiment in enumerate(model.experiments):
         refs(
             experiment.failure_modes,
@@ -148,7 +159,8 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
             "failure mode",
             ("experiments", index, "failure_modes"),
         )
-    refs(model.real_time, modes | fallbacks | experiments, "row", ("real_time",))
+        refs(experiment.principles, principles, "principle", ("experiments", index, "principles"))
+    refs(model.real_time, modes | fallbacks | experiments | principles, "row", ("real_time",))
     return findings
 
 

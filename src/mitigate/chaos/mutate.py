@@ -1,8 +1,8 @@
 """The mutation check: an experiment that still passes without the mitigation it proves
 cannot fail, and is a defect.
 
-For each failure mode, each of its mitigations is removed in turn and every experiment
-covering the failure mode runs again:
+For each failure mode (and each principle), each of its mitigations is removed in turn
+and every experiment covering it runs again:
 
 - a **policy** (a target its catalog entry lists under ``mitigated_by``, directly or
   through a fallback; for code-first experiments, every pipeline the experiment built)
@@ -132,8 +132,8 @@ def mitigation_verdicts(mutants: Iterable[Mutant]) -> list[MitigationVerdict]:
 def verdicts_for(
     result: ExperimentResult, verdicts: Sequence[MitigationVerdict]
 ) -> list[MitigationVerdict]:
-    """The verdicts of the failure modes a result row stands for."""
-    modes = set(result.failure_modes) | {result.id}
+    """The verdicts of the failure modes and principles a result row stands for."""
+    modes = set(result.failure_modes) | set(result.principles) | {result.id}
     return [v for v in verdicts if v.service == result.service and v.failure_mode in modes]
 
 
