@@ -52,6 +52,7 @@ SWITCHES = {
     "scheduling_inbox": "comms.switch.scheduling-inbox",
     "outbox": "comms.switch.outbox",
     "poison_dlq": "comms.switch.poison-dlq",
+    "budget_freeze": "comms.switch.budget-freeze",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

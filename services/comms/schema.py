@@ -116,6 +116,17 @@ _V9 = (
         PRIMARY KEY (tenant, appointment_id))""",
 )
 
+_V10 = (
+    # SLI samples of the error-budget policy (comms.budget.1), one batch per row.
+    """CREATE TABLE IF NOT EXISTS comms_sli (
+        slo TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, good INTEGER NOT NULL,
+        bad INTEGER NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS comms_sli_at ON comms_sli (slo, at)""",
+    # Service-wide flags (the adapter freeze while the error budget burns).
+    """CREATE TABLE IF NOT EXISTS comms_flags (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -126,6 +137,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(7, "read receipts", sqlite=_V7_SQLITE, postgres=_V7_POSTGRES),
     mitigate.Migration(8, "erasures", sqlite=_V8, postgres=_V8),
     mitigate.Migration(9, "scheduled appointments", sqlite=_V9, postgres=_V9),
+    mitigate.Migration(10, "error budget", sqlite=_V10, postgres=_V10),
 )
 
 

@@ -27,6 +27,7 @@ from .adapters.sms import SmsProvider
 from .app import build_app
 from .attachments import Attachments
 from .bounces import BounceGuard
+from .budget import ErrorBudgets
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .erasure import Erasures
@@ -64,6 +65,7 @@ class Comms:
     events: Events | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
+    budgets: ErrorBudgets | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -201,6 +203,10 @@ async def open_comms(
         project="comms",
         stale_after=settings.feedback_stale_after,
         detector=detector,
+    )
+    catalog = runtime.catalog or mitigate.Catalog.load(settings.catalog, clock=runtime.clock)
+    comms.budgets = ErrorBudgets(
+        runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
     )
     comms.app = build_app(comms)
     return comms
