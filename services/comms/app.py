@@ -9,13 +9,20 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import attachments, dispatches, ops, receipts, sessions
+from .api import attachments, dispatches, ops, receipts, sessions, threads
 from .attachments import UPLOADS, UploadCap
 from .receipts import PATH as RECEIPTS
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [dispatches.router, ops.router, receipts.router, sessions.router, attachments.router]
+ROUTERS = [
+    dispatches.router,
+    ops.router,
+    receipts.router,
+    sessions.router,
+    attachments.router,
+    threads.router,
+]
 
 
 def tenant_resolver(comms: Any) -> mitigate.TenantResolver:

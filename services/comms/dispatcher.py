@@ -53,6 +53,7 @@ SWITCHES = {
     "outbox": "comms.switch.outbox",
     "poison_dlq": "comms.switch.poison-dlq",
     "budget_freeze": "comms.switch.budget-freeze",
+    "participant_check": "comms.switch.participant-check",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

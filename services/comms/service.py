@@ -35,6 +35,7 @@ from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
 from .outbox_events import Events
+from .participants import Participants
 from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
@@ -66,6 +67,7 @@ class Comms:
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     budgets: ErrorBudgets | None = None
+    participants: Participants | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -208,6 +210,7 @@ async def open_comms(
     comms.budgets = ErrorBudgets(
         runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
     )
+    comms.participants = Participants(runtime, switch=SWITCHES["participant_check"])
     comms.app = build_app(comms)
     return comms
 
