@@ -54,6 +54,7 @@ SWITCHES = {
     "poison_dlq": "comms.switch.poison-dlq",
     "budget_freeze": "comms.switch.budget-freeze",
     "participant_check": "comms.switch.participant-check",
+    "log_pii_scan": "comms.switch.log-pii-scan",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
@@ -306,7 +307,7 @@ class Dispatcher:
             await self._set(dispatch_id, "blocked", reason=str(exc))
             if self._on("halt"):
                 await self._halt("push", category, f"pre-send PII assertion tripped: {exc.path}")
-            await self._notice(
+            await self.notice(
                 tenant,
                 "COMMS.PUSH.PII_BLOCKED",
                 dispatch_id,
@@ -391,7 +392,7 @@ class Dispatcher:
                 channel=channel,
             )
         )
-        await self._notice(
+        await self.notice(
             tenant,
             "COMMS.TEMPLATE.NOT_FOUND",
             dispatch_id,
@@ -422,7 +423,7 @@ class Dispatcher:
                 )
             )
 
-    async def _notice(
+    async def notice(
         self, tenant: str, code: str, subject: str, message: str, runbook: str
     ) -> None:
         await self.store.execute(

@@ -34,6 +34,7 @@ from .erasure import Erasures
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
+from .log_scan import LogScanner
 from .outbox_events import Events
 from .participants import Participants
 from .read_receipts import ReadReceipts
@@ -41,6 +42,7 @@ from .receipts import Receipts
 from .recordings import Recordings
 from .scheduling import Scheduling
 from .schema import ensure_schema
+from .service_log import JsonLog
 from .sessions import Sessions
 from .settings import CommsSettings
 from .workers import running
@@ -68,6 +70,7 @@ class Comms:
     feedback: PushFeedback | None = None
     budgets: ErrorBudgets | None = None
     participants: Participants | None = None
+    log_scan: LogScanner | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -211,8 +214,22 @@ async def open_comms(
         runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
     )
     comms.participants = Participants(runtime, switch=SWITCHES["participant_check"])
+    logs = Path(settings.data_dir) / "logs"
+    service_log = JsonLog(logs / "comms.jsonl")
+    runtime.observers.append(service_log)
+    comms.closers.append(_closing(service_log))
+    comms.log_scan = LogScanner(
+        runtime, folder=logs, switch=SWITCHES["log_pii_scan"], notice=dispatcher.notice
+    )
     comms.app = build_app(comms)
     return comms
+
+
+def _closing(log: JsonLog) -> Any:
+    async def close() -> None:
+        log.close()
+
+    return close
 
 
 @contextlib.asynccontextmanager
