@@ -55,6 +55,7 @@ SWITCHES = {
     "budget_freeze": "comms.switch.budget-freeze",
     "participant_check": "comms.switch.participant-check",
     "log_pii_scan": "comms.switch.log-pii-scan",
+    "idempotency_fallback": "comms.switch.idempotency-db-fallback",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

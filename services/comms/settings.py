@@ -37,6 +37,7 @@ class CommsSettings(ServiceSettings):
     poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)
+    idempotency_prefix: str = "comms:idem:"  # Redis keys of the API's idempotency records
     log_scan_every: float = 900.0  # the PII scan of the service's logs (comms.fm.11)
     receipt_workers: list[str] = Field(default_factory=lambda: ["worker-a", "worker-b"])
     join_token_lifetime: float = 4 * 3600.0  # a session's join token outlives the session
