@@ -56,6 +56,8 @@ SWITCHES = {
     "participant_check": "comms.switch.participant-check",
     "log_pii_scan": "comms.switch.log-pii-scan",
     "idempotency_fallback": "comms.switch.idempotency-db-fallback",
+    "scan_backpressure": "comms.switch.scan-upload-refusal",
+    "scan_scale": "comms.switch.scan-scale-out",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"

@@ -162,6 +162,15 @@ _V11_POSTGRES = (
                         WHERE t.id = thread_id AND t.tenant = comms_thread_participants.tenant))""",
 )
 
+_V12 = (
+    # Attachments and their scan (comms.fm.8): pending, clean or infected; only a clean
+    # one is downloadable.
+    """CREATE TABLE IF NOT EXISTS comms_attachments (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, object_key TEXT NOT NULL,
+        state TEXT NOT NULL, signature TEXT, at DOUBLE PRECISION NOT NULL,
+        scanned_at DOUBLE PRECISION)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -174,6 +183,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(9, "scheduled appointments", sqlite=_V9, postgres=_V9),
     mitigate.Migration(10, "error budget", sqlite=_V10, postgres=_V10),
     mitigate.Migration(11, "thread participants", sqlite=_V11_SQLITE, postgres=_V11_POSTGRES),
+    mitigate.Migration(12, "attachment scans", sqlite=_V12, postgres=_V12),
 )
 
 

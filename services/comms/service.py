@@ -40,6 +40,7 @@ from .participants import Participants
 from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
+from .scanning import Scanning
 from .scheduling import Scheduling
 from .schema import ensure_schema
 from .service_log import JsonLog
@@ -71,6 +72,7 @@ class Comms:
     budgets: ErrorBudgets | None = None
     participants: Participants | None = None
     log_scan: LogScanner | None = None
+    scanning: Scanning | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -93,7 +95,7 @@ async def open_comms(
     await ensure_schema(runtime.store)
     fakes = None
     urls = (settings.sms_primary_url, settings.sms_secondary_url, settings.push_url)
-    if not all((*urls, settings.video_url)):
+    if not all((*urls, settings.video_url, settings.scanner_url)):
         fakes = FakeProviders.create(runtime.clock)
 
     def remote(url: str, fake_app: Any) -> Remote:
@@ -106,6 +108,7 @@ async def open_comms(
     secondary = remote(settings.sms_secondary_url, fakes.sms_secondary.app if fakes else None)
     push = remote(settings.push_url, fakes.push.app if fakes else None)
     video = remote(settings.video_url, fakes.video.app if fakes else None)
+    scanner = remote(settings.scanner_url, fakes.scanner.app if fakes else None)
     closers: list[Any] = []
     smtp = settings.smtp_url
     if not smtp:
@@ -141,7 +144,7 @@ async def open_comms(
         email=email,
         bounces=bounces,
     )
-    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push, video])
+    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push, video, scanner])
     comms.sessions = Sessions(
         runtime,
         video,
@@ -171,6 +174,17 @@ async def open_comms(
             "signed-url": SWITCHES["url_cap"],
         },
     )
+    comms.scanning = Scanning(
+        runtime,
+        scanner,
+        refuse_above=settings.scan_refuse_above,
+        scale_above=settings.scan_scale_above,
+        scale_after=settings.scan_scale_after,
+        max_workers=settings.scan_max_workers,
+        watch_every=settings.scan_watch_every,
+        switches={"backpressure": SWITCHES["scan_backpressure"], "scale": SWITCHES["scan_scale"]},
+    )
+    comms.attachments.scanning = comms.scanning
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
@@ -256,6 +270,7 @@ async def _serving(settings: CommsSettings) -> AsyncIterator[Any]:
                 "sms_secondary_url": f"{base}/sms-secondary",
                 "push_url": f"{base}/push",
                 "video_url": f"{base}/video",
+                "scanner_url": f"{base}/scanner",
             }
         )
     comms = await open_comms(settings, runtime=runtime)

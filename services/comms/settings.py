@@ -34,6 +34,15 @@ class CommsSettings(ServiceSettings):
     # comms.fm.17: the seed's maxUploadSize, set here (a catalog choice): 10 MiB.
     max_upload_size: int = 10 * 1024 * 1024
     upload_url_secret: str = "comms-local-upload-url-secret-0000"
+    # comms.fm.8: the AV scanner (empty: the fake one), when uploads are refused (N, a
+    # catalog choice: 2000 scans waiting), when a second scanner worker starts (the
+    # backlog rule's condition: above 1000 for 15 min) and how often the backlog is read.
+    scanner_url: str = ""
+    scan_refuse_above: int = 2000
+    scan_scale_above: int = 1000
+    scan_scale_after: float = 900.0
+    scan_max_workers: int = 2
+    scan_watch_every: float = 30.0
     poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)

@@ -157,3 +157,10 @@ async def gate(body: Change, request: Request) -> dict[str, Any]:
             details={"adapters": verdict["adapters"]},
         )
     return verdict  # type: ignore[no-any-return]
+
+
+@router.get("/ops/scans")
+async def scans(request: Request) -> dict[str, Any]:
+    """The attachment scan queue: scans waiting, scanner workers, attachments per state."""
+    require_operator(request)
+    return await comms_of(request).scanning.summary()  # type: ignore[no-any-return]
