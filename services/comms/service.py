@@ -31,6 +31,7 @@ from .budget import ErrorBudgets
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .erasure import Erasures
+from .failover import Failover, PrimaryStore
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
@@ -73,6 +74,7 @@ class Comms:
     participants: Participants | None = None
     log_scan: LogScanner | None = None
     scanning: Scanning | None = None
+    failover: Failover | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -92,6 +94,8 @@ async def open_comms(
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
+    # The store as the primary server: a chaos run can cut its connection (comms.fm.5).
+    runtime.store = PrimaryStore(runtime.store, injector=runtime.injector, emit=runtime.emit)
     await ensure_schema(runtime.store)
     fakes = None
     urls = (settings.sms_primary_url, settings.sms_secondary_url, settings.push_url)
@@ -227,6 +231,14 @@ async def open_comms(
     comms.budgets = ErrorBudgets(
         runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
     )
+    comms.failover = await Failover.open(
+        runtime,
+        settings,
+        switches={"replica": SWITCHES["replica_reads"], "preflight": SWITCHES["preflight_writes"]},
+        on_drained=dispatcher.log_dispatch,
+    )
+    dispatcher.failover = comms.failover
+    comms.closers.append(comms.failover.aclose)
     comms.participants = Participants(runtime, switch=SWITCHES["participant_check"])
     logs = Path(settings.data_dir) / "logs"
     service_log = JsonLog(logs / "comms.jsonl")

@@ -34,6 +34,9 @@ class CommsSettings(ServiceSettings):
     # comms.fm.17: the seed's maxUploadSize, set here (a catalog choice): 10 MiB.
     max_upload_size: int = 10 * 1024 * 1024
     upload_url_secret: str = "comms-local-upload-url-secret-0000"
+    # comms.fm.5: the read replica (PostgreSQL: a streaming replica's URL; empty on the
+    # embedded store: the same SQLite file through a second connection).
+    replica: str = ""
     # comms.fm.8: the AV scanner (empty: the fake one), when uploads are refused (N, a
     # catalog choice: 2000 scans waiting), when a second scanner worker starts (the
     # backlog rule's condition: above 1000 for 15 min) and how often the backlog is read.

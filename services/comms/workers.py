@@ -34,6 +34,8 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     if comms.erasures is not None:
         every = comms.settings.erasure_scan_every
         tasks.append(asyncio.create_task(comms.erasures.run(stop, every), name="comms.erasure"))
+    if comms.failover is not None:
+        tasks.append(asyncio.create_task(_every(comms, comms.failover.drain, stop)))
     if comms.scanning is not None:
         tasks.append(asyncio.create_task(comms.scanning.run(stop), name="comms.scanning"))
     if comms.log_scan is not None:
