@@ -118,6 +118,14 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
                     ("policies", target, "fallback"),
                 )
             )
+    for target, policy in model.policies.items():
+        if policy.breaker is not None:
+            refs(
+                policy.breaker.switches or [],
+                switches,
+                "switch",
+                ("policies", target, "breaker", "switches"),
+            )
     for index, fallback in enumerate(model.fallbacks):
         if fallback.policy is not None and fallback.policy not in model.policies:
             findings.append(

@@ -271,6 +271,9 @@ class BreakerSpec(_Strict):
     """Calls needed in the window before a rate is judged."""
     half_open_probes: Count | None = None
     successes_to_close: Count | None = None
+    switches: list[Name] | None = None
+    """Code mitigations the row also stands on (ids of ``switches``), e.g. the breaker
+    state shared by every worker; ``--mutate`` turns each off for the row's experiment."""
     source: str | None = None
     description: str | None = None
 

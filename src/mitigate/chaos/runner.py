@@ -74,6 +74,10 @@ class Suite:
     covers: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> experiment ids
     mitigations: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> targets
     switches: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> switch ids
+    # Table rows (content.breaker.1) with an experiment of their own id: the policy that
+    # carries the row, and the switches the row names (what --mutate removes for it).
+    row_mitigations: dict[str, list[str]] = field(default_factory=dict)
+    row_switches: dict[str, list[str]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
     source: str = ""  # the catalog's source document (a seed)
@@ -332,6 +336,7 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             suite.switches[fm.id] = [n for n in fm.mitigated_by if n in switch_ids]
             for exp_id in fm.experiments:
                 suite.covers.setdefault(fm.id, []).append(exp_id)
+        _table_rows(model, suite)
     for spec in suite.experiments:
         for fm_id in spec.failure_modes:
             ids = suite.covers.setdefault(fm_id, [])
@@ -351,6 +356,19 @@ def _describe_entry(entry: Any) -> str:
     if entry.duration is not None:
         parts.append(f"for {entry.duration}")
     return " ".join(str(p) for p in parts)
+
+
+def _table_rows(model: Any, suite: Suite) -> None:
+    """The retry, breaker and fallback rows that have an experiment of their own id."""
+    own = {spec.id for spec in suite.experiments}
+    for target, policy in model.policies.items():
+        for part in (policy.retry, policy.breaker):
+            if part is not None and part.id in own:
+                suite.row_mitigations[part.id] = [target]
+                suite.row_switches[part.id] = list(getattr(part, "switches", None) or [])
+    for fallback in model.fallbacks:
+        if fallback.id in own and fallback.policy:
+            suite.row_mitigations[fallback.id] = [fallback.policy]
 
 
 def _targets(model: Any, names: Iterable[str]) -> list[str]:

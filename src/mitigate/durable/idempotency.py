@@ -470,4 +470,3 @@ def _unreachable_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # redis is an optional extra
         return tuple(errors)
     return (*errors, RedisConnectionError, RedisTimeoutError)
-

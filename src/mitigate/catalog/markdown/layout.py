@@ -254,6 +254,7 @@ BREAKER_COLUMNS = _columns(
     ("Minimum calls", "minimum_calls", INT),
     ("Half-open probes", "half_open_probes", INT),
     ("Successes to close", "successes_to_close", INT),
+    ("Switches", "switches", NAMES),
     ("Description", "description"),
     ("Source", "source"),
 )
