@@ -98,6 +98,7 @@ def create_app(
     version: str = "1",
     tenants: Any = None,
     idempotency: bool = True,
+    idempotency_store: Any = None,
     health: Health | None = None,
     on_tenant_reject: Callable[[str], Any] | None = None,
     middleware: Iterable[tuple[type, dict[str, Any]]] = (),
@@ -112,8 +113,10 @@ def create_app(
     finds it from what the callback names). ``middleware``: ``(class, options)`` pairs
     placed just inside the envelope, outside tenant resolution (the first pair is the
     outermost of them). ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a
-    repeat gets the first answer (keys kept in the service's store); its refusals (409 in
-    flight, 422 key reused, 400 bad key) answer in the error envelope like every other error.
+    repeat gets the first answer (keys kept in the service's store, or in
+    ``idempotency_store``: a ``mitigate.TieredIdempotencyStore`` over Redis, say); its
+    refusals (409 in flight, 422 key reused, 400 bad key) answer in the error envelope
+    like every other error.
     """
     no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
@@ -145,7 +148,8 @@ def create_app(
     if idempotency:
         app.add_middleware(
             mitigate.IdempotencyMiddleware,
-            store=mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
+            store=idempotency_store
+            or mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
             required=False,
             clock=runtime.clock,
             scope_key=key_scope(tenanted=tenants is not None, exempt=no_tenant),
