@@ -12,8 +12,7 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from mitigate import ConfigError
-from mitigate.policy.shared import SharedBreakers
+from mitigate import ConfigError, SharedBreakers
 
 __all__ = ["share_breakers"]
 

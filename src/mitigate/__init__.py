@@ -179,6 +179,7 @@ from mitigate.policy import (
     parse_duration,
     parse_retry,
 )
+from mitigate.policy.shared import SharedBreakers
 from mitigate.switches import Switches
 from mitigate.web.idempotency import IdempotencyMiddleware
 
@@ -334,6 +335,7 @@ __all__ = [
     "ScheduledJobRan",
     "Scheduler",
     "Severity",
+    "SharedBreakers",
     "SignedUrlError",
     "SqliteStore",
     "StaticTenantRegistry",

@@ -36,6 +36,7 @@ __all__ = [
     "alert_name",
     "alert_rules",
     "budget_annotations",
+    "budget_interval",
     "keeps_target",
     "prom_duration",
     "rule_alert_name",
@@ -109,16 +110,32 @@ def alert_rules(model: CatalogModel, *, runbook_base: str | None = None) -> Aler
         entry["annotations"] = annotations
         rules.append(entry)
         sources[name] = rule
+    groups: list[dict[str, Any]] = []
+    if rules:
+        groups.append({"name": f"mitigate-{model.service}", "rules": rules})
     budget = _budget_rule(model, taken)
     if budget is not None and model.error_budget is not None:
-        rules.append(budget)
+        # A burn over days is evaluated every few minutes, not at the scrape interval:
+        # its own group, with its own interval.
+        groups.append(
+            {
+                "name": f"mitigate-{model.service}-error-budget",
+                "interval": prom_duration(budget_interval(model.error_budget)),
+                "rules": [budget],
+            }
+        )
         sources[budget["alert"]] = model.error_budget
     elif model.error_budget is not None:
         skipped.append(
             (model.error_budget.id or "error_budget", "no objective: the burn rate needs one")
         )
-    groups = [{"name": f"mitigate-{model.service}", "rules": rules}] if rules else []
     return AlertRules(groups, skipped, sources)
+
+
+def budget_interval(budget: ErrorBudget) -> float:
+    """How often the burn alert is evaluated: 672 times over its window (every 15 min for
+    a week), never more often than once a minute."""
+    return max(60.0, seconds(budget.burn_window) / 672)
 
 
 # Annotations are Go templates expanded per alert; the test fixtures expand them the

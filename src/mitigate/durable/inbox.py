@@ -9,7 +9,7 @@ apply it twice.
 
 >>> import asyncio
 >>> from mitigate.bus.errors import OutOfOrderError
-from mitigate.bus.port import HEADER_KEY_AFTER, HEADER_KEY_SEQ, Message
+>>> from mitigate.bus.port import Message
 >>> from mitigate.durable.sqlite import SqliteStore
 >>> async def main() -> list[int]:
 ...     store = await SqliteStore.open(":memory:")
