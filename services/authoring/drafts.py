@@ -35,6 +35,7 @@ class Drafts:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self.gate = runtime.switches.enabled("authoring.switch.ai-provenance")
+        self.dedupe = runtime.switches.enabled("authoring.switch.operation-id")
 
     async def create(self, tenant: str, title: str) -> dict[str, Any]:
         draft_id = uuid.uuid4().hex[:16]
@@ -97,7 +98,8 @@ class Drafts:
         # The client's operation id names the block: a write resent after an unknown
         # outcome (the answer was lost after COMMIT) finds its block and adds none.
         operation = spec.get("operationId")
-        block_id = f"{draft_id}-{operation}" if operation else uuid.uuid4().hex[:12]
+        dedupe = operation and self.dedupe  # the mutation: every write a new block
+        block_id = f"{draft_id}-{operation}" if dedupe else uuid.uuid4().hex[:12]
         kind = str(spec.get("kind", ""))
         body = dict(spec.get("body") or {})
         media = [str(m) for m in spec.get("media") or []]
