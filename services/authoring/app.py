@@ -9,11 +9,12 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import coauthor, drafts, publish
+from .api import coauthor, drafts, media, publish
+from .previews import ORIGIN
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [drafts.router, publish.router, coauthor.router]
+ROUTERS = [drafts.router, publish.router, coauthor.router, media.router]
 
 
 def tenant_resolver(service: Any) -> mitigate.TenantResolver:
@@ -28,4 +29,6 @@ def build_app(service: Any) -> FastAPI:
         service.runtime, ROUTERS, title="authoring service", tenants=tenant_resolver(service)
     )
     app.state.authoring = service
+    if service.origin is not None:  # signed origin URLs of media previews (fallback.3)
+        app.mount(ORIGIN, service.origin)
     return app

@@ -34,6 +34,10 @@ class AuthoringSettings(ServiceSettings):
     # 80 % / 95 % / 100 % marks only; 100 units unless a tenant is listed.
     ai_budgets: dict[str, int] = Field(default_factory=dict)
     ai_default_budget: int = 100
+    # The media preview CDN; empty: the fake runs in this process.
+    cdn_url: str = ""
+    # Signs origin URLs of previews; empty: a random one per process (one instance only).
+    preview_secret: str = ""
 
     def ai_budget(self, tenant: str) -> int:
         return self.ai_budgets.get(tenant, self.ai_default_budget)

@@ -16,6 +16,8 @@ SERVICE = Path(__file__).resolve().parents[3] / "services" / "authoring"
 MUTANTS = [
     ("authoring.chaos.4", "policy", "store.write"),
     ("authoring.chaos.4", "switch", "authoring.switch.operation-id"),
+    ("authoring.fallback.3", "policy", "media.preview"),
+    ("authoring.fallback.3", "switch", "authoring.switch.preview-origin"),
 ]
 
 
