@@ -9,12 +9,12 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import coauthor, drafts, media, publish
+from .api import coauthor, drafts, imports, media, publish
 from .previews import ORIGIN
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [drafts.router, publish.router, coauthor.router, media.router]
+ROUTERS = [drafts.router, publish.router, coauthor.router, media.router, imports.router]
 
 
 def tenant_resolver(service: Any) -> mitigate.TenantResolver:

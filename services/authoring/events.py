@@ -13,6 +13,10 @@ __all__ = [
     "AiProvenanceRefused",
     "AiUnavailable",
     "BlockWriteFailed",
+    "ImportFailed",
+    "ImportProgress",
+    "ImportRejected",
+    "ImportWorkerKilled",
     "PublishRefused",
     "UnsupportedBlock",
 ]
@@ -79,3 +83,43 @@ class BlockWriteFailed(mitigate.Event):
 
     name: ClassVar[str] = "store.write_failed"
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportRejected(mitigate.Event):
+    """A SCORM upload passed its tenant's size cap and was rejected (fm.1.6)."""
+
+    name: ClassVar[str] = "import.rejected"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+    read: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportProgress(mitigate.Event):
+    """A SCORM import moved on (bytes extracted of the total)."""
+
+    name: ClassVar[str] = "import.progress"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
+    job: str = ""
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportWorkerKilled(mitigate.Event):
+    """The sandboxed import worker hit its memory limit; the job failed (fm.1.6)."""
+
+    name: ClassVar[str] = "import.worker_killed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    job: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportFailed(mitigate.Event):
+    """A SCORM import failed (its step's retries spent, or a permanent error)."""
+
+    name: ClassVar[str] = "import.failed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    job: str = ""
+    reason: str = ""

@@ -15,13 +15,23 @@ from typing import Any
 
 import httpx
 
+import mitigate
 from services.kit.runtime import AllOn, Runtime
 
 from .service import Authoring, open_authoring
 from .settings import AuthoringSettings
 from .workers import running
 
-__all__ = ["World", "alerts", "bundle_of", "events_since", "open_world", "step_attempts"]
+__all__ = [
+    "World",
+    "alerts",
+    "bundle_of",
+    "events_since",
+    "import_done",
+    "open_world",
+    "step_attempts",
+    "upload",
+]
 
 TENANT = "acme"
 
@@ -100,10 +110,18 @@ def observers_for(run: Any) -> list[Any]:
     return [*run.observers, *([catalog.detector] if catalog is not None else [])]
 
 
-async def open_world(run: Any) -> World:
+async def open_world(run: Any, *, real_io: bool = False, **overrides: Any) -> World:
+    """The service for this run. ``real_io``: the run waits on real work (the import
+    worker process), so virtual time jumps only after 50 ms of real quiet, as beside a
+    real server (docs/verify.md), not while the worker's progress is still coming."""
+    if real_io and isinstance(run.clock, mitigate.VirtualClock):
+        run.clock.autojump_threshold = max(run.clock.autojump_threshold, 0.05)
     root = Path(tempfile.mkdtemp(prefix="authoring-run-"))
     settings = AuthoringSettings(
-        data_dir=root, saga_poll=1.0, store=f"sqlite:///{root / 'authoring.db'}?durability=normal"
+        data_dir=root,
+        saga_poll=1.0,
+        store=f"sqlite:///{root / 'authoring.db'}?durability=normal",
+        **overrides,
     )
     runtime = await Runtime.open(
         settings,
@@ -151,3 +169,25 @@ def step_attempts(run: Any, since: float) -> list[Any]:
             break
         call.append(event)
     return call
+
+
+async def upload(world: World, stream: Any, tenant: str = TENANT) -> httpx.Response | None:
+    """POST a SCORM zip stream; ``None`` when the upload broke off (the client gave up)."""
+    headers = {"x-tenant-id": tenant, "content-type": "application/zip"}
+    try:
+        return await world.http.post("/v1/imports", content=stream, headers=headers)
+    except Exception:
+        return None
+
+
+async def import_done(
+    world: World, job: str, tenant: str = TENANT, *, limit: float = 30 * 60
+) -> dict[str, Any]:
+    """Poll an import (as the importer's UI does, every second) until it ends."""
+    end = world.run.clock.now() + limit
+    while True:
+        url = f"/v1/imports/{job}"
+        body: dict[str, Any] = (await world.http.get(url, headers={"x-tenant-id": tenant})).json()
+        if body.get("state") in ("imported", "failed", "rejected") or world.run.clock.now() > end:
+            return body
+        await world.run.clock.asleep(1.0)

@@ -31,9 +31,18 @@ _V2 = (
         tenant TEXT PRIMARY KEY, used INTEGER NOT NULL)""",
 )
 
+_V3 = (
+    """CREATE TABLE IF NOT EXISTS authoring_imports (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+        size BIGINT NOT NULL, done BIGINT NOT NULL, total BIGINT NOT NULL,
+        files INTEGER NOT NULL, peak_rss BIGINT, attempts INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "authoring tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "AI budget usage", sqlite=_V2, postgres=_V2),
+    mitigate.Migration(3, "SCORM imports", sqlite=_V3, postgres=_V3),
 )
 
 

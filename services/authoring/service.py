@@ -33,6 +33,7 @@ from .drafts import Drafts
 from .previews import ORIGIN, Previews
 from .publish import Publisher
 from .schema import ensure_schema
+from .scorm.jobs import Importer
 from .settings import AuthoringSettings
 from .workers import running
 
@@ -61,6 +62,7 @@ class Authoring:
     fakes: Fakes
     coauthor: CoAuthor | None = None
     previews: Previews | None = None
+    importer: Importer | None = None
     closers: list[Any] = field(default_factory=list)
     origin: Any = None
     app: Any = None
@@ -120,6 +122,7 @@ async def open_authoring(
     remotes = [media, catalog, content, ai, ai_local]
     service = Authoring(settings, runtime, drafts, publisher, remotes, fakes, coauthor)
     _previews(service)
+    service.importer = Importer(runtime, settings, workdir=settings.data_dir)
     service.app = build_app(service)
     return service
 

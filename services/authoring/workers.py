@@ -1,4 +1,4 @@
-"""The authoring service's background loop: the publish saga worker."""
+"""The authoring service's background loops: the publish saga worker, the import loop."""
 
 from __future__ import annotations
 
@@ -16,11 +16,23 @@ async def running(service: Any) -> AsyncIterator[dict[str, Any]]:
     stop = asyncio.Event()
     worker = service.publisher.worker
     task = asyncio.create_task(worker.run(stop=stop), name="authoring.sagas")
+    imports = asyncio.create_task(_imports(service, stop), name="authoring.imports")
     try:
         yield {"sagas": worker}
     finally:
         stop.set()
         await worker.aclose()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+        for each in (task, imports):
+            each.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await each
+
+
+async def _imports(service: Any, stop: asyncio.Event) -> None:
+    """Run queued SCORM imports (rows of the store: a restart finds them)."""
+    clock = service.runtime.clock
+    while not stop.is_set():
+        # A pass that fails (the store is away) is simply tried again at the next poll.
+        with contextlib.suppress(Exception):
+            await service.importer.run_pending()
+        await clock.asleep(service.settings.import_poll)

@@ -18,6 +18,7 @@ MUTANTS = [
     ("authoring.chaos.4", "switch", "authoring.switch.operation-id"),
     ("authoring.fallback.3", "policy", "media.preview"),
     ("authoring.fallback.3", "switch", "authoring.switch.preview-origin"),
+    ("authoring.retry.5", "policy", "import.step"),
 ]
 
 
