@@ -13,6 +13,10 @@ __all__ = [
     "AiProvenanceRefused",
     "AiUnavailable",
     "BlockWriteFailed",
+    "CollabCorrupted",
+    "CollabProcessDown",
+    "CollabRestored",
+    "CollabUnavailable",
     "ImportFailed",
     "ImportProgress",
     "ImportRejected",
@@ -123,3 +127,43 @@ class ImportFailed(mitigate.Event):
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
     job: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabCorrupted(mitigate.Event):
+    """An update to a draft's server document did not decode (authoring.fm.1.2)."""
+
+    name: ClassVar[str] = "collab.corrupted"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    draft: str = ""
+    process: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabRestored(mitigate.Event):
+    """A room was (re)built from its latest snapshot and the events after it."""
+
+    name: ClassVar[str] = "collab.restored"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
+    draft: str = ""
+    process: str = ""
+    snapshot: int = 0
+    replayed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabProcessDown(mitigate.Event):
+    """The router's health probe found a collab process down (authoring.fm.1.7)."""
+
+    name: ClassVar[str] = "collab.process_down"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    process: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabUnavailable(mitigate.Event):
+    """No collab process answers: editors get single-user mode (authoring.fallback.2)."""
+
+    name: ClassVar[str] = "collab.unavailable"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    draft: str = ""

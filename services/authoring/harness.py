@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 
 import mitigate
+from services.kit.asgi_ws import AsgiWebSocket
 from services.kit.runtime import AllOn, Runtime
 
+from .collab.client import CollabClient
 from .service import Authoring, open_authoring
 from .settings import AuthoringSettings
 from .workers import running
@@ -94,6 +96,31 @@ class World:
         assert self.service.fakes.catalog is not None
         found = await self.service.fakes.catalog.get(bundle)
         return None if found is None else str(found["status"])
+
+    def server(self, name: str | None) -> Any:
+        """The collab process called ``name``."""
+        return next(s for s in self.service.collab if s.name == name)
+
+    def editor(self, user: str, draft: str) -> CollabClient:
+        """A collab client as the editor runs it: it asks the service where to connect
+        and opens a WebSocket to that collab process."""
+
+        async def locate() -> str | None:
+            body = {"user": user}
+            response = await self.http.post(f"/v1/drafts/{draft}/editor", json=body)
+            session = response.json()
+            return str(session["server"]) if session.get("mode") == "collab" else None
+
+        async def connect(server: str) -> AsgiWebSocket:
+            return await AsgiWebSocket.connect(self.server(server).app, f"/v1/collab/{draft}")
+
+        client = CollabClient(user, draft, locate=locate, connect=connect, clock=self.run.clock)
+        self.run.rollback(client.close)
+        return client
+
+    async def document(self, draft: str) -> dict[str, Any]:
+        """The draft's document as the store has it (snapshot + event log)."""
+        return (await self.http.get(f"/v1/drafts/{draft}/document")).json()  # type: ignore[no-any-return]
 
     def bundles(self) -> dict[str, dict[str, Any]]:
         assert self.service.fakes.content is not None

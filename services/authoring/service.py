@@ -29,6 +29,10 @@ from .adapters.content_service import FakeContentService
 from .adapters.media import FakeMedia, MediaClient
 from .app import build_app
 from .coauthor import CoAuthor
+from .collab.documents import Documents
+from .collab.log import DocLog
+from .collab.router import CollabRouter
+from .collab.server import CollabServer
 from .drafts import Drafts
 from .previews import ORIGIN, Previews
 from .publish import Publisher
@@ -63,6 +67,9 @@ class Authoring:
     coauthor: CoAuthor | None = None
     previews: Previews | None = None
     importer: Importer | None = None
+    collab: list[CollabServer] = field(default_factory=list)
+    router: CollabRouter | None = None
+    documents: Documents | None = None
     closers: list[Any] = field(default_factory=list)
     origin: Any = None
     app: Any = None
@@ -123,6 +130,7 @@ async def open_authoring(
     service = Authoring(settings, runtime, drafts, publisher, remotes, fakes, coauthor)
     _previews(service)
     service.importer = Importer(runtime, settings, workdir=settings.data_dir)
+    _collab(service)
     service.app = build_app(service)
     return service
 
@@ -144,6 +152,21 @@ def _previews(service: Authoring) -> None:
     if objects.scheme in ("", "file"):
         root = LocalObjects(objects.netloc + objects.path)
         service.origin = SignedObjectApp(signer, root, prefix=ORIGIN, clock=runtime.clock)
+
+
+def _collab(service: Authoring) -> None:
+    """The collab processes (embedded: in process), their router, the documents API."""
+    runtime = service.runtime
+    log = DocLog(runtime)
+    service.collab = [CollabServer(n, runtime, log) for n in service.settings.collab_processes]
+    apps = {server.name: server.app for server in service.collab}
+
+    def client_for(name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=f"http://{name}", transport=asgi_transport(apps[name]))
+
+    service.router = CollabRouter(runtime, list(apps), client_for)
+    service.closers.append(service.router.aclose)
+    service.documents = Documents(runtime, log, service.router, service.collab)
 
 
 @contextlib.asynccontextmanager

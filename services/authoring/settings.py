@@ -41,6 +41,8 @@ class AuthoringSettings(ServiceSettings):
     import_caps: dict[str, int] = Field(default_factory=dict)
     import_memory_limit: int = 256 << 20
     import_poll: float = 1.0
+    # The collab processes (embedded: in this process, each its own ASGI app).
+    collab_processes: list[str] = Field(default_factory=lambda: ["collab-a", "collab-b"])
     # The media preview CDN; empty: the fake runs in this process.
     cdn_url: str = ""
     # Signs origin URLs of previews; empty: a random one per process (one instance only).

@@ -1,4 +1,5 @@
-"""The authoring service's background loops: the publish saga worker, the import loop."""
+"""The authoring service's background loops: the publish saga worker, the import loop,
+the collab processes' snapshots and the collab router's health probe."""
 
 from __future__ import annotations
 
@@ -17,12 +18,17 @@ async def running(service: Any) -> AsyncIterator[dict[str, Any]]:
     worker = service.publisher.worker
     task = asyncio.create_task(worker.run(stop=stop), name="authoring.sagas")
     imports = asyncio.create_task(_imports(service, stop), name="authoring.imports")
+    loops = [task, imports]
+    # Each collab process snapshots its rooms every 60 s; the router probes every 5 s.
+    loops += [asyncio.create_task(s.snapshots(stop), name=s.name) for s in service.collab]
+    if service.router is not None:
+        loops.append(asyncio.create_task(service.router.watch(stop), name="collab.router"))
     try:
         yield {"sagas": worker}
     finally:
         stop.set()
         await worker.aclose()
-        for each in (task, imports):
+        for each in loops:
             each.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await each
