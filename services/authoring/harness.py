@@ -106,7 +106,7 @@ class World:
         and opens a WebSocket to that collab process."""
 
         async def locate() -> str | None:
-            body = {"user": user}
+            body = {"user": user, "hold": False}
             response = await self.http.post(f"/v1/drafts/{draft}/editor", json=body)
             session = response.json()
             return str(session["server"]) if session.get("mode") == "collab" else None

@@ -16,6 +16,8 @@ router = APIRouter(prefix="/v1", tags=["collab"])
 
 class Editor(BaseModel):
     user: str = Field(min_length=1, max_length=64)
+    # In single-user mode, take the draft if free (false: only looking for collab).
+    hold: bool = True
 
 
 class Save(BaseModel):
@@ -34,7 +36,7 @@ async def _documents(request: Request, draft_id: str) -> Any:
 async def open_editor(request: Request, draft_id: str, spec: Editor) -> dict[str, Any]:
     """Where to edit: a collab process, or single-user mode when none answers."""
     documents = await _documents(request, draft_id)
-    result: dict[str, Any] = await documents.session(draft_id, spec.user)
+    result: dict[str, Any] = await documents.session(draft_id, spec.user, hold=spec.hold)
     return result
 
 

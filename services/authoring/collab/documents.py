@@ -45,7 +45,9 @@ class Documents:
         self.precondition = switches.enabled("authoring.switch.version-precondition")
         self.staged = switches.enabled("authoring.switch.repair-staging")
 
-    async def session(self, draft: str, user: str) -> dict[str, Any]:
+    async def session(self, draft: str, user: str, *, hold: bool = True) -> dict[str, Any]:
+        """Where ``user`` edits ``draft``. ``hold``: in single-user mode, take the draft
+        when free (a client only looking for a collab process to rejoin does not)."""
         server = await self.router.route(draft)
         if server is not None:
             return {"mode": "collab", "server": server, "path": f"/v1/collab/{draft}"}
@@ -58,7 +60,7 @@ class Documents:
                 retry_after=30,
             )
         rebuilt = await self.log.rebuild(draft)
-        holder = await self._hold(draft, user)
+        holder = await self._hold(draft, user) if hold else await self._holder(draft)
         age = None if rebuilt.snapshot_at is None else self.rt.clock.now() - rebuilt.snapshot_at
         return {
             "mode": "single-user",
@@ -120,6 +122,14 @@ class Documents:
         for server in self.servers:
             await server.drop(draft, "repaired")
         return {"promoted": True, "version": staging.version, "detail": detail}
+
+    async def _holder(self, draft: str) -> str | None:
+        rows = await self.rt.store.fetch(
+            "SELECT holder, until FROM authoring_doc_leases WHERE draft_id = ?", (draft,)
+        )
+        if rows and float(rows[0][1]) > self.rt.clock.now():
+            return str(rows[0][0])
+        return None
 
     async def _hold(self, draft: str, user: str) -> str:
         """The lease's holder (taken by ``user`` when free or expired)."""

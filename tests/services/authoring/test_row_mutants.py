@@ -19,6 +19,8 @@ MUTANTS = [
     ("authoring.fallback.3", "policy", "media.preview"),
     ("authoring.fallback.3", "switch", "authoring.switch.preview-origin"),
     ("authoring.retry.5", "policy", "import.step"),
+    ("authoring.fallback.2", "switch", "authoring.switch.single-user"),
+    ("authoring.fallback.2", "switch", "authoring.switch.version-precondition"),
 ]
 
 
