@@ -17,7 +17,7 @@ import httpx
 
 import mitigate
 from services.kit.asgi_ws import AsgiWebSocket
-from services.kit.runtime import AllOn, Runtime
+from services.kit.experiments import alerts, events_since, run_runtime
 
 from .collab.client import CollabClient
 from .service import Authoring, open_authoring
@@ -132,11 +132,6 @@ def bundle_of(publish_id: str) -> str:
     return f"bdl-{publish_id[:16]}"
 
 
-def observers_for(run: Any) -> list[Any]:
-    catalog = getattr(run, "catalog", None)
-    return [*run.observers, *([catalog.detector] if catalog is not None else [])]
-
-
 async def open_world(run: Any, *, real_io: bool = False, **overrides: Any) -> World:
     """The service for this run. ``real_io``: the run waits on real work (the import
     worker process), so virtual time jumps only after 50 ms of real quiet, as beside a
@@ -150,14 +145,7 @@ async def open_world(run: Any, *, real_io: bool = False, **overrides: Any) -> Wo
         store=f"sqlite:///{root / 'authoring.db'}?durability=normal",
         **overrides,
     )
-    runtime = await Runtime.open(
-        settings,
-        clock=run.clock,
-        policy=run.policy,
-        switches=getattr(run, "switches", None) or AllOn(),
-        observers=observers_for(run),
-        injector=run.injector,
-    )
+    runtime = await run_runtime(run, settings)
     service = await open_authoring(settings, runtime=runtime)
     workers = running(service)
     await workers.__aenter__()
@@ -175,15 +163,6 @@ async def open_world(run: Any, *, real_io: bool = False, **overrides: Any) -> Wo
 
     run.rollback(close)
     return World(run, service, http)
-
-
-def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
-    return [e for e in run.recorder.named(name, target) if e.at >= since]
-
-
-def alerts(run: Any, rule: str) -> list[Any]:
-    """The ``alert.raised`` events of one detection rule in this run."""
-    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
 
 
 def step_attempts(run: Any, since: float) -> list[Any]:
