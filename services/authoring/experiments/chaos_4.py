@@ -8,7 +8,8 @@ connection, which the write retry rides; the editor resends everything pending w
 same operation ids. Nothing acknowledged is lost, nothing is stored twice.
 
 Virtual time, embedded: the cut is an outage of ``store.write`` on SQLite. The same run on
-a real primary and a promoted streaming standby is not built yet (see the catalog)."""
+a real primary and a promoted streaming standby is tests/services/authoring/
+test_pg_failover.py (real clock, the TCP fault proxy, ``pg_ctl promote``)."""
 
 from __future__ import annotations
 
