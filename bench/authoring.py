@@ -90,13 +90,13 @@ async def merged_per_second(editors: int, updates: int) -> dict[str, Any]:
         # The same edits as pycrdt updates, applied to one document directly.
         produced: list[bytes] = []
         for i in range(editors):
-            doc = Doc()
+            doc: Doc[Any] = Doc()
             blocks = blocks_of(doc)
             for n in range(updates):
                 before = doc.get_state()
                 blocks[f"e{i}-{n}"] = f"paragraph {n} " * 8
                 produced.append(doc.get_update(before))
-        target = Doc()
+        target: Doc[Any] = Doc()
         blocks_of(target)
         t1 = time.perf_counter()
         for update in produced:
@@ -126,7 +126,7 @@ async def snapshot_cost(blocks: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="bench-authoring-"))
     runtime, servers, router = await _world(root, 1)
     try:
-        doc = Doc()
+        doc: Doc[Any] = Doc()
         content = blocks_of(doc)
         for n in range(blocks):
             content[f"b{n:05d}"] = f"block {n}: " + "lorem ipsum " * 10

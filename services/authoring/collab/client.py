@@ -42,7 +42,7 @@ class CollabClient:
         self.locate = locate
         self.connect = connect
         self.clock = clock
-        self.doc = Doc()
+        self.doc: Doc[Any] = Doc()
         blocks_of(self.doc)
         self.version: int | None = None
         self.server: str | None = None

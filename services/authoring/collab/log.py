@@ -18,8 +18,9 @@ from pycrdt import Doc, Map
 __all__ = ["DocLog", "Rebuilt", "blocks_of", "event_name"]
 
 
-def blocks_of(doc: Doc) -> Map:  # type: ignore[type-arg]
-    return doc.get("blocks", type=Map)
+def blocks_of(doc: Doc[Any]) -> Map[Any]:
+    blocks: Map[Any] = doc.get("blocks", type=Map)
+    return blocks
 
 
 def event_name(before: set[str], after: set[str]) -> str:
@@ -32,7 +33,7 @@ def event_name(before: set[str], after: set[str]) -> str:
 
 @dataclass
 class Rebuilt:
-    doc: Doc
+    doc: Doc[Any]
     version: int
     snapshot_version: int
     snapshot_at: float | None
@@ -98,7 +99,7 @@ class DocLog:
 
     async def rebuild(self, draft: str) -> Rebuilt:
         """The document from its latest snapshot plus the events after it."""
-        doc = Doc()
+        doc: Doc[Any] = Doc()
         blocks_of(doc)
         snap = await self.latest(draft)
         base, at = 0, None

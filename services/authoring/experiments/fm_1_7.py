@@ -46,7 +46,8 @@ async def collab_process_killed(run: Run) -> None:
     shown = [s for _, s in ann.statuses]
     run.expect('"reconnecting…" then continues', shown[-2:] == ["reconnecting", "connected"])
     run.expect("rejoined within seconds", took < 10, f"{took:.1f}s")
-    run.expect("the router marked it down", host.name in (world.service.router.down or set()))
+    router = world.service.router
+    run.expect("the router marked it down", router is not None and host.name in router.down)
     run.expect("alert raised", bool(alerts(run, "authoring.rule.collab-process-down")))
 
     expected = {"ann-1": "Intro", "ann-2": "Intro, revised", "bob-1": "Quiz"}

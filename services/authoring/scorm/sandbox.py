@@ -66,7 +66,7 @@ def main(zip_path: str, out_dir: str, limit: int, mode: str) -> int:
     try:
         if mode == "whole":  # everything in memory at once
             with open(zip_path, "rb") as f:
-                source: io.BufferedIOBase | str = io.BytesIO(f.read())  # type: ignore[assignment]
+                source: io.BytesIO | str = io.BytesIO(f.read())
         else:
             source = zip_path
         with zipfile.ZipFile(source) as archive:

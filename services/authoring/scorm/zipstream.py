@@ -31,10 +31,10 @@ class ZipStream:
     async def __aiter__(self) -> AsyncIterator[bytes]:
         central: list[bytes] = []
         offset = 0
-        entries = [("imsmanifest.xml", MANIFEST)]
+        entries: list[tuple[str, bytes | int]] = [("imsmanifest.xml", MANIFEST)]
         left, n = self.size, 0
         while left > 0:
-            entries.append((f"sco/asset-{n:04d}.bin", min(self.entry, left)))  # type: ignore[arg-type]
+            entries.append((f"sco/asset-{n:04d}.bin", min(self.entry, left)))
             left -= self.entry
             n += 1
         for name, body in entries:
