@@ -18,13 +18,14 @@ def observers_for(run: Any) -> list[Any]:
     return [*run.observers, *([catalog.detector] if catalog is not None else [])]
 
 
-async def run_runtime(run: Any, settings: Any) -> Runtime:
+async def run_runtime(run: Any, settings: Any, *, policy: Any = None) -> Runtime:
     """The service's runtime for this run: ``--mutate`` reaches its policies and switches,
-    faults its pipelines, and its events the run's recorder."""
+    faults its pipelines, and its events the run's recorder. ``policy`` replaces the
+    run's pipelines (a second worker process has breakers of its own)."""
     return await Runtime.open(
         settings,
         clock=run.clock,
-        policy=run.policy,
+        policy=policy or run.policy,
         switches=getattr(run, "switches", None) or AllOn(),
         observers=observers_for(run),
         injector=run.injector,
