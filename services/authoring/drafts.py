@@ -35,6 +35,7 @@ class Drafts:
     def __init__(self, runtime: Any) -> None:
         self.rt = runtime
         self.gate = runtime.switches.enabled("authoring.switch.ai-provenance")
+        self.dedupe = runtime.switches.enabled("authoring.switch.operation-id")
 
     async def create(self, tenant: str, title: str) -> dict[str, Any]:
         draft_id = uuid.uuid4().hex[:16]
@@ -92,12 +93,15 @@ class Drafts:
         return await self.get(tenant, draft_id)
 
     async def add_block(self, tenant: str, draft_id: str, spec: dict[str, Any]) -> dict[str, Any]:
-        """Add one block; an AI block without provenance is refused before any write."""
-        await self._editable(tenant, draft_id)
+        """Add one block; an AI block without provenance is refused before any write. The
+        draft's state is checked inside the write's transaction, so the whole of it is one
+        ``store.write`` call under its 300 ms budget (a database that is away fails it
+        fast, even while the pool waits for a connection)."""
         # The client's operation id names the block: a write resent after an unknown
         # outcome (the answer was lost after COMMIT) finds its block and adds none.
         operation = spec.get("operationId")
-        block_id = f"{draft_id}-{operation}" if operation else uuid.uuid4().hex[:12]
+        dedupe = operation and self.dedupe  # the mutation: every write a new block
+        block_id = f"{draft_id}-{operation}" if dedupe else uuid.uuid4().hex[:12]
         kind = str(spec.get("kind", ""))
         body = dict(spec.get("body") or {})
         media = [str(m) for m in spec.get("media") or []]
@@ -118,8 +122,15 @@ class Drafts:
             raise ServiceError(exc.code, str(exc), status=exc.status) from exc
         try:
             await call(
-                self.rt.policy("store.write"), self._insert, draft_id, block, permanent=CONSTRAINT
+                self.rt.policy("store.write"),
+                self._insert,
+                tenant,
+                draft_id,
+                block,
+                permanent=(*CONSTRAINT, ServiceError),
             )
+        except ServiceError:
+            raise  # the draft is missing or not editable: the caller's answer
         except CONSTRAINT as exc:
             raise ServiceError(
                 "AUTHORING.BLOCK.CONFLICT",
@@ -136,8 +147,16 @@ class Drafts:
             ) from exc
         return _block_json(block)
 
-    async def _insert(self, draft_id: str, block: Block) -> None:
+    async def _insert(self, tenant: str, draft_id: str, block: Block) -> None:
         async with self.rt.store.transaction() as tx:
+            found = await tx.fetchone(
+                "SELECT state FROM authoring_drafts WHERE id = ? AND tenant = ?",
+                (draft_id, tenant),
+            )
+            if found is None:
+                raise ServiceError("AUTHORING.DRAFT.NOT_FOUND", f"no draft {draft_id}", status=404)
+            if not can_edit(found[0]):
+                raise _busy(draft_id, found[0])
             row = await tx.fetchone(
                 "SELECT COUNT(*) FROM authoring_blocks WHERE draft_id = ?", (draft_id,)
             )
@@ -172,11 +191,13 @@ class Drafts:
     async def _editable(self, tenant: str, draft_id: str) -> None:
         draft = await self.get(tenant, draft_id)
         if not can_edit(draft["state"]):
-            raise ServiceError(
-                "AUTHORING.DRAFT.BUSY",
-                f"draft {draft_id} is {draft['state']}; it cannot be edited now",
-                status=409,
-            )
+            raise _busy(draft_id, draft["state"])
+
+
+def _busy(draft_id: str, state: str) -> ServiceError:
+    return ServiceError(
+        "AUTHORING.DRAFT.BUSY", f"draft {draft_id} is {state}; it cannot be edited now", status=409
+    )
 
 
 def _block_json(block: Block) -> dict[str, Any]:

@@ -13,6 +13,14 @@ __all__ = [
     "AiProvenanceRefused",
     "AiUnavailable",
     "BlockWriteFailed",
+    "CollabCorrupted",
+    "CollabProcessDown",
+    "CollabRestored",
+    "CollabUnavailable",
+    "ImportFailed",
+    "ImportProgress",
+    "ImportRejected",
+    "ImportWorkerKilled",
     "PublishRefused",
     "UnsupportedBlock",
 ]
@@ -79,3 +87,83 @@ class BlockWriteFailed(mitigate.Event):
 
     name: ClassVar[str] = "store.write_failed"
     default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportRejected(mitigate.Event):
+    """A SCORM upload passed its tenant's size cap and was rejected (fm.1.6)."""
+
+    name: ClassVar[str] = "import.rejected"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    tenant: str = ""
+    read: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportProgress(mitigate.Event):
+    """A SCORM import moved on (bytes extracted of the total)."""
+
+    name: ClassVar[str] = "import.progress"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
+    job: str = ""
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportWorkerKilled(mitigate.Event):
+    """The sandboxed import worker hit its memory limit; the job failed (fm.1.6)."""
+
+    name: ClassVar[str] = "import.worker_killed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    job: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportFailed(mitigate.Event):
+    """A SCORM import failed (its step's retries spent, or a permanent error)."""
+
+    name: ClassVar[str] = "import.failed"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    job: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabCorrupted(mitigate.Event):
+    """An update to a draft's server document did not decode (authoring.fm.1.2)."""
+
+    name: ClassVar[str] = "collab.corrupted"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    draft: str = ""
+    process: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabRestored(mitigate.Event):
+    """A room was (re)built from its latest snapshot and the events after it."""
+
+    name: ClassVar[str] = "collab.restored"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.INFO
+    draft: str = ""
+    process: str = ""
+    snapshot: int = 0
+    replayed: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabProcessDown(mitigate.Event):
+    """The router's health probe found a collab process down (authoring.fm.1.7)."""
+
+    name: ClassVar[str] = "collab.process_down"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    process: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CollabUnavailable(mitigate.Event):
+    """No collab process answers: editors get single-user mode (authoring.fallback.2)."""
+
+    name: ClassVar[str] = "collab.unavailable"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    draft: str = ""

@@ -15,13 +15,25 @@ from typing import Any
 
 import httpx
 
-from services.kit.runtime import AllOn, Runtime
+import mitigate
+from services.kit.asgi_ws import AsgiWebSocket
+from services.kit.experiments import alerts, events_since, run_runtime
 
+from .collab.client import CollabClient
 from .service import Authoring, open_authoring
 from .settings import AuthoringSettings
 from .workers import running
 
-__all__ = ["World", "alerts", "bundle_of", "events_since", "open_world", "step_attempts"]
+__all__ = [
+    "World",
+    "alerts",
+    "bundle_of",
+    "events_since",
+    "import_done",
+    "open_world",
+    "step_attempts",
+    "upload",
+]
 
 TENANT = "acme"
 
@@ -85,6 +97,31 @@ class World:
         found = await self.service.fakes.catalog.get(bundle)
         return None if found is None else str(found["status"])
 
+    def server(self, name: str | None) -> Any:
+        """The collab process called ``name``."""
+        return next(s for s in self.service.collab if s.name == name)
+
+    def editor(self, user: str, draft: str) -> CollabClient:
+        """A collab client as the editor runs it: it asks the service where to connect
+        and opens a WebSocket to that collab process."""
+
+        async def locate() -> str | None:
+            body = {"user": user, "hold": False}
+            response = await self.http.post(f"/v1/drafts/{draft}/editor", json=body)
+            session = response.json()
+            return str(session["server"]) if session.get("mode") == "collab" else None
+
+        async def connect(server: str) -> AsgiWebSocket:
+            return await AsgiWebSocket.connect(self.server(server).app, f"/v1/collab/{draft}")
+
+        client = CollabClient(user, draft, locate=locate, connect=connect, clock=self.run.clock)
+        self.run.rollback(client.close)
+        return client
+
+    async def document(self, draft: str) -> dict[str, Any]:
+        """The draft's document as the store has it (snapshot + event log)."""
+        return (await self.http.get(f"/v1/drafts/{draft}/document")).json()  # type: ignore[no-any-return]
+
     def bundles(self) -> dict[str, dict[str, Any]]:
         assert self.service.fakes.content is not None
         return self.service.fakes.content.bundles
@@ -95,24 +132,20 @@ def bundle_of(publish_id: str) -> str:
     return f"bdl-{publish_id[:16]}"
 
 
-def observers_for(run: Any) -> list[Any]:
-    catalog = getattr(run, "catalog", None)
-    return [*run.observers, *([catalog.detector] if catalog is not None else [])]
-
-
-async def open_world(run: Any) -> World:
+async def open_world(run: Any, *, real_io: bool = False, **overrides: Any) -> World:
+    """The service for this run. ``real_io``: the run waits on real work (the import
+    worker process), so virtual time jumps only after 50 ms of real quiet, as beside a
+    real server (docs/verify.md), not while the worker's progress is still coming."""
+    if real_io and isinstance(run.clock, mitigate.VirtualClock):
+        run.clock.autojump_threshold = max(run.clock.autojump_threshold, 0.05)
     root = Path(tempfile.mkdtemp(prefix="authoring-run-"))
     settings = AuthoringSettings(
-        data_dir=root, saga_poll=1.0, store=f"sqlite:///{root / 'authoring.db'}?durability=normal"
+        data_dir=root,
+        saga_poll=1.0,
+        store=f"sqlite:///{root / 'authoring.db'}?durability=normal",
+        **overrides,
     )
-    runtime = await Runtime.open(
-        settings,
-        clock=run.clock,
-        policy=run.policy,
-        switches=getattr(run, "switches", None) or AllOn(),
-        observers=observers_for(run),
-        injector=run.injector,
-    )
+    runtime = await run_runtime(run, settings)
     service = await open_authoring(settings, runtime=runtime)
     workers = running(service)
     await workers.__aenter__()
@@ -132,15 +165,6 @@ async def open_world(run: Any) -> World:
     return World(run, service, http)
 
 
-def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
-    return [e for e in run.recorder.named(name, target) if e.at >= since]
-
-
-def alerts(run: Any, rule: str) -> list[Any]:
-    """The ``alert.raised`` events of one detection rule in this run."""
-    return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
-
-
 def step_attempts(run: Any, since: float) -> list[Any]:
     """The ``publish.step`` attempts of the first step call after ``since`` (attempt
     numbers restart at 1 with each call)."""
@@ -151,3 +175,25 @@ def step_attempts(run: Any, since: float) -> list[Any]:
             break
         call.append(event)
     return call
+
+
+async def upload(world: World, stream: Any, tenant: str = TENANT) -> httpx.Response | None:
+    """POST a SCORM zip stream; ``None`` when the upload broke off (the client gave up)."""
+    headers = {"x-tenant-id": tenant, "content-type": "application/zip"}
+    try:
+        return await world.http.post("/v1/imports", content=stream, headers=headers)
+    except Exception:
+        return None
+
+
+async def import_done(
+    world: World, job: str, tenant: str = TENANT, *, limit: float = 30 * 60
+) -> dict[str, Any]:
+    """Poll an import (as the importer's UI does, every second) until it ends."""
+    end = world.run.clock.now() + limit
+    while True:
+        url = f"/v1/imports/{job}"
+        body: dict[str, Any] = (await world.http.get(url, headers={"x-tenant-id": tenant})).json()
+        if body.get("state") in ("imported", "failed", "rejected") or world.run.clock.now() > end:
+            return body
+        await world.run.clock.asleep(1.0)

@@ -31,9 +31,37 @@ _V2 = (
         tenant TEXT PRIMARY KEY, used INTEGER NOT NULL)""",
 )
 
+_V3 = (
+    """CREATE TABLE IF NOT EXISTS authoring_imports (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, state TEXT NOT NULL, reason TEXT,
+        size BIGINT NOT NULL, done BIGINT NOT NULL, total BIGINT NOT NULL,
+        files INTEGER NOT NULL, peak_rss BIGINT, attempts INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL)""",
+)
+
+# The collaborative document of a draft: snapshots (every 60 s), the event log of every
+# applied update (replayed after the snapshot), the repair tool's staging copy, and the
+# single-user lease of the fallback. Updates are base64 text on both backends.
+_V4 = (
+    """CREATE TABLE IF NOT EXISTS authoring_doc_snapshots (
+        draft_id TEXT NOT NULL, version INTEGER NOT NULL, state TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, PRIMARY KEY (draft_id, version))""",
+    """CREATE TABLE IF NOT EXISTS authoring_doc_events (
+        draft_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL,
+        update_b64 TEXT NOT NULL, op TEXT NOT NULL, at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (draft_id, seq))""",
+    """CREATE TABLE IF NOT EXISTS authoring_doc_staging (
+        draft_id TEXT PRIMARY KEY, version INTEGER NOT NULL, state TEXT NOT NULL,
+        ok INTEGER NOT NULL, detail TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS authoring_doc_leases (
+        draft_id TEXT PRIMARY KEY, holder TEXT NOT NULL, until DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "authoring tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "AI budget usage", sqlite=_V2, postgres=_V2),
+    mitigate.Migration(3, "SCORM imports", sqlite=_V3, postgres=_V3),
+    mitigate.Migration(4, "collaborative documents", sqlite=_V4, postgres=_V4),
 )
 
 

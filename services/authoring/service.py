@@ -8,25 +8,36 @@ of that service in this process (embedded), reached through httpx's ASGI transpo
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+import mitigate
+from mitigate.web import LocalObjects, SignedObjectApp
 from services.kit.fakes.catalog import FakeCatalog
 from services.kit.http import Remote, asgi_transport
 from services.kit.runtime import Runtime
 from services.kit.serve import run_service
 
 from .adapters.ai import AiClient, FakeModelServer
+from .adapters.cdn import FakeCdn
 from .adapters.content_service import FakeContentService
 from .adapters.media import FakeMedia, MediaClient
 from .app import build_app
 from .coauthor import CoAuthor
+from .collab.documents import Documents
+from .collab.log import DocLog
+from .collab.router import CollabRouter
+from .collab.server import CollabServer
 from .drafts import Drafts
+from .previews import ORIGIN, Previews
 from .publish import Publisher
 from .schema import ensure_schema
+from .scorm.jobs import Importer
 from .settings import AuthoringSettings
 from .workers import running
 
@@ -42,6 +53,7 @@ class Fakes:
     content: FakeContentService | None = None
     ai: FakeModelServer | None = None
     ai_local: FakeModelServer | None = None
+    cdn: FakeCdn | None = None
 
 
 @dataclass
@@ -53,11 +65,20 @@ class Authoring:
     remotes: list[Remote]
     fakes: Fakes
     coauthor: CoAuthor | None = None
+    previews: Previews | None = None
+    importer: Importer | None = None
+    collab: list[CollabServer] = field(default_factory=list)
+    router: CollabRouter | None = None
+    documents: Documents | None = None
+    closers: list[Any] = field(default_factory=list)
+    origin: Any = None
     app: Any = None
 
     async def aclose(self) -> None:
         for remote in self.remotes:
             await remote.aclose()
+        for close in self.closers:
+            await close()
         await self.runtime.aclose()
 
 
@@ -107,8 +128,45 @@ async def open_authoring(
     )
     remotes = [media, catalog, content, ai, ai_local]
     service = Authoring(settings, runtime, drafts, publisher, remotes, fakes, coauthor)
+    _previews(service)
+    service.importer = Importer(runtime, settings, workdir=settings.data_dir)
+    _collab(service)
     service.app = build_app(service)
     return service
+
+
+def _previews(service: Authoring) -> None:
+    """The preview CDN client and the signed origin (local files only)."""
+    settings, runtime = service.settings, service.runtime
+    secret = settings.preview_secret.encode() or secrets.token_bytes(32)
+    signer = mitigate.UrlSigner(secret, clock=runtime.clock)
+    transport: httpx.AsyncBaseTransport | None = None
+    url = settings.cdn_url
+    if not url:
+        service.fakes.cdn = FakeCdn(runtime.objects, runtime.clock)
+        url, transport = "http://cdn.local", asgi_transport(service.fakes.cdn.app)
+    client = httpx.AsyncClient(base_url=url, transport=transport, timeout=None)
+    service.closers.append(client.aclose)
+    service.previews = Previews(runtime, client, signer)
+    objects = urlsplit(settings.objects)
+    if objects.scheme in ("", "file"):
+        root = LocalObjects(objects.netloc + objects.path)
+        service.origin = SignedObjectApp(signer, root, prefix=ORIGIN, clock=runtime.clock)
+
+
+def _collab(service: Authoring) -> None:
+    """The collab processes (embedded: in process), their router, the documents API."""
+    runtime = service.runtime
+    log = DocLog(runtime)
+    service.collab = [CollabServer(n, runtime, log) for n in service.settings.collab_processes]
+    apps = {server.name: server.app for server in service.collab}
+
+    def client_for(name: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=f"http://{name}", transport=asgi_transport(apps[name]))
+
+    service.router = CollabRouter(runtime, list(apps), client_for)
+    service.closers.append(service.router.aclose)
+    service.documents = Documents(runtime, log, service.router, service.collab)
 
 
 @contextlib.asynccontextmanager

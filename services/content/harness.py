@@ -23,14 +23,15 @@ import httpx
 import mitigate
 import mitigate.chaos
 from services.kit.embedded_redis import redis_address
+from services.kit.experiments import events_since, observers_for, run_runtime
 from services.kit.proxied import ToProxy, serve_behind_proxy
-from services.kit.runtime import AllOn, Runtime
+from services.kit.runtime import Runtime
 
 from .service import Content, open_content
 from .settings import ContentSettings
 from .workers import running
 
-__all__ = ["World", "open_world"]
+__all__ = ["World", "events_since", "observers_for", "open_world"]
 
 TENANT = "acme"
 CATALOG = Path(__file__).parent / "catalog.yaml"
@@ -250,14 +251,6 @@ async def open_second_worker(run: Any, world: World) -> World:
     )
 
 
-def observers_for(run: Any) -> list[Any]:
-    """The run's observers and its catalog's detector: what the service itself emits
-    (saga.stuck, builder.oom, ...) reaches the detection rules, as in production."""
-    catalog = getattr(run, "catalog", None)
-    detector = [catalog.detector] if catalog is not None else []
-    return [*run.observers, *detector]
-
-
 async def open_world(run: Any, *, policy: Any = None, **overrides: Any) -> World:
     """The content service for this run, its workers running, and an author's client.
 
@@ -265,14 +258,7 @@ async def open_world(run: Any, *, policy: Any = None, **overrides: Any) -> World
     own); settings ``overrides`` go to :func:`settings_for`."""
     root = Path(tempfile.mkdtemp(prefix="content-run-"))
     settings = settings_for(run, root, **overrides)
-    runtime = await Runtime.open(
-        settings,
-        clock=run.clock,
-        policy=policy or run.policy,
-        switches=getattr(run, "switches", None) or AllOn(),
-        observers=observers_for(run),
-        injector=run.injector,
-    )
+    runtime = await run_runtime(run, settings, policy=policy)
     real = not isinstance(run.clock, mitigate.VirtualClock)
     to_proxy = ToProxy() if real else None
     content = await open_content(settings, runtime=runtime, catalog_transport=to_proxy)
@@ -316,11 +302,6 @@ async def _drop_run_backends(runtime: Runtime) -> None:
     drop_schema = getattr(runtime.store, "drop_schema", None)
     if drop_schema is not None:
         await drop_schema()
-
-
-def events_since(run: Any, name: str, target: str, since: float) -> list[Any]:
-    """The recorder's ``name`` events of ``target`` at or after ``since``."""
-    return [e for e in run.recorder.named(name, target) if e.at >= since]
 
 
 def first_call(run: Any, target: str, since: float) -> dict[str, Any]:

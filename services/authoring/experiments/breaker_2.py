@@ -43,7 +43,8 @@ async def media_breaker(run: Run) -> None:
     run.expect("while open: the media service sees no request", world.media.requests == seen)
 
     # 60 s after opening, a probe is let through; it succeeds and the breaker closes.
-    await run.wait(max(0.0, opened[0].at + 60 - run.clock.now()) + 0.5)
+    opened_at = opened[0].at if opened else run.clock.now()
+    await run.wait(max(0.0, opened_at + 60 - run.clock.now()) + 0.5)
     again = await world.publish(fifth)
     trail = [
         (e.name, round(e.at, 2))

@@ -8,7 +8,7 @@ fallback-used event is raised; without consent the author is told the AI is unav
 from __future__ import annotations
 
 from mitigate.chaos import Run, experiment
-from services.authoring.harness import alerts, open_world
+from services.authoring.harness import alerts, events_since, open_world
 
 
 @experiment("authoring.fallback.1")
@@ -22,7 +22,10 @@ async def cloud_to_local_model(run: Run) -> None:
     run.expect("full quality from the cloud", ok.json()["reducedQuality"] is False)
 
     cloud.fail = [503] * 6
+    t0 = run.clock.now()
     without = await world.ai_block(draft, "cells")
+    retries = events_since(run, "retry.scheduled", "ai.generate", t0)
+    run.expect("the cloud model is retried first (2 retries)", len(retries) == 2, str(retries))
     code = without.json().get("code")
     run.expect("without consent: AI unavailable", without.status_code == 503, without.text)
     run.expect("the unavailable code", code == "AUTHORING.AI.UNAVAILABLE", str(code))

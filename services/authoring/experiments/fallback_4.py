@@ -10,7 +10,7 @@ published again."""
 from __future__ import annotations
 
 from mitigate.chaos import Failure, Run, experiment
-from services.authoring.harness import alerts, bundle_of, open_world
+from services.authoring.harness import alerts, bundle_of, events_since, open_world
 
 RUNBOOK = "runbooks/authoring/publish-saga.md"
 
@@ -24,12 +24,15 @@ async def failed_step_compensates(run: Run) -> None:
     await run.steady("publish works", await world.settle(ok) == "published")
 
     draft = await world.approved_draft(["a.png"])
+    t0 = run.clock.now()
     async with run.fault(Failure("content.bundle")):
         response = await world.publish(draft)
         publish_id = response.json()["publishId"]
         state = await world.settle(draft)
     bundle = bundle_of(publish_id)
     saga = await world.saga_state(publish_id)
+    retries = events_since(run, "retry.scheduled", "publish.step", t0)
+    run.expect("only after the step's 5 retries", len(retries) == 5, str(len(retries)))
     run.expect("the saga compensated", saga == "compensated", saga)
     run.expect("the draft is back in approved", state == "approved", state)
     body = await world.draft(draft)

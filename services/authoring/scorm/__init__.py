@@ -1,0 +1,1 @@
+"""SCORM import: the streamed upload, the import jobs, the sandboxed worker process."""
