@@ -1,6 +1,10 @@
 """The bundle reader (the BFF's side): cache, then origin, then last-known-good, with
 every byte checked against the publication's SHA-256 before it is served.
 
+Every cache call runs under the ``bundle.cache`` policy (a short timeout and a breaker):
+while the cache is down the breaker opens and reads bypass it to origin; a failed cache
+write is logged once and dropped, never retried (theme.fm.2.7).
+
 A cached copy that fails its digest is purged and the origin is read; an origin copy that
 fails too is never served: the last-known-good bundle of the theme (the last bytes that
 passed, kept 24 h) is, and ``theme.bundle.integrity.violation`` is emitted. The cache is
@@ -18,11 +22,13 @@ import mitigate
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
-__all__ = ["LKG_TTL", "BundleReader", "IntegrityViolation"]
+__all__ = ["CACHE", "LKG_TTL", "BundleReader", "CacheWriteDropped", "IntegrityViolation"]
 
 log = logging.getLogger("services.theme.reader")
 VERIFY = "theme.switch.digest-verify"
 LKG = "theme.switch.last-known-good"
+BYPASS = "theme.switch.cache-bypass"
+CACHE = "bundle.cache"
 LKG_TTL = 24 * 3600.0
 
 
@@ -34,30 +40,78 @@ class IntegrityViolation(mitigate.Event):
     where: str = ""  # cache or origin
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheWriteDropped(mitigate.Event):
+    """A bundle could not be written to the cache; the write is dropped, not retried."""
+
+    name: ClassVar[str] = "theme.cache_write_dropped"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.WARNING
+    key: str = ""
+    reason: str = ""
+
+
 class BundleReader:
     def __init__(self, runtime: Runtime, themes: Any) -> None:
         self.rt = runtime
         self.themes = themes
         self.local: dict[str, bytes] = {}
+        self.writes_down = False  # a failed cache write was logged; quiet until one succeeds
         self.lkg: dict[tuple[str, str], tuple[bytes, int, float]] = {}
 
-    async def cache_get(self, key: str) -> bytes | None:
+    # The raw cache operations (Redis, or a dictionary in this process).
+    async def _get(self, key: str) -> bytes | None:
         if self.rt.cache is not None:
             value = await self.rt.cache.get(f"theme:bundle:{key}")
             return bytes(value) if value is not None else None
         return self.local.get(key)
 
-    async def cache_put(self, key: str, data: bytes) -> None:
+    async def _put(self, key: str, data: bytes) -> None:
         if self.rt.cache is not None:
             await self.rt.cache.set(f"theme:bundle:{key}", data, ex=86400)
         else:
             self.local[key] = data
 
-    async def cache_purge(self, key: str) -> None:
+    async def _purge(self, key: str) -> None:
         if self.rt.cache is not None:
             await self.rt.cache.delete(f"theme:bundle:{key}")
         else:
             self.local.pop(key, None)
+
+    async def _cached(self, op: Any, key: str, *args: Any) -> Any:
+        """One cache call under the cache policy. A cache that fails (or whose breaker is
+        open) is a miss when bypass is on; without it the read fails."""
+        try:
+            value = await self.rt.policy(CACHE).acall(op, key, *args)
+        except Exception as err:
+            if not self.rt.switches.enabled(BYPASS):
+                raise ServiceError(
+                    "MELMASTOON.THEME.CACHE_UNAVAILABLE",
+                    "the bundle cache is unavailable",
+                    status=503,
+                    retry_after=30,
+                ) from err
+            if op == self._put and not self.writes_down:
+                # Logged once per outage and dropped: a cache write is never retried.
+                self.writes_down = True
+                reason = str(getattr(err, "code", "") or type(err).__name__)
+                log.warning("cache writes failing (%s): dropped until the cache is back", reason)
+                self.rt.emit(
+                    CacheWriteDropped(target=CACHE, at=self.rt.clock.now(), key=key, reason=reason)
+                )
+            return None
+        if op == self._put:
+            self.writes_down = False
+        return value
+
+    async def cache_get(self, key: str) -> bytes | None:
+        value: bytes | None = await self._cached(self._get, key)
+        return value
+
+    async def cache_put(self, key: str, data: bytes) -> None:
+        await self._cached(self._put, key, data)
+
+    async def cache_purge(self, key: str) -> None:
+        await self._cached(self._purge, key)
 
     def _good(self, data: bytes | None, sha256: str) -> bool:
         if data is None:

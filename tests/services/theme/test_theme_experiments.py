@@ -16,6 +16,7 @@ SWITCHES = {
     "theme.fm.2.4": ["theme.switch.orphan-sweep"],
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.6": ["theme.switch.purge-retrier"],
+    "theme.fm.2.7": ["theme.switch.cache-bypass"],
     "theme.fm.2.11": [
         "theme.switch.sanitise-write",
         "theme.switch.sanitise-render",
@@ -59,6 +60,7 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
     [
         ("theme.fm.2.4", "bundle.upload"),
         ("theme.fm.2.6", "cdn.purge"),
+        ("theme.fm.2.7", "bundle.cache"),
         ("theme.fm.2.20", "authoring.admission"),
     ],
 )
