@@ -24,6 +24,7 @@ from .orphans import OrphanSweep
 from .policy_scan import PolicyScan
 from .previews import PreviewLinks
 from .reader import BundleReader
+from .relays import RelayPool
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
@@ -44,6 +45,7 @@ class Theme:
     previews: PreviewLinks | None = None
     reader: BundleReader | None = None
     policy_scan: PolicyScan | None = None
+    relays: RelayPool | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -52,6 +54,8 @@ class Theme:
     def loops(self) -> tuple[Any, ...]:
         """The background loops that run beside the app."""
         loops = [self.orphans.run, self.purges.run]
+        if self.relays is not None:
+            loops.append(self.relays.run)
         if self.policy_scan is not None:
             loops.append(self.policy_scan.run)
         return tuple(loops)
@@ -100,6 +104,12 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     )
     theme.reader = BundleReader(runtime, themes)
     theme.policy_scan = PolicyScan(runtime, every=settings.policy_scan_every)
+    theme.relays = RelayPool(
+        themes.events,
+        max_relays=settings.max_relays,
+        scale_at=settings.relay_scale_at,
+        scale_after=settings.relay_scale_after,
+    )
     theme.app = build_app(theme)
     return theme
 

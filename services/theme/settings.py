@@ -40,3 +40,7 @@ class ThemeSettings(ServiceSettings):
     preview_block_after: int = 100
     preview_block_for: float = 900.0
     policy_scan_every: float = 86400.0  # the nightly storage policy check
+    # Outbox publishers (theme.fm.2.8): scale out while > 1 000 rows wait for 10 min.
+    max_relays: int = 3
+    relay_scale_at: int = 1000
+    relay_scale_after: float = 600.0

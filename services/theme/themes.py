@@ -30,6 +30,7 @@ from .events import (
     PublishRejected,
 )
 from .invalidation import enqueue_purge
+from .outbox_events import ThemeEvents
 
 __all__ = ["BUDGET_BYTES", "PRECONDITION_FAILED", "Themes", "parse_etag"]
 
@@ -67,6 +68,7 @@ class Themes:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
+        self.events = ThemeEvents(runtime)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
             "published bundles over the 40 KB soft budget",
@@ -224,7 +226,9 @@ class Themes:
                 retry_after=10,
             ) from err
         try:
-            await self._flip(tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data))
+            pending = await self._flip(
+                tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data)
+            )
         except mitigate.StoreDataError as err:
             reaped = await self._reap(key) if self._on(SW_COMPENSATION) else ""
             self._emit(
@@ -235,6 +239,7 @@ class Themes:
                 f"theme {theme_id} was published by someone else meanwhile; reload and retry",
                 status=409,
             ) from err
+        await self.events.after_commit(pending)
         return {
             "theme": theme_id,
             "revision": revision,
@@ -317,7 +322,7 @@ class Themes:
         key: str,
         sha256: str,
         size: int,
-    ) -> None:
+    ) -> mitigate.Message | None:
         """Make ``revision`` the active publication in one transaction. Only the
         publication this publish started from is deactivated: when another publish flipped
         first, the insert meets ``theme_publications_active_uq`` and everything rolls back."""
@@ -355,6 +360,7 @@ class Themes:
                 (tenant, theme_id, revision),
             )
             await enqueue_purge(tx, tenant, theme_id, self.rt.clock.now())
+            return await self.events.published(tx, tenant, theme_id, revision, sha256)
 
     async def _reap(self, key: str) -> str:
         """Saga compensation: delete the loser's object unless a publication names it

@@ -29,6 +29,7 @@ ROWS = [
     "theme.fm.2.18",
     "theme.fm.2.19",
     "theme.fm.2.20",
+    "theme.fm.2.22",
     "theme.fm.2.23",
     "theme.fm.2.24",
 ]
