@@ -9,11 +9,11 @@ from fastapi import FastAPI
 import mitigate
 from services.kit.app import create_app
 
-from .api import csp, ops, previews, themes
+from .api import csp, ops, previews, tenants, themes
 
 __all__ = ["ROUTERS", "build_app"]
 
-ROUTERS = [themes.router, ops.router, csp.router, previews.router]
+ROUTERS = [themes.router, ops.router, csp.router, previews.router, tenants.router]
 
 
 def tenant_resolver(theme: Any) -> mitigate.TenantResolver:

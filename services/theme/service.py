@@ -20,9 +20,11 @@ from .adapters.ai import AiClient, FakeOrchestrator
 from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
 from .invalidation import PurgeRetrier
+from .onboarding import Onboarding
 from .orphans import OrphanSweep
 from .policy_scan import PolicyScan
 from .previews import PreviewLinks
+from .provisioning import Provisioning
 from .reader import BundleReader
 from .relays import RelayPool
 from .schema import ensure_schema
@@ -46,6 +48,8 @@ class Theme:
     reader: BundleReader | None = None
     policy_scan: PolicyScan | None = None
     relays: RelayPool | None = None
+    provisioning: Provisioning | None = None
+    onboarding: Onboarding | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -56,6 +60,8 @@ class Theme:
         loops = [self.orphans.run, self.purges.run]
         if self.relays is not None:
             loops.append(self.relays.run)
+        if self.provisioning is not None:
+            loops.append(self.provisioning.run)
         if self.policy_scan is not None:
             loops.append(self.policy_scan.run)
         return tuple(loops)
@@ -110,6 +116,8 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         scale_at=settings.relay_scale_at,
         scale_after=settings.relay_scale_after,
     )
+    theme.provisioning = Provisioning(runtime, retry_base=settings.inbox_retry_base)
+    theme.onboarding = Onboarding(runtime, theme.provisioning)
     theme.app = build_app(theme)
     return theme
 

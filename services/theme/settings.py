@@ -44,3 +44,5 @@ class ThemeSettings(ServiceSettings):
     max_relays: int = 3
     relay_scale_at: int = 1000
     relay_scale_after: float = 600.0
+    # The tenant-event inbox (theme.fm.2.9): 5 retries, waits doubling from this base.
+    inbox_retry_base: float = 2.0

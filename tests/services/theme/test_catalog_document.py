@@ -20,6 +20,7 @@ ROWS = [
     "theme.fm.2.5",
     "theme.fm.2.6",
     "theme.fm.2.7",
+    "theme.fm.2.9",
     "theme.fm.2.11",
     "theme.fm.2.12",
     "theme.fm.2.13",
@@ -84,6 +85,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/sev2-bundle-integrity.md",
         "runbooks/sev1-gcs-misconfig.md",
         "runbooks/memorystore-degradation.md",
+        "runbooks/inbox-dlq.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

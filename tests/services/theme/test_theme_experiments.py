@@ -17,6 +17,11 @@ SWITCHES = {
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.6": ["theme.switch.purge-retrier"],
     "theme.fm.2.7": ["theme.switch.cache-bypass"],
+    "theme.fm.2.9": [
+        "theme.switch.inbox-retry",
+        "theme.switch.inbox-dlq",
+        "theme.switch.inbox-dedupe",
+    ],
     "theme.fm.2.11": [
         "theme.switch.sanitise-write",
         "theme.switch.sanitise-render",
