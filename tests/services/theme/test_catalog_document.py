@@ -30,6 +30,7 @@ ROWS = [
     "theme.fm.2.18",
     "theme.fm.2.19",
     "theme.fm.2.20",
+    "theme.fm.2.21",
     "theme.fm.2.22",
     "theme.fm.2.23",
     "theme.fm.2.24",
@@ -86,6 +87,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/sev1-gcs-misconfig.md",
         "runbooks/memorystore-degradation.md",
         "runbooks/inbox-dlq.md",
+        "runbooks/onboarding-degraded.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

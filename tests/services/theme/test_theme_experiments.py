@@ -35,6 +35,11 @@ SWITCHES = {
     "theme.fm.2.18": ["theme.switch.locale-guard"],
     "theme.fm.2.19": ["theme.switch.preset-gate"],
     "theme.fm.2.20": [],  # its mitigation is a policy: see test_rows_need_their_policy
+    "theme.fm.2.21": [
+        "theme.switch.inbox-retry",
+        "theme.switch.inbox-dlq",
+        "theme.switch.brand-degraded",
+    ],
     "theme.fm.2.22": ["theme.switch.outbox"],
     "theme.fm.2.23": ["theme.switch.budget-meter"],
     "theme.fm.2.24": [
