@@ -83,6 +83,13 @@ _V8 = (
         PRIMARY KEY (tenant, step))""",
 )
 
+# Asset references found broken (theme.fm.2.14): one row per flag, shown as banners.
+_V9 = (
+    """CREATE TABLE IF NOT EXISTS theme_broken_assets (
+        tenant TEXT NOT NULL, theme_id TEXT NOT NULL, block_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL, source TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
@@ -92,6 +99,7 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(6, "AI suggestions", sqlite=_V6, postgres=_V6),
     mitigate.Migration(7, "preview links", sqlite=_V7, postgres=_V7),
     mitigate.Migration(8, "tenant events and onboarding", sqlite=_V8, postgres=_V8),
+    mitigate.Migration(9, "broken asset flags", sqlite=_V9, postgres=_V9),
 )
 
 

@@ -19,6 +19,7 @@ from services.kit.serve import background, run_service
 from .adapters.ai import AiClient, FakeOrchestrator
 from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
+from .assets import BrokenAssets
 from .invalidation import PurgeRetrier
 from .onboarding import Onboarding
 from .orphans import OrphanSweep
@@ -50,6 +51,7 @@ class Theme:
     relays: RelayPool | None = None
     provisioning: Provisioning | None = None
     onboarding: Onboarding | None = None
+    assets: BrokenAssets | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -57,13 +59,28 @@ class Theme:
     @property
     def loops(self) -> tuple[Any, ...]:
         """The background loops that run beside the app."""
+        return self.timed_loops + self.event_loops
+
+    @property
+    def timed_loops(self) -> tuple[Any, ...]:
+        """The loops that wake on a schedule (orphan sweep, purge retrier, nightly scans)."""
         loops = [self.orphans.run, self.purges.run]
+        if self.policy_scan is not None:
+            loops.append(self.policy_scan.run)
+        if self.assets is not None:
+            loops.append(self.assets.run)
+        return tuple(loops)
+
+    @property
+    def event_loops(self) -> tuple[Any, ...]:
+        """The outbox relays and the event consumers (they poll the bus)."""
+        loops = []
         if self.relays is not None:
             loops.append(self.relays.run)
         if self.provisioning is not None:
             loops.append(self.provisioning.run)
-        if self.policy_scan is not None:
-            loops.append(self.policy_scan.run)
+        if self.assets is not None:
+            loops.append(self.assets.consume)
         return tuple(loops)
 
     async def aclose(self) -> None:
@@ -118,6 +135,8 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     )
     theme.provisioning = Provisioning(runtime, retry_base=settings.inbox_retry_base)
     theme.onboarding = Onboarding(runtime, theme.provisioning)
+    theme.assets = BrokenAssets(runtime, scan_every=settings.asset_scan_every)
+    themes.assets = theme.assets
     theme.app = build_app(theme)
     return theme
 

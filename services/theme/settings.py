@@ -46,3 +46,4 @@ class ThemeSettings(ServiceSettings):
     relay_scale_after: float = 600.0
     # The tenant-event inbox (theme.fm.2.9): 5 retries, waits doubling from this base.
     inbox_retry_base: float = 2.0
+    asset_scan_every: float = 86400.0  # the daily origin scan for broken assets

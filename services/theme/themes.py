@@ -69,6 +69,7 @@ class Themes:
         self.rt = runtime
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
         self.events = ThemeEvents(runtime)
+        self.assets: Any = None  # broken-asset placeholders on the render path (assets.py)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
             "published bundles over the 40 KB soft budget",
@@ -424,4 +425,6 @@ class Themes:
             }
             for b in doc.get("blocks", [])
         ]
+        if self.assets is not None:
+            blocks = await self.assets.tolerate(tenant, blocks)
         return {"id": theme_id, "revision": found["revision"], "blocks": blocks}

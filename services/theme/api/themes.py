@@ -164,3 +164,11 @@ async def read_bundle(theme_id: ThemeId, request: Request) -> Response:
     data, how = await theme.reader.read(tenant_of(request), theme_id)
     headers = {"x-theme-source": how["source"], "x-theme-revision": str(how["revision"])}
     return Response(data, media_type="application/json", headers=headers)
+
+
+@router.get("/v1/themes/{theme_id}/banners", responses=_ERRORS)
+async def banners(theme_id: ThemeId, request: Request) -> list[dict[str, Any]]:
+    """Backoffice banners: each broken asset with the block that shows it."""
+    theme = theme_of(request)
+    flags = await theme.assets.flagged(tenant_of(request), theme_id)
+    return [{"banner": "Broken asset detected", **flag} for flag in flags]

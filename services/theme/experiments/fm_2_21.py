@@ -18,7 +18,7 @@ GLOBEX = {"x-tenant-id": "globex"}
 
 @experiment("theme.fm.2.21", failure_modes=["theme.fm.2.21"])
 async def provisioning_fails(run: Run) -> None:
-    world = await open_world(run, workers=True)
+    world = await open_world(run, workers=True, events=True)
     http = world.http
     onboarding = world.theme.onboarding
     assert onboarding is not None

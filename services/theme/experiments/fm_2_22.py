@@ -22,7 +22,7 @@ FULL = 300.0
 
 @experiment("theme.fm.2.22", failure_modes=["theme.fm.2.22"])
 async def bus_quota(run: Run) -> None:
-    world = await open_world(run, workers=True)
+    world = await open_world(run, workers=True, events=True)
     http = world.http
     rt = world.theme.runtime
     seen: list[mitigate.Message] = []

@@ -25,7 +25,7 @@ def tenant(name: str) -> dict[str, str]:
 
 @experiment("theme.fm.2.9", failure_modes=["theme.fm.2.9"])
 async def inbox_stuck(run: Run) -> None:
-    world = await open_world(run, workers=True)
+    world = await open_world(run, workers=True, events=True)
     http = world.http
     rt = world.theme.runtime
 

@@ -24,6 +24,7 @@ ROWS = [
     "theme.fm.2.11",
     "theme.fm.2.12",
     "theme.fm.2.13",
+    "theme.fm.2.14",
     "theme.fm.2.15",
     "theme.fm.2.16",
     "theme.fm.2.17",

@@ -29,6 +29,11 @@ SWITCHES = {
     ],
     "theme.fm.2.12": ["theme.switch.digest-verify", "theme.switch.last-known-good"],
     "theme.fm.2.13": ["theme.switch.preview-limits", "theme.switch.ip-block"],
+    "theme.fm.2.14": [
+        "theme.switch.inbox-dedupe",
+        "theme.switch.asset-scan",
+        "theme.switch.tolerant-render",
+    ],
     "theme.fm.2.15": ["theme.switch.ai-output-gate"],
     "theme.fm.2.16": ["theme.switch.ai-output-gate", "theme.switch.human-approval"],
     "theme.fm.2.17": ["theme.switch.occ"],
