@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from prometheus_client import Counter
+
 import mitigate
 
 __all__ = ["PUBLISHED", "BusExhausted", "ExhaustedBus", "ThemeEvents"]
@@ -39,9 +41,13 @@ class BusExhausted(mitigate.Event):
 class ExhaustedBus:
     """The service's bus: the real one, with resource-exhausted refusals classified."""
 
-    def __init__(self, bus: Any, runtime: Any) -> None:
+    def __init__(
+        self, bus: Any, runtime: Any, *, relay: str = "", published: Counter | None = None
+    ) -> None:
         self.inner = bus
         self.rt = runtime
+        self.relay = relay
+        self.published = published
 
     def _classify(self, outcomes: Sequence[BaseException | None]) -> None:
         refused = [
@@ -73,6 +79,8 @@ class ExhaustedBus:
     ) -> list[BaseException | None]:
         outcomes: list[BaseException | None] = await self.inner.publish_many(messages)
         self._classify(outcomes)
+        if self.published is not None:
+            self.published.labels(relay=self.relay).inc(sum(o is None for o in outcomes))
         return outcomes
 
     def __getattr__(self, name: str) -> Any:  # subscribe, aclose, ...
@@ -84,6 +92,12 @@ class ThemeEvents:
         self.rt = runtime
         self.outbox = mitigate.Outbox(runtime.store, clock=runtime.clock)
         self.bus = ExhaustedBus(runtime.bus, runtime)
+        self.relay_counts = Counter(
+            "theme_outbox_relay_published_total",
+            "outbox rows each relay published (relays share the rows, never one twice)",
+            ["relay"],
+            registry=runtime.registry,
+        )
         self.subject = runtime.settings.subject(PUBLISHED)
 
     async def published(
@@ -110,9 +124,10 @@ class ThemeEvents:
 
     def relay(self, *, owner: str | None = None) -> mitigate.Relay:
         rt = self.rt
+        bus: Any = ExhaustedBus(rt.bus, rt, relay=owner or "", published=self.relay_counts)
         return mitigate.Relay(
             self.outbox,
-            self.bus,  # type: ignore[arg-type]
+            bus,
             policy=rt.policy(RELAY),  # retries inside a round; the relay backs off between
             idle=rt.settings.poll,
             owner=owner,

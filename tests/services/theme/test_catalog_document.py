@@ -20,6 +20,7 @@ ROWS = [
     "theme.fm.2.5",
     "theme.fm.2.6",
     "theme.fm.2.7",
+    "theme.fm.2.8",
     "theme.fm.2.9",
     "theme.fm.2.11",
     "theme.fm.2.12",
@@ -89,6 +90,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/memorystore-degradation.md",
         "runbooks/inbox-dlq.md",
         "runbooks/onboarding-degraded.md",
+        "runbooks/outbox-backlog.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

@@ -17,6 +17,7 @@ SWITCHES = {
     "theme.fm.2.5": ["theme.switch.flip-guard", "theme.switch.publish-compensation"],
     "theme.fm.2.6": ["theme.switch.purge-retrier"],
     "theme.fm.2.7": ["theme.switch.cache-bypass"],
+    "theme.fm.2.8": ["theme.switch.relay-scale-out"],
     "theme.fm.2.9": [
         "theme.switch.inbox-retry",
         "theme.switch.inbox-dlq",
