@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import Counter
 
 import mitigate
+from services.kit.calls import call
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
@@ -23,6 +24,7 @@ from .domain.validation import locale_references, publish_violations
 from .events import (
     BundleOverBudget,
     BundleUploadFailed,
+    DatabaseUnavailable,
     LayoutPresetInactive,
     LocaleInUse,
     PreconditionFailed,
@@ -47,6 +49,8 @@ SW_COMPENSATION = "theme.switch.publish-compensation"
 UPLOAD = "bundle.upload"
 SW_BUDGET = "theme.switch.budget-meter"
 SW_PRESET_GATE = "theme.switch.preset-gate"
+DB = "theme.db"
+DB_UNAVAILABLE = "MELMASTOON.PLATFORM.DB_UNAVAILABLE"
 BUDGET_BYTES = 40 * 1024  # the seed's 40 KB soft budget, read as KiB (catalog choice)
 
 
@@ -83,6 +87,31 @@ class Themes:
     def _emit(self, event_type: type[mitigate.Event], **fields: Any) -> None:
         self.rt.emit(event_type(target="theme", at=self.rt.clock.now(), **fields))
 
+    async def guarded(self, fn: Any, *args: Any) -> Any:
+        """Run a database use case under the ``theme.db`` policy: a primary that does not
+        answer is cut short and, once the breaker opens, refused at once; the caller gets
+        503 with Retry-After (fail closed: nothing half-written). The use case's own
+        refusals (412, 404, a publish conflict) are answers, not outages: the breaker does
+        not count them."""
+        try:
+            return await call(
+                self.rt.policy(DB), fn, *args, permanent=(ServiceError, mitigate.StoreDataError)
+            )
+        except (
+            mitigate.AttemptTimeoutError,
+            mitigate.BreakerOpenError,
+            mitigate.StoreUnavailableError,
+        ) as err:
+            reason = str(getattr(err, "code", "") or type(err).__name__)
+            self._emit(DatabaseUnavailable, reason=reason)
+            log.error("theme database unavailable (%s)", reason)
+            raise ServiceError(
+                DB_UNAVAILABLE,
+                "the theme database is unavailable; retry shortly",
+                status=503,
+                retry_after=10,
+            ) from err
+
     # -- writes ---------------------------------------------------------------------------
     def _clean_blocks(self, doc: ThemeDocument) -> None:
         """The write path: markup the allow-list would change is refused, with its field."""
@@ -109,6 +138,11 @@ class Themes:
         editor read (``If-Match``); a stale one gets 412 and nothing is merged."""
         self._clean_blocks(doc)
         raw = json.dumps(doc.dumped(), sort_keys=True)
+        revision = await self.guarded(self._write, tenant, theme_id, raw, if_match)
+        return await self.get(tenant, theme_id) | {"revision": revision}
+
+    async def _write(self, tenant: str, theme_id: str, raw: str, if_match: int | None) -> int:
+        """The save's transaction (under the ``theme.db`` policy)."""
         now = self.rt.clock.wall()
         occ = self._on(SW_OCC)
         async with self.rt.store.transaction() as tx:
@@ -151,7 +185,7 @@ class Themes:
                         (current + 1, raw, now, tenant, theme_id),
                     )
                 revision = current + 1
-        return await self.get(tenant, theme_id) | {"revision": revision}
+        return revision
 
     def _stale(self, tenant: str, theme_id: str, expected: int, current: int) -> None:
         self._emit(PreconditionFailed, tenant=tenant, expected=expected, current=current)
@@ -192,7 +226,7 @@ class Themes:
     async def publish(self, tenant: str, theme_id: str) -> dict[str, Any]:
         """Validate (no transaction yet), build the bundle, upload it, then flip the
         active publication in one transaction."""
-        found = await self._row(tenant, theme_id)
+        found = await self.guarded(self._row, tenant, theme_id)
         revision = int(found["revision"])
         doc = ThemeDocument.model_validate(json.loads(found["document"]))
         violations = publish_violations(doc) if self._on(SW_PUBLISH_GATE) else []
@@ -227,8 +261,8 @@ class Themes:
                 retry_after=10,
             ) from err
         try:
-            pending = await self._flip(
-                tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data)
+            pending = await self.guarded(
+                self._flip, tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data)
             )
         except mitigate.StoreDataError as err:
             reaped = await self._reap(key) if self._on(SW_COMPENSATION) else ""

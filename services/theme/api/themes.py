@@ -163,6 +163,8 @@ async def read_bundle(theme_id: ThemeId, request: Request) -> Response:
     theme = theme_of(request)
     data, how = await theme.reader.read(tenant_of(request), theme_id)
     headers = {"x-theme-source": how["source"], "x-theme-revision": str(how["revision"])}
+    if how.get("stale"):
+        headers["x-theme-stale"] = "database unavailable: publication from the cache"
     return Response(data, media_type="application/json", headers=headers)
 
 

@@ -14,6 +14,7 @@ from mitigate.catalog.markdown import render_markdown
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 CATALOG = SERVICE / "catalog.yaml"
 ROWS = [
+    "theme.fm.2.1",
     "theme.fm.2.2",
     "theme.fm.2.3",
     "theme.fm.2.4",
@@ -91,6 +92,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/inbox-dlq.md",
         "runbooks/onboarding-degraded.md",
         "runbooks/outbox-backlog.md",
+        "runbooks/db-failover.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

@@ -11,6 +11,7 @@ from mitigate.chaos.runner import Runner, load_suite
 
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 SWITCHES = {
+    "theme.fm.2.1": ["theme.switch.stale-reads"],
     "theme.fm.2.2": ["theme.switch.occ"],
     "theme.fm.2.3": ["theme.switch.publish-gate"],
     "theme.fm.2.4": ["theme.switch.orphan-sweep"],
@@ -75,6 +76,7 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
 @pytest.mark.parametrize(
     ("row", "policy"),
     [
+        ("theme.fm.2.1", "theme.db"),
         ("theme.fm.2.4", "bundle.upload"),
         ("theme.fm.2.6", "cdn.purge"),
         ("theme.fm.2.7", "bundle.cache"),
