@@ -31,6 +31,7 @@ from .relays import RelayPool
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
+from .tenancy import check_role
 from .themes import Themes
 
 __all__ = ["Theme", "open_theme", "serve"]
@@ -93,6 +94,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
+    check_role(runtime, settings.db_role, bypass=settings.db_bypassrls)  # before any work
     await ensure_schema(runtime.store)
     sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
     fake = None

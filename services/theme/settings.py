@@ -47,3 +47,7 @@ class ThemeSettings(ServiceSettings):
     # The tenant-event inbox (theme.fm.2.9): 5 retries, waits doubling from this base.
     inbox_retry_base: float = 2.0
     asset_scan_every: float = 86400.0  # the daily origin scan for broken assets
+    # The database role the app connects as (theme.fm.2.10): never the tables' owner,
+    # never BYPASSRLS; the start-up check refuses otherwise.
+    db_role: str = "theme_app"
+    db_bypassrls: bool = False

@@ -33,6 +33,7 @@ from .events import (
 )
 from .invalidation import enqueue_purge
 from .outbox_events import ThemeEvents
+from .tenancy import TenantScope
 
 __all__ = ["BUDGET_BYTES", "PRECONDITION_FAILED", "Themes", "parse_etag"]
 
@@ -74,6 +75,7 @@ class Themes:
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
         self.events = ThemeEvents(runtime)
         self.assets: Any = None  # broken-asset placeholders on the render path (assets.py)
+        self.scope = TenantScope(runtime)  # tenant isolation of reads (tenancy.py)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
             "published bundles over the 40 KB soft budget",
@@ -428,13 +430,15 @@ class Themes:
 
     # -- reads ----------------------------------------------------------------------------
     async def _row(self, tenant: str, theme_id: str) -> dict[str, Any]:
-        rows = await self.rt.store.fetch(
-            "SELECT revision, state, document FROM theme_themes WHERE tenant = ? AND id = ?",
-            (tenant, theme_id),
-        )
+        async with self.scope.as_tenant(tenant):
+            rows = await self.scope.read(
+                "SELECT tenant, revision, state, document FROM theme_themes"
+                " WHERE tenant = ? AND id = ?",
+                (tenant, theme_id),
+            )
         if not rows:
             raise ServiceError("MELMASTOON.THEME.NOT_FOUND", f"no theme {theme_id}", status=404)
-        revision, state, document = rows[0]
+        _, revision, state, document = rows[0]
         return {"revision": int(revision), "state": state, "document": document}
 
     async def get(self, tenant: str, theme_id: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ ROWS = [
     "theme.fm.2.7",
     "theme.fm.2.8",
     "theme.fm.2.9",
+    "theme.fm.2.10",
     "theme.fm.2.11",
     "theme.fm.2.12",
     "theme.fm.2.13",
@@ -93,6 +94,7 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/onboarding-degraded.md",
         "runbooks/outbox-backlog.md",
         "runbooks/db-failover.md",
+        "runbooks/sev1-cross-tenant.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()

@@ -24,6 +24,12 @@ SWITCHES = {
         "theme.switch.inbox-dlq",
         "theme.switch.inbox-dedupe",
     ],
+    "theme.fm.2.10": [
+        "theme.switch.tenant-guard",
+        "theme.switch.fail-closed-tenant",
+        "theme.switch.rls-startup-check",
+        "theme.switch.tenant-per-transaction",
+    ],
     "theme.fm.2.11": [
         "theme.switch.sanitise-write",
         "theme.switch.sanitise-render",
