@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -140,6 +141,7 @@ def main() -> int:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        shutil.rmtree(data, ignore_errors=True)  # the edge's store and tenant file
     if args.json:
         print(json.dumps(results, indent=2))
     else:

@@ -12,8 +12,16 @@ Rows (events/s, and latency per event in ms, p50 and p99):
   commit -> row marked sent after the broker's ack. Rows without a key (no ordering).
 - ``mitigate.outbox_to_nats.keyed``: the same with ``--keys`` distinct ordering keys
   (one publish in flight per key).
+- ``mitigate.outbox_to_nats.keyed.unstamped``: the keyed row with the relay's order
+  stamps turned off (no ``Mitigate-Key-Seq``/``Mitigate-Key-After``, no predecessor
+  lookup): what keeping order across redeliveries costs the relay is the ratio of the
+  keyed row to this one.
 - ``mitigate.inproc``: the same outbox and relay publishing to the embedded durable bus
   on the same SQLite store (no broker).
+- ``mitigate.consume.ordered`` and ``.unordered``: a consumer runner draining the keyed,
+  stamped events from the embedded bus through an inbox handler (one INSERT each) with
+  the inbox ``ordered`` (a read and an upsert of the key's sequence per event) or not;
+  their ratio is what order per key costs the consumer. Latency columns are empty.
 
 Every run uses a fresh stream (deleted afterwards) on NATS at $MITIGATE_TEST_NATS
 (default nats://127.0.0.1:4222) and a fresh SQLite file. Prints a table with the ratio
@@ -38,12 +46,15 @@ import nats
 from nats.js.api import StorageType, StreamConfig
 from prometheus_client import CollectorRegistry
 
+from mitigate.bus.consumer import Consumer
 from mitigate.bus.inproc import InprocBus
 from mitigate.bus.nats import NatsBus
-from mitigate.bus.port import Bus
+from mitigate.bus.port import Bus, ConsumerSpec, Message
+from mitigate.durable.inbox import Inbox
 from mitigate.durable.outbox import Outbox
 from mitigate.durable.relay import Relay
 from mitigate.durable.sqlite import SqliteStore
+from mitigate.durable.store import Tx
 from mitigate.observe.events import Event, OutboxPublished
 
 NATS_URL = os.environ.get("MITIGATE_TEST_NATS", "nats://127.0.0.1:4222")
@@ -99,8 +110,21 @@ async def raw_publish(events: int) -> dict[str, Any]:
     return _row("raw.nats.publish", events, elapsed, latencies)
 
 
+class _UnstampedRelay(Relay):
+    """The relay without order stamps (the baseline of their cost)."""
+
+    async def _with_key_order(self, rows: list[Any]) -> list[Any]:
+        return rows
+
+
 async def _through_outbox(
-    name: str, events: int, tx_size: int, keys: int, make_bus: Any, batch: int
+    name: str,
+    events: int,
+    tx_size: int,
+    keys: int,
+    make_bus: Any,
+    batch: int,
+    relay_class: type[Relay] = Relay,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         store = await SqliteStore.open(Path(tmp) / "bench.db", durability="full")
@@ -116,7 +140,7 @@ async def _through_outbox(
                 if published >= events:
                     drained.set()
 
-        relay = Relay(
+        relay = relay_class(
             outbox,
             bus,
             batch=batch,
@@ -153,7 +177,9 @@ async def _through_outbox(
     return _row(name, events, elapsed, latencies)
 
 
-async def outbox_to_nats(events: int, tx_size: int, keys: int, batch: int) -> dict[str, Any]:
+async def outbox_to_nats(
+    events: int, tx_size: int, keys: int, batch: int, *, stamped: bool = True
+) -> dict[str, Any]:
     name = f"BENCHOBX{uuid.uuid4().hex[:8].upper()}"
     buses: list[NatsBus] = []
 
@@ -164,7 +190,9 @@ async def outbox_to_nats(events: int, tx_size: int, keys: int, batch: int) -> di
 
     try:
         label = "mitigate.outbox_to_nats" + (".keyed" if keys else "")
-        return await _through_outbox(label, events, tx_size, keys, make, batch)
+        label += "" if stamped else ".unstamped"
+        relay_class = Relay if stamped else _UnstampedRelay
+        return await _through_outbox(label, events, tx_size, keys, make, batch, relay_class)
     finally:
         nc = await nats.connect(NATS_URL)
         await nc.jetstream().delete_stream(name)
@@ -178,6 +206,35 @@ async def inproc(events: int, tx_size: int, batch: int) -> dict[str, Any]:
     return await _through_outbox("mitigate.inproc", events, tx_size, 0, make, batch)
 
 
+async def consume(events: int, keys: int, *, ordered: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        store = await SqliteStore.open(Path(tmp) / "consume.db", durability="full")
+        async with store.transaction() as tx:
+            await tx.execute("CREATE TABLE effects (msg_id TEXT)")
+        bus = InprocBus(store, stream="bench")
+        outbox = Outbox(store)
+        for first in range(0, events, 500):
+            async with store.transaction() as tx:
+                for n in range(first, min(events, first + 500)):
+                    await outbox.enqueue(tx, "bench.e", PAYLOAD, key=f"k{n % keys}", msg_id=f"e{n}")
+        relay = Relay(outbox, bus, batch=1000, idle=0.001, registry=CollectorRegistry())
+        await relay.drain()  # the events on the bus, stamped, before the clock starts
+        inbox = Inbox(store, "bench", ordered=ordered)
+
+        @inbox.handler
+        async def apply(message: Message, tx: Tx) -> None:
+            await tx.execute("INSERT INTO effects VALUES (?)", (message.id,))
+
+        consumer = Consumer(bus, ConsumerSpec("bench", "bench.>"), apply, batch=500, wait=0)
+        start = time.perf_counter()
+        while consumer.handled < events:
+            await consumer.run_once(wait=0)
+        elapsed = time.perf_counter() - start
+        await store.aclose()
+    name = "mitigate.consume." + ("ordered" if ordered else "unordered")
+    return _row(name, events, elapsed, [0.0])
+
+
 async def main(events: int, tx_size: int, keys: int, batch: int, repeats: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for _ in range(repeats):
@@ -185,7 +242,10 @@ async def main(events: int, tx_size: int, keys: int, batch: int, repeats: int) -
             await raw_publish(events),
             await outbox_to_nats(events, tx_size, 0, batch),
             await outbox_to_nats(events, tx_size, keys, batch),
+            await outbox_to_nats(events, tx_size, keys, batch, stamped=False),
             await inproc(events, tx_size, batch),
+            await consume(events, keys, ordered=True),
+            await consume(events, keys, ordered=False),
         ):
             runs.setdefault(row["name"], []).append(row)
     # The median run of each row (by rate), so one noisy run does not decide.
@@ -232,10 +292,10 @@ if __name__ == "__main__":
             f" outbox transaction (SQLite, fsync on every commit), relay batch {w['relay_batch']};"
             f" median of {w['repeats']} runs"
         )
-        print(f"{'row':34} {'events/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x raw':>7}")
+        print(f"{'row':42} {'events/s':>11} {'p50 ms':>9} {'p99 ms':>9} {'x raw':>7}")
         for row in result["rows"]:
             print(
-                f"{row['name']:34} {row['per_second']:>11,.0f} {row['p50_ms']:>9.2f}"
+                f"{row['name']:42} {row['per_second']:>11,.0f} {row['p50_ms']:>9.2f}"
                 f" {row['p99_ms']:>9.2f} {row['ratio_to_raw']:>7.2f}"
             )
         print(f"target: {result['target']}")

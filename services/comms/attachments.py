@@ -69,6 +69,7 @@ class Attachments:
         self.cap = cap
         self.switches = switches
         self.signer = mitigate.UrlSigner(secret, clock=runtime.clock)
+        self.scanning: Any = None  # Scanning: admits uploads, scans each before download
 
     def on(self, what: str) -> bool:
         return bool(self.runtime.switches.enabled(self.switches[what]))
@@ -102,9 +103,20 @@ class Attachments:
         key: str | None = None,
         layer: str = "service",
     ) -> dict[str, Any]:
+        if self.scanning is not None:
+            await self.scanning.admit()  # before a byte is read
         key = key or f"attachments/{tenant}/a-{uuid.uuid4().hex[:16]}"
         info = await self.runtime.objects.put(key, self._capped(body, limit or self.cap, layer))
-        return {"key": key, "size": info.size, "sha256": info.sha256}
+        attachment = key.rsplit("/", 1)[1]
+        if self.scanning is not None:
+            await self.scanning.accepted(tenant, attachment, key)
+        return {
+            "id": attachment,
+            "key": key,
+            "size": info.size,
+            "sha256": info.sha256,
+            "scan": "pending",
+        }
 
     def upload_url(self, tenant: str, size: int) -> str:
         if size > self.cap:

@@ -52,6 +52,14 @@ SWITCHES = {
     "scheduling_inbox": "comms.switch.scheduling-inbox",
     "outbox": "comms.switch.outbox",
     "poison_dlq": "comms.switch.poison-dlq",
+    "budget_freeze": "comms.switch.budget-freeze",
+    "participant_check": "comms.switch.participant-check",
+    "log_pii_scan": "comms.switch.log-pii-scan",
+    "idempotency_fallback": "comms.switch.idempotency-db-fallback",
+    "scan_backpressure": "comms.switch.scan-upload-refusal",
+    "scan_scale": "comms.switch.scan-scale-out",
+    "replica_reads": "comms.switch.replica-reads",
+    "preflight_writes": "comms.switch.preflight-writes",
 }
 _COLUMNS = (
     "id, tenant, category, channel, template, recipient, state, provider, provider_id,"
@@ -98,6 +106,7 @@ class Dispatcher:
         self.bounces = bounces
         self.erasures: Any = None  # Erasures: keeps the dispatch log it erases from
         self.events: Any = None  # Events: each state change is published through the outbox
+        self.failover: Any = None  # Failover: new dispatches wait there while the primary is away
         self.store = runtime.store
         self.clock = runtime.clock
 
@@ -106,8 +115,33 @@ class Dispatcher:
 
     # -- use cases the API calls -----------------------------------------------------
     async def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
-        now = self.clock.now()
         dispatch_id = f"d-{uuid.uuid4().hex[:16]}"
+        try:
+            return await self._create(dispatch_id, tenant, body)
+        except mitigate.StoreUnavailableError:
+            # The primary is away: a new dispatch can wait in the preflight store.
+            if self.failover is None or not await self.failover.accept(dispatch_id, tenant, body):
+                raise
+        waiting = await self.failover.waiting(tenant, dispatch_id)
+        return dict(waiting[0])
+
+    async def log_dispatch(
+        self, dispatch_id: str, tenant: str, body: dict[str, Any], at: float
+    ) -> None:
+        if self.erasures is not None:  # the dispatch log: who was sent what, when
+            await self.erasures.append_log(
+                {
+                    "dispatch": dispatch_id,
+                    "tenant": tenant,
+                    "recipient": body["to"],
+                    "channel": body["channel"],
+                    "category": body["category"],
+                    "at": at,
+                }
+            )
+
+    async def _create(self, dispatch_id: str, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+        now = self.clock.now()
         await self.store.execute(
             "INSERT INTO comms_dispatches (id, tenant, category, channel, template, recipient,"
             " vars, state, tries, due_at, created_at, updated_at)"
@@ -125,37 +159,29 @@ class Dispatcher:
                 now,
             ),
         )
-        if self.erasures is not None:  # the dispatch log: who was sent what, when
-            await self.erasures.append_log(
-                {
-                    "dispatch": dispatch_id,
-                    "tenant": tenant,
-                    "recipient": body["to"],
-                    "channel": body["channel"],
-                    "category": body["category"],
-                    "at": now,
-                }
-            )
+        await self.log_dispatch(dispatch_id, tenant, body, now)
         found = await self.get(tenant, dispatch_id)
         assert found is not None
         return found
 
-    async def get(self, tenant: str, dispatch_id: str) -> dict[str, Any] | None:
-        rows = await self.store.fetch(
+    async def get(self, tenant: str, dispatch_id: str, store: Any = None) -> dict[str, Any] | None:
+        rows = await (store or self.store).fetch(
             f"SELECT {_COLUMNS} FROM comms_dispatches WHERE id = ? AND tenant = ?",
             (dispatch_id, tenant),
         )
         return _view(rows[0]) if rows else None
 
     async def listing(
-        self, tenant: str, state: str | None, limit: int = 500
+        self, tenant: str, state: str | None, limit: int = 500, store: Any = None
     ) -> list[dict[str, Any]]:
         sql = f"SELECT {_COLUMNS} FROM comms_dispatches WHERE tenant = ?"
         params: tuple[Any, ...] = (tenant,)
         if state:
             sql += " AND state = ?"
             params += (state,)
-        rows = await self.store.fetch(sql + " ORDER BY created_at, id LIMIT ?", (*params, limit))
+        rows = await (store or self.store).fetch(
+            sql + " ORDER BY created_at, id LIMIT ?", (*params, limit)
+        )
         return [_view(r) for r in rows]
 
     async def notices(self) -> list[dict[str, Any]]:
@@ -304,7 +330,7 @@ class Dispatcher:
             await self._set(dispatch_id, "blocked", reason=str(exc))
             if self._on("halt"):
                 await self._halt("push", category, f"pre-send PII assertion tripped: {exc.path}")
-            await self._notice(
+            await self.notice(
                 tenant,
                 "COMMS.PUSH.PII_BLOCKED",
                 dispatch_id,
@@ -389,7 +415,7 @@ class Dispatcher:
                 channel=channel,
             )
         )
-        await self._notice(
+        await self.notice(
             tenant,
             "COMMS.TEMPLATE.NOT_FOUND",
             dispatch_id,
@@ -420,7 +446,7 @@ class Dispatcher:
                 )
             )
 
-    async def _notice(
+    async def notice(
         self, tenant: str, code: str, subject: str, message: str, runbook: str
     ) -> None:
         await self.store.execute(

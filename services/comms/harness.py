@@ -91,9 +91,12 @@ def alerts(run: Any, rule: str) -> list[Any]:
     return [e for e in run.recorder.named("alert.raised") if getattr(e, "rule", "") == rule]
 
 
-async def open_world(run: Any, *, without: tuple[str, ...] = (), **overrides: Any) -> World:
+async def open_world(
+    run: Any, *, without: tuple[str, ...] = (), workers: bool = True, **overrides: Any
+) -> World:
     """The comms service for this run with the shipped templates (less ``without``:
-    ``"sms/appointment-reminder"``) in a folder of its own, its worker running."""
+    ``"sms/appointment-reminder"``) in a folder of its own, its workers running (unless
+    ``workers`` is False: rows that span weeks of virtual time and need only the API)."""
     root = Path(tempfile.mkdtemp(prefix="comms-run-"))
     templates = root / "templates"
     shutil.copytree(HERE / "templates", templates)
@@ -118,8 +121,9 @@ async def open_world(run: Any, *, without: tuple[str, ...] = (), **overrides: An
         injector=run.injector,
     )
     comms = await open_comms(settings, runtime=runtime, detector=detector[0] if detector else None)
-    workers = running(comms)
-    await workers.__aenter__()
+    loops = running(comms) if workers else None
+    if loops is not None:
+        await loops.__aenter__()
     transport = httpx.ASGITransport(app=comms.app)
     http = httpx.AsyncClient(transport=transport, base_url="http://comms.test")
     ops = httpx.AsyncClient(
@@ -130,7 +134,8 @@ async def open_world(run: Any, *, without: tuple[str, ...] = (), **overrides: An
     async def close() -> None:
         await http.aclose()
         await ops.aclose()
-        await workers.__aexit__(None, None, None)
+        if loops is not None:
+            await loops.__aexit__(None, None, None)
         await comms.aclose()
         shutil.rmtree(root, ignore_errors=True)
 

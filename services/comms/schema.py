@@ -116,6 +116,61 @@ _V9 = (
         PRIMARY KEY (tenant, appointment_id))""",
 )
 
+_V10 = (
+    # SLI samples of the error-budget policy (comms.budget.1), one batch per row.
+    """CREATE TABLE IF NOT EXISTS comms_sli (
+        slo TEXT NOT NULL, at DOUBLE PRECISION NOT NULL, good INTEGER NOT NULL,
+        bad INTEGER NOT NULL)""",
+    """CREATE INDEX IF NOT EXISTS comms_sli_at ON comms_sli (slo, at)""",
+    # Service-wide flags (the adapter freeze while the error budget burns).
+    """CREATE TABLE IF NOT EXISTS comms_flags (
+        name TEXT PRIMARY KEY, value TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
+# Users of each tenant and thread participants (comms.fm.12). Under the application's
+# check, the database refuses a participant whose user or thread is of another tenant.
+_V11_TABLES = (
+    """CREATE TABLE IF NOT EXISTS comms_users (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS comms_thread_participants (
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, PRIMARY KEY (thread_id, user_id))""",
+)
+_V11_SQLITE = (
+    *_V11_TABLES,
+    """CREATE TRIGGER IF NOT EXISTS comms_participants_same_tenant
+        BEFORE INSERT ON comms_thread_participants
+        WHEN NOT EXISTS (SELECT 1 FROM comms_users u
+                         WHERE u.id = NEW.user_id AND u.tenant = NEW.tenant)
+          OR NOT EXISTS (SELECT 1 FROM comms_threads t
+                         WHERE t.id = NEW.thread_id AND t.tenant = NEW.tenant)
+        BEGIN SELECT RAISE(ABORT, 'COMMS_CROSS_TENANT: participant of another tenant'); END""",
+)
+_TENANT = "NULLIF(current_setting('app.tenant_id', true), '')"
+# FORCEd, so the table's owner is held to it too (a superuser still bypasses RLS: the
+# service connects as a role that is neither, see mitigate.guard.rls).
+_V11_POSTGRES = (
+    *_V11_TABLES,
+    "ALTER TABLE comms_thread_participants ENABLE ROW LEVEL SECURITY",
+    "ALTER TABLE comms_thread_participants FORCE ROW LEVEL SECURITY",
+    f"""CREATE POLICY comms_participants_tenant ON comms_thread_participants
+        USING (tenant = {_TENANT})
+        WITH CHECK (tenant = {_TENANT}
+            AND EXISTS (SELECT 1 FROM comms_users u
+                        WHERE u.id = user_id AND u.tenant = comms_thread_participants.tenant)
+            AND EXISTS (SELECT 1 FROM comms_threads t
+                        WHERE t.id = thread_id AND t.tenant = comms_thread_participants.tenant))""",
+)
+
+_V12 = (
+    # Attachments and their scan (comms.fm.8): pending, clean or infected; only a clean
+    # one is downloadable.
+    """CREATE TABLE IF NOT EXISTS comms_attachments (
+        id TEXT PRIMARY KEY, tenant TEXT NOT NULL, object_key TEXT NOT NULL,
+        state TEXT NOT NULL, signature TEXT, at DOUBLE PRECISION NOT NULL,
+        scanned_at DOUBLE PRECISION)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "comms tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "delivery receipts", sqlite=_V2, postgres=_V2),
@@ -126,6 +181,9 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(7, "read receipts", sqlite=_V7_SQLITE, postgres=_V7_POSTGRES),
     mitigate.Migration(8, "erasures", sqlite=_V8, postgres=_V8),
     mitigate.Migration(9, "scheduled appointments", sqlite=_V9, postgres=_V9),
+    mitigate.Migration(10, "error budget", sqlite=_V10, postgres=_V10),
+    mitigate.Migration(11, "thread participants", sqlite=_V11_SQLITE, postgres=_V11_POSTGRES),
+    mitigate.Migration(12, "attachment scans", sqlite=_V12, postgres=_V12),
 )
 
 

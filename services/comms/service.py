@@ -27,18 +27,24 @@ from .adapters.sms import SmsProvider
 from .app import build_app
 from .attachments import Attachments
 from .bounces import BounceGuard
+from .budget import ErrorBudgets
 from .dispatcher import SWITCHES, Dispatcher
 from .domain.templates import Templates
 from .erasure import Erasures
+from .failover import Failover, PrimaryStore
 from .fakes import FakeProviders
 from .feedback import PushFeedback
 from .join_tokens import JoinTokens
+from .log_scan import LogScanner
 from .outbox_events import Events
+from .participants import Participants
 from .read_receipts import ReadReceipts
 from .receipts import Receipts
 from .recordings import Recordings
+from .scanning import Scanning
 from .scheduling import Scheduling
 from .schema import ensure_schema
+from .service_log import JsonLog
 from .sessions import Sessions
 from .settings import CommsSettings
 from .workers import running
@@ -64,6 +70,11 @@ class Comms:
     events: Events | None = None
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
+    budgets: ErrorBudgets | None = None
+    participants: Participants | None = None
+    log_scan: LogScanner | None = None
+    scanning: Scanning | None = None
+    failover: Failover | None = None
     app: Any = None
     closers: list[Any] = field(default_factory=list)
 
@@ -83,10 +94,12 @@ async def open_comms(
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
+    # The store as the primary server: a chaos run can cut its connection (comms.fm.5).
+    runtime.store = PrimaryStore(runtime.store, injector=runtime.injector, emit=runtime.emit)
     await ensure_schema(runtime.store)
     fakes = None
     urls = (settings.sms_primary_url, settings.sms_secondary_url, settings.push_url)
-    if not all((*urls, settings.video_url)):
+    if not all((*urls, settings.video_url, settings.scanner_url)):
         fakes = FakeProviders.create(runtime.clock)
 
     def remote(url: str, fake_app: Any) -> Remote:
@@ -99,6 +112,7 @@ async def open_comms(
     secondary = remote(settings.sms_secondary_url, fakes.sms_secondary.app if fakes else None)
     push = remote(settings.push_url, fakes.push.app if fakes else None)
     video = remote(settings.video_url, fakes.video.app if fakes else None)
+    scanner = remote(settings.scanner_url, fakes.scanner.app if fakes else None)
     closers: list[Any] = []
     smtp = settings.smtp_url
     if not smtp:
@@ -134,7 +148,7 @@ async def open_comms(
         email=email,
         bounces=bounces,
     )
-    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push, video])
+    comms = Comms(settings, runtime, dispatcher, fakes, [primary, secondary, push, video, scanner])
     comms.sessions = Sessions(
         runtime,
         video,
@@ -164,6 +178,17 @@ async def open_comms(
             "signed-url": SWITCHES["url_cap"],
         },
     )
+    comms.scanning = Scanning(
+        runtime,
+        scanner,
+        refuse_above=settings.scan_refuse_above,
+        scale_above=settings.scan_scale_above,
+        scale_after=settings.scan_scale_after,
+        max_workers=settings.scan_max_workers,
+        watch_every=settings.scan_watch_every,
+        switches={"backpressure": SWITCHES["scan_backpressure"], "scale": SWITCHES["scan_scale"]},
+    )
+    comms.attachments.scanning = comms.scanning
     comms.bounces = bounces
     comms.closers += closers
     limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
@@ -202,8 +227,35 @@ async def open_comms(
         stale_after=settings.feedback_stale_after,
         detector=detector,
     )
+    catalog = runtime.catalog or mitigate.Catalog.load(settings.catalog, clock=runtime.clock)
+    comms.budgets = ErrorBudgets(
+        runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
+    )
+    comms.failover = await Failover.open(
+        runtime,
+        settings,
+        switches={"replica": SWITCHES["replica_reads"], "preflight": SWITCHES["preflight_writes"]},
+        on_drained=dispatcher.log_dispatch,
+    )
+    dispatcher.failover = comms.failover
+    comms.closers.append(comms.failover.aclose)
+    comms.participants = Participants(runtime, switch=SWITCHES["participant_check"])
+    logs = Path(settings.data_dir) / "logs"
+    service_log = JsonLog(logs / "comms.jsonl")
+    runtime.observers.append(service_log)
+    comms.closers.append(_closing(service_log))
+    comms.log_scan = LogScanner(
+        runtime, folder=logs, switch=SWITCHES["log_pii_scan"], notice=dispatcher.notice
+    )
     comms.app = build_app(comms)
     return comms
+
+
+def _closing(log: JsonLog) -> Any:
+    async def close() -> None:
+        log.close()
+
+    return close
 
 
 @contextlib.asynccontextmanager
@@ -230,6 +282,7 @@ async def _serving(settings: CommsSettings) -> AsyncIterator[Any]:
                 "sms_secondary_url": f"{base}/sms-secondary",
                 "push_url": f"{base}/push",
                 "video_url": f"{base}/video",
+                "scanner_url": f"{base}/scanner",
             }
         )
     comms = await open_comms(settings, runtime=runtime)

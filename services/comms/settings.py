@@ -34,9 +34,23 @@ class CommsSettings(ServiceSettings):
     # comms.fm.17: the seed's maxUploadSize, set here (a catalog choice): 10 MiB.
     max_upload_size: int = 10 * 1024 * 1024
     upload_url_secret: str = "comms-local-upload-url-secret-0000"
+    # comms.fm.5: the read replica (PostgreSQL: a streaming replica's URL; empty on the
+    # embedded store: the same SQLite file through a second connection).
+    replica: str = ""
+    # comms.fm.8: the AV scanner (empty: the fake one), when uploads are refused (N, a
+    # catalog choice: 2000 scans waiting), when a second scanner worker starts (the
+    # backlog rule's condition: above 1000 for 15 min) and how often the backlog is read.
+    scanner_url: str = ""
+    scan_refuse_above: int = 2000
+    scan_scale_above: int = 1000
+    scan_scale_after: float = 900.0
+    scan_max_workers: int = 2
+    scan_watch_every: float = 30.0
     poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)
+    idempotency_prefix: str = "comms:idem:"  # Redis keys of the API's idempotency records
+    log_scan_every: float = 900.0  # the PII scan of the service's logs (comms.fm.11)
     receipt_workers: list[str] = Field(default_factory=lambda: ["worker-a", "worker-b"])
     join_token_lifetime: float = 4 * 3600.0  # a session's join token outlives the session
     # How long a dispatch waits before it is tried again when no provider took it, or when

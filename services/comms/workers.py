@@ -34,6 +34,13 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     if comms.erasures is not None:
         every = comms.settings.erasure_scan_every
         tasks.append(asyncio.create_task(comms.erasures.run(stop, every), name="comms.erasure"))
+    if comms.failover is not None:
+        tasks.append(asyncio.create_task(_every(comms, comms.failover.drain, stop)))
+    if comms.scanning is not None:
+        tasks.append(asyncio.create_task(comms.scanning.run(stop), name="comms.scanning"))
+    if comms.log_scan is not None:
+        every = comms.settings.log_scan_every
+        tasks.append(asyncio.create_task(comms.log_scan.run(stop, every), name="comms.log-scan"))
     relay = None
     if comms.events is not None:
         # Without the poison check, a drifted row is published as it is: consumers get it.

@@ -10,6 +10,7 @@ and NATS stream per run).
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import tempfile
 import uuid
@@ -21,6 +22,7 @@ import httpx
 
 import mitigate
 import mitigate.chaos
+from services.kit.embedded_redis import redis_address
 from services.kit.proxied import ToProxy, serve_behind_proxy
 from services.kit.runtime import AllOn, Runtime
 
@@ -31,6 +33,7 @@ from .workers import running
 __all__ = ["World", "open_world"]
 
 TENANT = "acme"
+CATALOG = Path(__file__).parent / "catalog.yaml"
 
 
 @dataclass
@@ -164,6 +167,89 @@ def redelivery_bus(run: Any) -> dict[str, Any]:
     return {}
 
 
+@dataclass
+class NatsLink:
+    """On the real clock with NATS: the service's NATS connection runs through mitigate's
+    fault proxy with NATS framing, so whole protocol messages can be dropped (publishes
+    and acks on the way up, deliveries on the way down), each drop a fault event."""
+
+    proxy: Any
+    run: Any
+
+    def drop(self, rate: float, duration: float) -> None:
+        """Drop ``rate`` of publishes, deliveries and acks for ``duration`` seconds."""
+        proxy = self.proxy
+        proxy.drop_messages(rate, direction="upstream", match=lambda f: f.is_publish or f.is_ack)
+        proxy.drop_messages(rate, direction="downstream", match=lambda f: f.is_delivery)
+        clock, timeline = self.run.clock, self.run.timeline
+        label = f"drop {rate:.0%} of NATS publishes, deliveries and acks (TCP proxy)"
+        timeline.window(clock.now(), None, label)
+
+        async def heal() -> None:
+            await clock.asleep(duration)
+            proxy.clear()
+            timeline.close_window(label, clock.now())
+
+        task = asyncio.ensure_future(heal())
+        self.run.rollback(task.cancel)
+
+
+async def nats_through_proxy(run: Any) -> tuple[dict[str, Any], NatsLink | None]:
+    """Settings overrides and the link for a row that drops NATS messages: on the real
+    clock with NATS, the bus URL points at a framing fault proxy in front of the server;
+    otherwise :func:`redelivery_bus` (the run's fault points do the dropping)."""
+    uses = getattr(run, "uses", None)
+    if uses is None or not uses("nats") or isinstance(run.clock, mitigate.VirtualClock):
+        return redelivery_bus(run), None
+    server = ContentSettings().with_backend(run.backend).bus.removeprefix("nats://")
+    host, port = server.rsplit(":", 1)
+    observers = mitigate.Observers(observers_for(run))
+
+    def dropped(way: str, frame: Any) -> None:
+        kind = "deliver" if frame.is_delivery else "ack" if frame.is_ack else "publish"
+        observers.emit(
+            mitigate.FaultInjected(
+                target=f"bus.{kind}",
+                at=run.clock.now(),
+                fault="drop",
+                detail=f"{frame.op} {frame.subject} dropped {way} by the NATS proxy",
+            )
+        )
+
+    proxy = mitigate.chaos.FaultProxy(
+        host,
+        int(port),
+        frames=mitigate.chaos.NatsFrames,
+        on_drop=dropped,
+        random=random.Random(10).random,  # the same drops for the same traffic
+    )
+    await proxy.start()
+    run.rollback(proxy.stop)  # registered first: stops after the service has closed
+    return {"bus": f"nats://127.0.0.1:{proxy.port}"}, NatsLink(proxy, run)
+
+
+async def with_shared_cache(run: Any) -> dict[str, Any]:
+    """Settings for workers that share their breakers: a Redis (the real one under
+    ``--backend ...redis``, else one embedded for the run) and one namespace."""
+    (host, port), stop = redis_address(run)
+    run.rollback(stop)
+    return {"cache": f"redis://{host}:{port}/0", "breaker_namespace": f"content-{uuid.uuid4().hex}"}
+
+
+async def open_second_worker(run: Any, world: World) -> World:
+    """Another worker process of the same deployment: the same cache and breaker
+    namespace as ``world``, but pipelines (and so breakers) of its own, loaded from the
+    catalog as a second process would, and none of the run's faults on them."""
+    settings = world.content.runtime.settings
+    catalog = mitigate.Catalog.load(CATALOG, clock=run.clock, observers=observers_for(run))
+    return await open_world(
+        run,
+        policy=catalog.policy,
+        cache=settings.cache,
+        breaker_namespace=settings.breaker_namespace,
+    )
+
+
 def observers_for(run: Any) -> list[Any]:
     """The run's observers and its catalog's detector: what the service itself emits
     (saga.stuck, builder.oom, ...) reaches the detection rules, as in production."""
@@ -172,14 +258,17 @@ def observers_for(run: Any) -> list[Any]:
     return [*run.observers, *detector]
 
 
-async def open_world(run: Any, **overrides: Any) -> World:
-    """The content service for this run, its workers running, and an author's client."""
+async def open_world(run: Any, *, policy: Any = None, **overrides: Any) -> World:
+    """The content service for this run, its workers running, and an author's client.
+
+    ``policy`` replaces the run's pipelines (a second worker process has breakers of its
+    own); settings ``overrides`` go to :func:`settings_for`."""
     root = Path(tempfile.mkdtemp(prefix="content-run-"))
     settings = settings_for(run, root, **overrides)
     runtime = await Runtime.open(
         settings,
         clock=run.clock,
-        policy=run.policy,
+        policy=policy or run.policy,
         switches=getattr(run, "switches", None) or AllOn(),
         observers=observers_for(run),
         injector=run.injector,

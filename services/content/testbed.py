@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from services.kit.proxied import ToProxy, serve_behind_proxy
 
 from .adapters.ai_gateway import AssistantConfigClient, FakeAiGateway
 from .adapters.cdn import FakeCdn
+from .adapters.cdn_cache import RedisIndexedCdnCache
 from .adapters.kms import LocalKms
 from .adapters.push import FakePushProvider, PushClient
 from .api import assistant, devices, downloads, keys
@@ -272,11 +274,24 @@ class Testbed:
         """The testbed of one run. Device state stays in process whatever the run's
         backend: on a VirtualClock a real server's I/O would let the clock jump while the
         loop waits on a socket; the state table is tested on PostgreSQL in
-        tests/services/content/test_device_state.py."""
+        tests/services/content/test_device_state.py. The CDN's copies are indexed in the
+        real Redis when the run's backend names it."""
         bed = cls.for_run(run, **kwargs)
+        uses = getattr(run, "uses", None)
+        if uses is not None and uses("redis"):
+            await bed.cdn_on_redis()
         if not isinstance(run.clock, mitigate.VirtualClock):
             await bed.serve_cdn_for_real()
         return bed
+
+    async def cdn_on_redis(self, url: str = "redis://127.0.0.1:6379/0") -> None:
+        """The CDN edge keeps its copies on local disk indexed in the real Redis (a
+        fresh index per run, deleted at the end)."""
+        import redis.asyncio as aioredis
+
+        index = f"content:cdn:{uuid.uuid4().hex}"
+        self.cdn.cache = RedisIndexedCdnCache(aioredis.from_url(url), self.folder / "cdn", index)
+        self._stops.append(self.cdn.cache.aclose)
 
     @classmethod
     def standalone(cls, clock: mitigate.Clock | None = None, **kwargs: Any) -> Testbed:

@@ -34,6 +34,8 @@ def build_app(edge: Any) -> FastAPI:
         tenants=resolver,
         health=health,
         on_tenant_reject=edge.probes,
+        # edge.principle.3: a repeated Idempotency-Key gets the first answer, one effect.
+        idempotency=rt.switches.enabled("edge.switch.idempotency-key"),
         middleware=[(EdgeMiddleware, {"edge": edge})],
     )
     app.state.edge = edge

@@ -57,7 +57,6 @@ class EdgeMiddleware:
         status = next((int(m["status"]) for m in held if m["type"] == "http.response.start"), 500)
         if status >= 400:
             self._failed(scope, status, None)
-            held = _as_envelope(held, status)
         for message in held:
             await send(message)
 
@@ -65,13 +64,16 @@ class EdgeMiddleware:
         request_id = current_trace_id() or ""
         tenant = scope.get("state", {}).get("tenant")
         tenant_id = tenant.id if tenant is not None else UNRESOLVED_TENANT
-        fields = {
+        fields: dict[str, Any] = {
             "requestId": request_id,
             "tenantId": tenant_id,
             "status": status,
             "method": scope.get("method"),
             "path": scope.get("path"),
         }
+        if not self.edge.runtime.switches.enabled("edge.switch.failure-audit"):
+            # The mutation: the failure is logged without the ids that trace it.
+            fields = {k: v for k, v in fields.items() if k not in ("requestId", "tenantId")}
         level = logging.ERROR if status >= 500 else logging.WARNING
         log.log(
             level,
@@ -109,30 +111,3 @@ async def _answer(send: Send, status: int, exc: BaseException) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def _as_envelope(held: list[Message], status: int) -> list[Message]:
-    """An RFC 9457 problem (the idempotency middleware's refusals) answered in the
-    platform's envelope instead, so every error a client sees has one shape."""
-    start = next(m for m in held if m["type"] == "http.response.start")
-    headers = dict(start.get("headers") or [])
-    if not headers.get(b"content-type", b"").startswith(b"application/problem+json"):
-        return held
-    raw = b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body")
-    try:
-        problem = json.loads(raw)
-    except ValueError:
-        return held
-    code = str(problem.get("code") or f"PLATFORM.HTTP.{status}")
-    message = str(problem.get("detail") or problem.get("title") or "request refused")
-    body = json.dumps(error_body(code, message)).encode()
-    kept = [
-        (k, v)
-        for k, v in start.get("headers") or []
-        if k not in (b"content-type", b"content-length")
-    ]
-    kept += [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    return [
-        {**start, "headers": kept},
-        {"type": "http.response.body", "body": body, "more_body": False},
-    ]

@@ -9,6 +9,7 @@ request with 503 and readiness stays false.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -87,14 +88,17 @@ class StoreTenantRegistry:
     def _tenant(row: Any) -> mitigate.Tenant:
         return mitigate.Tenant(str(row[0]), plan=str(row[1]))
 
-    async def by_id(self, tenant_id: str) -> mitigate.Tenant | None:
+    async def _guarded(self, lookup: Awaitable[mitigate.Tenant | None]) -> mitigate.Tenant | None:
         if not self.rt.switches.enabled("edge.switch.fail-closed-tenant"):
             # The mutation: a lookup that fails or finds nothing lets the request through.
             try:
-                return await self._by_id(tenant_id) or mitigate.Tenant(FAIL_OPEN_TENANT)
+                return await lookup or mitigate.Tenant(FAIL_OPEN_TENANT)
             except Exception:
                 return mitigate.Tenant(FAIL_OPEN_TENANT)
-        return await self._by_id(tenant_id)
+        return await lookup
+
+    async def by_id(self, tenant_id: str) -> mitigate.Tenant | None:
+        return await self._guarded(self._by_id(tenant_id))
 
     async def _by_id(self, tenant_id: str) -> mitigate.Tenant | None:
         rows = await self._rows("SELECT id, plan FROM edge_tenants WHERE id = ?", (tenant_id,))
@@ -103,13 +107,19 @@ class StoreTenantRegistry:
         return self._tenant(rows[0]) if rows else None
 
     async def by_host(self, host: str) -> mitigate.Tenant | None:
+        return await self._guarded(self._by_host(host))
+
+    async def by_api_key(self, key_hash: bytes) -> mitigate.Tenant | None:
+        return await self._guarded(self._by_api_key(key_hash))
+
+    async def _by_host(self, host: str) -> mitigate.Tenant | None:
         rows = await self._rows("SELECT id, plan, hosts FROM edge_tenants", ())
         for row in rows:
             if host in json.loads(row[2]):
                 return self._tenant(row)
         return None
 
-    async def by_api_key(self, key_hash: bytes) -> mitigate.Tenant | None:
+    async def _by_api_key(self, key_hash: bytes) -> mitigate.Tenant | None:
         rows = await self._rows("SELECT id, plan, api_key_hashes FROM edge_tenants", ())
         for row in rows:
             if key_hash.hex() in json.loads(row[2]):

@@ -8,7 +8,7 @@ runtime through ``request.app.state.runtime`` (see :func:`runtime_of`).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -20,6 +20,7 @@ import mitigate
 from mitigate.web import ErrorEnvelopeMiddleware, Health
 
 from .envelope import install_error_handlers
+from .problems import ProblemEnvelopeMiddleware
 from .runtime import Runtime
 
 __all__ = ["EXEMPT", "create_app", "key_scope", "runtime_of", "standard_health"]
@@ -40,14 +41,14 @@ EXEMPT = (
 
 def key_scope(
     *, tenanted: bool, exempt: tuple[str, ...] = EXEMPT
-) -> Callable[[dict[str, Any]], str]:
+) -> Callable[[MutableMapping[str, Any]], str]:
     """How the idempotency middleware separates clients: the tenant and credential when
     there are any (mitigate's default); else the operator token's hash (``/ops/`` routes
     send ``x-ops-token``, no tenant); else one shared anonymous scope for paths that need no
     tenant (every caller of those is the same kind of caller). Never empty where a request
     can arrive without a tenant, so an ``Idempotency-Key`` there is honoured, not refused."""
 
-    def scope_key(scope: dict[str, Any]) -> str:
+    def scope_key(scope: MutableMapping[str, Any]) -> str:
         found = mitigate.web.tenant_scope(scope)
         if found:
             return found
@@ -97,6 +98,7 @@ def create_app(
     version: str = "1",
     tenants: Any = None,
     idempotency: bool = True,
+    idempotency_store: Any = None,
     health: Health | None = None,
     on_tenant_reject: Callable[[str], Any] | None = None,
     middleware: Iterable[tuple[type, dict[str, Any]]] = (),
@@ -111,7 +113,10 @@ def create_app(
     finds it from what the callback names). ``middleware``: ``(class, options)`` pairs
     placed just inside the envelope, outside tenant resolution (the first pair is the
     outermost of them). ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a
-    repeat gets the first answer (keys kept in the service's store).
+    repeat gets the first answer (keys kept in the service's store, or in
+    ``idempotency_store``: a ``mitigate.TieredIdempotencyStore`` over Redis, say); its
+    refusals (409 in flight, 422 key reused, 400 bad key) answer in the error envelope
+    like every other error.
     """
     no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
@@ -143,11 +148,15 @@ def create_app(
     if idempotency:
         app.add_middleware(
             mitigate.IdempotencyMiddleware,
-            store=mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
+            store=idempotency_store
+            or mitigate.DatabaseIdempotencyStore(runtime.store, clock=runtime.clock),
             required=False,
             clock=runtime.clock,
             scope_key=key_scope(tenanted=tenants is not None, exempt=no_tenant),
+            observers=runtime.observers,
         )
+        # Its refusals are RFC 9457 problems; clients get the one envelope shape.
+        app.add_middleware(ProblemEnvelopeMiddleware)
     if tenants is not None:
         from mitigate.web import TenantMiddleware
 

@@ -47,6 +47,8 @@ def _status_for(error: BaseException) -> tuple[int, dict[str, str]]:
         return 429, {"Retry-After": str(max(1, round(retry)))}
     if isinstance(error, mitigate.TenantError):
         return 400, {}
+    if isinstance(error, mitigate.StoreUnavailableError):
+        return 503, {"Retry-After": "5"}  # the database is away: a retry soon may succeed
     return 503, {}
 
 

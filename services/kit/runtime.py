@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 
 import mitigate
 
+from .breakers import share_breakers
 from .objects import ObjectStore, open_objects
 from .settings import ServiceSettings
 
@@ -88,11 +89,18 @@ class Runtime:
         if hasattr(bus, "aclose"):
             closers.insert(0, bus.aclose)
         cache = None
+        switches = switches if switches is not None else AllOn()
         if settings.cache not in ("", "none"):
             import redis.asyncio as aioredis
 
             cache = aioredis.Redis.from_url(settings.cache)
             closers.insert(0, cache.aclose)
+            if switches.enabled(f"{settings.name}.switch.shared-breakers"):
+                namespace = settings.breaker_namespace or f"{settings.name}.{settings.stream}"
+                policy, shared = await share_breakers(
+                    settings.name, namespace, cache, policy, clock=clock
+                )
+                closers.insert(0, shared.aclose)
         objects = open_objects(settings.objects, injector=injector, clock=clock)
         closers.insert(0, objects.aclose)
         keyring = _open_keyring(Path(settings.keys), clock=clock, observers=observers)
@@ -100,7 +108,7 @@ class Runtime:
             settings=settings,
             clock=clock,
             policy=policy,
-            switches=switches if switches is not None else AllOn(),
+            switches=switches,
             observers=observers,
             store=store,
             bus=bus,

@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
         "", description="prefix of every bus subject (isolates test runs on one NATS server)"
     )
     poll: float = Field(0.05, description="idle poll of the relay and the in-process bus (s)")
+    breaker_namespace: str = Field(
+        "",
+        description="where the workers' breakers share their openings in the cache"
+        " (default: service name and stream; the same for every worker of one deployment)",
+    )
 
     def resolved(self) -> ServiceSettings:
         """Fill the URLs left empty with the embedded defaults under ``data_dir`` (created)."""

@@ -118,3 +118,52 @@ async def test_redis_connection_reset_then_recovers() -> None:
         assert await client.get(key) == b"v1"
         await client.delete(key)
         await client.aclose()
+
+
+async def test_nats_messages_dropped_whole_by_the_framing_proxy() -> None:
+    """With NATS framing the proxy drops whole messages, never a torn one: the connection
+    stays healthy, the subscriber gets exactly the messages that were let through, and
+    each drop is reported."""
+    import random
+
+    import nats
+    from nats.aio.msg import Msg
+
+    from mitigate.chaos import NatsFrame, NatsFrames
+
+    url = require_nats()
+    host, port = url.removeprefix("nats://").split(":")
+    drops: list[tuple[str, NatsFrame]] = []
+    proxy = FaultProxy(
+        host,
+        int(port),
+        frames=NatsFrames,
+        random=random.Random(7).random,
+        on_drop=lambda way, frame: drops.append((way, frame)),
+    )
+    subject = f"drops.{uuid.uuid4().hex[:8]}"
+    async with proxy:
+        client = await nats.connect(f"nats://127.0.0.1:{proxy.port}")
+        got: list[bytes] = []
+
+        async def collect(msg: Msg) -> None:
+            got.append(msg.data)
+
+        sub = await client.subscribe(subject, cb=collect)
+        await client.flush()
+        proxy.drop_messages(0.3, direction="downstream", match=lambda f: f.op == "MSG")
+        for n in range(200):  # payloads with CRLF inside: framing must count bytes
+            await client.publish(subject, b"m%03d\r\nPUB x 1\r\n" % n)
+        await client.flush()
+        await asyncio.sleep(0.3)
+        proxy.clear()
+        await client.publish(subject, b"after")
+        await client.flush()
+        await asyncio.sleep(0.2)
+        assert client.is_connected  # no torn frame: the protocol never broke
+        await sub.unsubscribe()
+        await client.close()
+    assert 30 <= len(drops) <= 90, len(drops)
+    assert all(way == "downstream" and f.op == "MSG" for way, f in drops)
+    assert len(got) == 200 - len(drops) + 1 and got[-1] == b"after"
+    assert proxy.dropped == {"upstream": 0, "downstream": len(drops)}

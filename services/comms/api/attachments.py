@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from ._service import comms_of, tenant_of
@@ -38,3 +38,11 @@ async def signed_upload(tenant: str, upload: str, granted: str, request: Request
         request.url.path, request.url.query, request.stream()
     )
     return JSONResponse(stored, status_code=201)
+
+
+@router.get("/v1/attachments/{attachment_id}")
+async def download(attachment_id: str, request: Request) -> Response:
+    """The attachment's bytes once its virus scan found it clean; 409 while the scan is
+    pending, 403 when it found something."""
+    data = await comms_of(request).scanning.download(tenant_of(request), attachment_id)
+    return Response(data, media_type="application/octet-stream")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -35,11 +35,20 @@ async def create_dispatch(body: DispatchRequest, request: Request) -> JSONRespon
 
 
 @router.get("/v1/dispatches/{dispatch_id}")
-async def get_dispatch(dispatch_id: str, request: Request) -> dict[str, Any]:
-    found = await comms_of(request).dispatcher.get(tenant_of(request), dispatch_id)
+async def get_dispatch(dispatch_id: str, request: Request) -> JSONResponse:
+    """The dispatch; from the read replica while the primary database is away
+    (``x-served-by: replica``), or still waiting in the preflight store."""
+    comms = comms_of(request)
+    tenant = tenant_of(request)
+    found, source = await comms.failover.read(
+        lambda store: comms.dispatcher.get(tenant, dispatch_id, store)
+    )
+    if found is None:
+        waiting = await comms.failover.waiting(tenant, dispatch_id)
+        found, source = (waiting[0], "preflight") if waiting else (None, source)
     if found is None:
         raise ServiceError("COMMS.DISPATCH.UNKNOWN", f"no dispatch {dispatch_id}", status=404)
-    return found  # type: ignore[no-any-return]
+    return JSONResponse(found, headers={"x-served-by": source})
 
 
 @router.get("/v1/dispatches")
@@ -56,7 +65,17 @@ async def list_dispatches(
         "bounced",
         "suppressed",
         "failed",
+        "preflight",
     ]
     | None = None,
-) -> list[dict[str, Any]]:
-    return await comms_of(request).dispatcher.listing(tenant_of(request), state)  # type: ignore[no-any-return]
+) -> JSONResponse:
+    """The tenant's dispatches (from the read replica while the primary is away), then
+    those still waiting in the preflight store."""
+    comms = comms_of(request)
+    tenant = tenant_of(request)
+    found, source = await comms.failover.read(
+        lambda store: comms.dispatcher.listing(tenant, state, store=store)
+    )
+    if state in (None, "preflight"):
+        found = [*found, *await comms.failover.waiting(tenant)]
+    return JSONResponse(found, headers={"x-served-by": source})

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.kit.errors import ServiceError
 
+from ..budget import SLOS
 from ._service import comms_of, require_operator
 
 router = APIRouter(tags=["operations"])
@@ -111,3 +112,55 @@ async def reconcile(request: Request) -> list[dict[str, Any]]:
     """Run the reconciliation job now (it also runs every hour)."""
     require_operator(request)
     return await comms_of(request).erasures.reconcile()  # type: ignore[no-any-return]
+
+
+class SliBatch(BaseModel):
+    slo: Literal["send-latency", "dispatch-success"]
+    good: int = Field(ge=0, le=10_000_000)
+    bad: int = Field(ge=0, le=10_000_000)
+
+
+@router.post("/ops/sli")
+async def record_sli(body: SliBatch, request: Request) -> dict[str, Any]:
+    """Record a batch of SLI samples (good and bad events) of one SLO, at the current
+    time; answers every SLO's burn of its 30-day budget over the trailing 7 days."""
+    require_operator(request)
+    return await comms_of(request).budgets.record(body.slo, body.good, body.bad)  # type: ignore[no-any-return]
+
+
+@router.get("/ops/budget")
+async def budget(request: Request) -> dict[str, Any]:
+    """Each SLO's burn over the trailing 7 days and the adapter freeze flag."""
+    require_operator(request)
+    budgets = comms_of(request).budgets
+    burns = {slo: await budgets.burn(slo) for slo in SLOS}
+    frozen = await budgets.frozen()
+    return {"burn": burns, "frozen": frozen is not None, "slo": frozen}
+
+
+class Change(BaseModel):
+    paths: list[str] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("/ops/gate")
+async def gate(body: Change, request: Request) -> dict[str, Any]:
+    """The change gate: a change touching adapter code is refused (409) while the error
+    budget freeze is set; anything else passes."""
+    require_operator(request)
+    verdict = await comms_of(request).budgets.gate(body.paths)
+    if not verdict["allowed"]:
+        raise ServiceError(
+            "COMMS.BUDGET.FROZEN",
+            f"adapter changes are frozen: the {verdict['slo']} error budget burned more than"
+            " 50 % in the last 7 days",
+            status=409,
+            details={"adapters": verdict["adapters"]},
+        )
+    return verdict  # type: ignore[no-any-return]
+
+
+@router.get("/ops/scans")
+async def scans(request: Request) -> dict[str, Any]:
+    """The attachment scan queue: scans waiting, scanner workers, attachments per state."""
+    require_operator(request)
+    return await comms_of(request).scanning.summary()  # type: ignore[no-any-return]

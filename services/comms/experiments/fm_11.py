@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from services.comms.harness import alerts, open_world
@@ -17,6 +18,7 @@ FIXED = (
     '{"notification": {"title": "New message", "body": "You have a new message."},'
     ' "data": {"category": "$category", "dispatchId": "$dispatch_id"}}'
 )
+SCAN_RULE = "comms.rule.log-pii-found"
 SECRET = {"patient_name": "Ada Lovelace", "message_text": "your biopsy results are in"}
 
 
@@ -26,7 +28,9 @@ async def push_phi_leak(run: Run) -> None:
     message text into the payload. The pre-send assertion stops the first payload (the
     provider never sees it), the category halts on push so later dispatches are not even
     rendered, an incident notice is raised; other categories keep sending. After the
-    template is fixed and the category resumed, the blocked dispatches are resent once."""
+    template is fixed and the category resumed, the blocked dispatches are resent once.
+    The bug also wrote a log line with the patient's name and phone: the periodic PII scan
+    of the service's logs finds it on its next run, alerts, and redacts it in place."""
     world = await open_world(run)
     push = world.fakes.push
     ok = await world.dispatch(
@@ -114,3 +118,27 @@ async def push_phi_leak(run: Run) -> None:
     run.expect("each once", sorted(tokens.values()) == [1] * len(ids), str(tokens))
     leaked = [m for m in push.received if "Ada Lovelace" in str(m) or "biopsy" in str(m)]
     run.expect("and without protected data", not leaked)
+
+    # The same bug also logged the payload: a log line with the patient's name and phone.
+    log = world.comms.log_scan
+    assert log is not None
+    planted = {"event": "push.debug", "patientName": "Ada Lovelace", "note": "call +15550123"}
+    with (log.folder / "comms.jsonl").open("a") as out:
+        out.write(json.dumps(planted) + "\n")
+    await run.wait(world.comms.settings.log_scan_every + 60)  # the scanner's next run
+    found = alerts(run, SCAN_RULE)
+    run.expect("the log scanner found the planted line and alerted", bool(found), str(found))
+    if found:
+        run.detected(SCAN_RULE)
+    text = (log.folder / "comms.jsonl").read_text()
+    run.expect(
+        "the line was redacted in place",
+        "Ada Lovelace" not in text and "+15550123" not in text and "push.debug" in text,
+    )
+    notices = (await world.ops.get("/ops/notices")).json()
+    run.expect(
+        "an internal-ops notice names the log line",
+        any(n["code"] == "COMMS.LOG.PII" for n in notices),
+        str(notices),
+    )
+    run.mitigated("periodic PII scan of the service's logs")

@@ -2,7 +2,8 @@
 signed-URL CDN (the edge checks the URL's signature and expiry itself), a purge API,
 single-range requests for resuming, and scripting to fail (5xx), throttle or cut a
 transfer. A miss fills from the origin over HTTP and is kept only when its bytes match
-the hash carried in the signed URL (seed 1.10: "CDN validates")."""
+the hash carried in the signed URL (seed 1.10: "CDN validates"). Its copies live in a
+:class:`~.cdn_cache.CdnCache` (memory, or local files indexed in Redis)."""
 
 from __future__ import annotations
 
@@ -17,15 +18,21 @@ from starlette.types import Receive, Scope, Send
 import mitigate
 from mitigate.web import parse_range
 
+from .cdn_cache import CdnCache, MemoryCdnCache
+
 
 class FakeCdn:
     def __init__(
-        self, signer: mitigate.UrlSigner, origin: httpx.AsyncClient, clock: mitigate.Clock
+        self,
+        signer: mitigate.UrlSigner,
+        origin: httpx.AsyncClient,
+        clock: mitigate.Clock,
+        cache: CdnCache | None = None,
     ) -> None:
         self.signer = signer
         self.origin = origin
         self.clock = clock
-        self.cache: dict[str, bytes] = {}
+        self.cache: CdnCache = cache or MemoryCdnCache()
         self.fail_status = 0  # e.g. 503: every request answered with it
         self.cut_fraction = 0.0  # the next full transfer stops after this share of the object
         self.cut_stall = 0.0  # seconds the cut transfer stalls before it dies
@@ -35,11 +42,12 @@ class FakeCdn:
         self.purges: list[str] = []
         self.refusals: list[str] = []  # error codes of 403 answers (expired, invalid URLs)
 
-    def corrupt(self, key: str) -> None:
+    async def corrupt(self, key: str) -> None:
         """Plant poison in the cache (chaos): flip a byte of the cached copy."""
-        data = bytearray(self.cache[key])
-        data[len(data) // 2] ^= 0xFF
-        self.cache[key] = bytes(data)
+        await self.cache.corrupt(key)
+
+    async def holds(self, key: str) -> bool:
+        return await self.cache.get(key) is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -50,7 +58,7 @@ class FakeCdn:
         if request.method == "POST" and request.url.path == "/purge":
             body: dict[str, Any] = await request.json()
             key = str(body.get("key", ""))
-            self.cache.pop(key, None)
+            await self.cache.purge(key)
             self.purges.append(key)
             return JSONResponse({"purged": key})
         if self.fail_status:
@@ -62,14 +70,15 @@ class FakeCdn:
             self.refusals.append(err.code)
             return JSONResponse({"code": err.code, "message": str(err)}, 403)
         key = path.removeprefix("/objects/")
-        data = self.cache.get(key)
+        data = await self.cache.get(key)
         if data is None:
             fill = await self.origin.get(f"{path}?{request.url.query}")
             if fill.status_code != 200:
                 return JSONResponse({"error": "origin refused"}, 502)
             if hashlib.sha256(fill.content).digest() != target.sha256:
                 return JSONResponse({"error": "origin bytes do not match the URL's hash"}, 502)
-            data = self.cache[key] = fill.content
+            data = fill.content
+            await self.cache.put(key, data)
             self.fills += 1
         else:
             self.hits += 1

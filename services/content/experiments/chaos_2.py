@@ -5,12 +5,16 @@ consumer applies each event exactly once (its inbox holds the duplicates), in or
 aggregate.
 
 The 10 000 events enter through the service's outbox, as the publish saga writes them (one
-transaction per batch); a real publish over the API runs first.
+transaction per batch); a real publish over the API runs first. In virtual time the drops
+are the bus's fault points; on the real clock with NATS (`--real-time --backend
+postgres+nats+redis`) the service's NATS connection runs through the fault proxy with
+NATS framing, which drops whole protocol messages on the wire, and the server's own
+ack_wait brings deliveries back.
 """
 
 from __future__ import annotations
 
-from services.content.harness import open_world, redelivery_bus
+from services.content.harness import nats_through_proxy, open_world
 from services.content.publish import BUILT_SUBJECT
 
 from mitigate.chaos import Drop, Run, experiment
@@ -21,7 +25,8 @@ AGGREGATES = 50
 
 @experiment("content.chaos.2", failure_modes=["content.fm.1.7"])
 async def drop_ten_percent(run: Run) -> None:
-    world = await open_world(run, **redelivery_bus(run))
+    overrides, nats_link = await nats_through_proxy(run)
+    world = await open_world(run, **overrides)
     world.asset("index.html", b"<p>lesson</p>")
     await world.draft("warm", world.manifest(["index.html"]))
     await world.publish("warm")
@@ -34,9 +39,12 @@ async def drop_ten_percent(run: Run) -> None:
     before = len(await catalog.applied())
 
     t0 = run.clock.now()
-    await run.inject(Drop("bus.publish", rate=0.1), duration=120)
-    await run.inject(Drop("bus.deliver", rate=0.1), duration=120)
-    await run.inject(Drop("bus.ack", rate=0.1), duration=120)  # handled, ack lost: a repeat
+    if nats_link is not None:
+        nats_link.drop(0.1, duration=120)
+    else:
+        await run.inject(Drop("bus.publish", rate=0.1), duration=120)
+        await run.inject(Drop("bus.deliver", rate=0.1), duration=120)
+        await run.inject(Drop("bus.ack", rate=0.1), duration=120)  # handled, ack lost: a repeat
     per_batch = EVENTS // 40
     for batch in range(40):  # 10 000 events over the 2 min
         async with store.transaction() as tx:

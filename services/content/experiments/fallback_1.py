@@ -43,9 +43,10 @@ async def realtime_falls_back_to_queue(run: Run) -> None:
         bed.start_worker()
 
     async def ready() -> bool:
-        return (await learner.status("c1@learner"))["status"] == "ready"
+        return (await learner.status("c1@learner")).get("status") == "ready"
 
-    await run.recovered("the job completes after recovery", ready, within=15 * 60, every=10)
+    done = await run.recovered("the job completes after recovery", ready, within=15 * 60, every=10)
+    run.require("a bundle to download", done is not None)
     await learner.download("c1@learner")
     run.expect("and plays", await learner.try_play("c1@learner") == "ok")
     expect_detection(run, "content.fm.1.2")

@@ -26,9 +26,9 @@ async def cdn_poisoning(run: Run) -> None:
     key = bed.side.bundles["c5@tab-1"].object_key
     origin = bed.side.objects_root / key
     origin_digest = hashlib.sha256(origin.read_bytes()).digest()
-    await run.steady("the CDN holds the copy", key in bed.cdn.cache)
+    await run.steady("the CDN holds the copy", await bed.cdn.holds(key))
 
-    bed.cdn.corrupt(key)  # the fault: poison inside the CDN layer
+    await bed.cdn.corrupt(key)  # the fault: poison inside the CDN layer
     first.store.pop("c5@tab-1", None)  # the learner downloads it again (new install)
     outcome = await run.call("download", first.download, "c5@tab-1")
     run.expect("the bundle still arrives", outcome.ok, str(outcome.error))

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mitigate.bus.errors import BusUnavailableError, PoisonMessageError, PublishRejectedError
+from mitigate.bus.errors import (
+    BusUnavailableError,
+    OutOfOrderError,
+    PoisonMessageError,
+    PublishRejectedError,
+)
 from mitigate.bus.port import Bus, ConsumerSpec, Delivery, Message, Subscription
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ __all__ = [
     "Delivery",
     "Message",
     "NatsBus",
+    "OutOfOrderError",
     "PoisonMessageError",
     "PublishRejectedError",
     "Subscription",

@@ -15,7 +15,12 @@ from typing import ClassVar
 
 from mitigate.errors import MitigateError
 
-__all__ = ["BusUnavailableError", "PoisonMessageError", "PublishRejectedError"]
+__all__ = [
+    "BusUnavailableError",
+    "OutOfOrderError",
+    "PoisonMessageError",
+    "PublishRejectedError",
+]
 
 
 class BusUnavailableError(MitigateError):
@@ -59,3 +64,21 @@ class PoisonMessageError(MitigateError):
 
     code: ClassVar[str] = "MITIGATE.BUS.POISON"
     default_hint: ClassVar[str] = "repair the message, then replay it from the DLQ"
+
+
+class OutOfOrderError(MitigateError):
+    """A delivery came before an earlier event of its key was applied: hold it back.
+
+    Raised by an ordered :class:`~mitigate.durable.inbox.Inbox`; the consumer runner
+    redelivers the message shortly, without counting it as a failed attempt, and applies
+    it anyway once it has waited ``max_hold`` seconds (the earlier event is gone).
+    """
+
+    code: ClassVar[str] = "MITIGATE.BUS.OUT_OF_ORDER"
+    default_hint: ClassVar[str] = "held back until the earlier event of its key is applied"
+
+    def __init__(self, target: str | None, message: str, *, key: str, after: int, last: int):
+        self.key = key
+        self.after = after
+        self.last = last
+        super().__init__(target, message)

@@ -26,6 +26,8 @@ from mitigate.errors import ConfigError
 
 __all__ = [
     "HEADER_KEY",
+    "HEADER_KEY_AFTER",
+    "HEADER_KEY_SEQ",
     "HEADER_MSG_ID",
     "HEADER_REPLAY_FOR",
     "Bus",
@@ -41,6 +43,10 @@ __all__ = [
 HEADER_MSG_ID = "Mitigate-Msg-Id"  # the logical id the inbox de-duplicates on
 HEADER_KEY = "Mitigate-Key"  # the ordering key (aggregate)
 HEADER_REPLAY_FOR = "Mitigate-Replay-For"  # a DLQ replay meant for one consumer only
+# Order per key across redeliveries: the outbox row's sequence, and the sequence of the
+# key's previous published row (absent for a key's first row). The relay sets both.
+HEADER_KEY_SEQ = "Mitigate-Key-Seq"
+HEADER_KEY_AFTER = "Mitigate-Key-After"
 
 
 @dataclass(frozen=True, slots=True)

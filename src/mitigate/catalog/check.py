@@ -96,6 +96,7 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
     rules = {r.id for r in model.detection_rules}
     experiments = {e.id for e in model.experiments}
     modes = {m.id for m in model.failure_modes}
+    principles = {p.id for p in model.principles if p.id is not None}
     switches = {s.id for s in model.switches}
     mitigations = (
         set(model.policies) | {i for i, _ in policy_part_ids(model)} | fallbacks | switches
@@ -118,6 +119,14 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
                     ("policies", target, "fallback"),
                 )
             )
+    for target, policy in model.policies.items():
+        if policy.breaker is not None:
+            refs(
+                policy.breaker.switches or [],
+                switches,
+                "switch",
+                ("policies", target, "breaker", "switches"),
+            )
     for index, fallback in enumerate(model.fallbacks):
         if fallback.policy is not None and fallback.policy not in model.policies:
             findings.append(
@@ -133,6 +142,16 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
         refs(mode.detection_rules, rules, "detection rule", (*base, "detection_rules"))
         refs(mode.mitigated_by, mitigations, "policy, fallback or switch", (*base, "mitigated_by"))
         refs(mode.experiments, experiments, "experiment", (*base, "experiments"))
+    for index, principle in enumerate(model.principles):
+        base = ("principles", index)
+        refs(principle.detection_rules, rules, "detection rule", (*base, "detection_rules"))
+        refs(
+            principle.mitigated_by,
+            mitigations,
+            "policy, fallback or switch",
+            (*base, "mitigated_by"),
+        )
+        refs(principle.experiments, experiments, "experiment", (*base, "experiments"))
     for index, experiment in enumerate(model.experiments):
         refs(
             experiment.failure_modes,
@@ -140,7 +159,8 @@ def check_references(model: CatalogModel, doc: SourceDoc | None = None) -> list[
             "failure mode",
             ("experiments", index, "failure_modes"),
         )
-    refs(model.real_time, modes | fallbacks | experiments, "row", ("real_time",))
+        refs(experiment.principles, principles, "principle", ("experiments", index, "principles"))
+    refs(model.real_time, modes | fallbacks | experiments | principles, "row", ("real_time",))
     return findings
 
 

@@ -22,6 +22,7 @@ code                         level    finding
 ``fm-no-mitigation``         warning  a failure mode names no policy, fallback or switch
 ``fm-no-runbook``            warning  a failure mode has no runbook
 ``fm-no-experiment``         warning  no experiment exercises a failure mode
+``principle-no-experiment``  warning  no experiment proves a principle
 ``rule-not-evaluable``       warning  a detection rule is text only
 ``fallback-unattached``      warning  a fallback and its policy do not point at each other
 ``runbook-unindexed``        warning  a runbook path is missing from the runbook index
@@ -66,6 +67,7 @@ CODES = (
     "fm-no-mitigation",
     "fm-no-runbook",
     "fm-no-experiment",
+    "principle-no-experiment",
     "rule-not-evaluable",
     "fallback-unattached",
     "runbook-unindexed",
@@ -232,6 +234,7 @@ def _completeness(model: CatalogModel, at: Locator) -> list[Finding]:
                     loc,
                 )
             )
+    out += _principles_untested(model, at)
     for index, rule in enumerate(model.detection_rules):
         if rule.kind is None:
             out.append(
@@ -279,6 +282,26 @@ def _completeness(model: CatalogModel, at: Locator) -> list[Finding]:
                     ("policies", target, "fallback"),
                 )
             )
+    return out
+
+
+def _principles_untested(model: CatalogModel, at: Locator) -> list[Finding]:
+    # Lint sees the catalog only: a Python experiment with the principle's id (one
+    # namespace: no catalog entry can share it) is seen by verify, not here.
+    named = {p for e in model.experiments for p in e.principles}
+    out: list[Finding] = []
+    for index, principle in enumerate(model.principles):
+        if principle.experiments or (principle.id is not None and principle.id in named):
+            continue
+        out.append(
+            at.finding(
+                "principle-no-experiment",
+                "warning",
+                f"{principle.id or principle.title}: no experiment proves it "
+                "(verify reports it untested)",
+                ("principles", index),
+            )
+        )
     return out
 
 

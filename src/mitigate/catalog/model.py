@@ -271,6 +271,9 @@ class BreakerSpec(_Strict):
     """Calls needed in the window before a rate is judged."""
     half_open_probes: Count | None = None
     successes_to_close: Count | None = None
+    switches: list[Name] | None = None
+    """Code mitigations the row also stands on (ids of ``switches``), e.g. the breaker
+    state shared by every worker; ``--mutate`` turns each off for the row's experiment."""
     source: str | None = None
     description: str | None = None
 
@@ -581,6 +584,8 @@ class Experiment(_Strict):
     """What must hold (``"retry + recovery"``)."""
     failure_modes: list[Name] = Field(default_factory=list)
     """Failure modes this experiment exercises."""
+    principles: list[Name] = Field(default_factory=list)
+    """Principles this experiment proves (``edge.principle.1``)."""
     source: str | None = None
     description: str | None = None
 
@@ -589,9 +594,26 @@ class Experiment(_Strict):
 
 
 class Principle(_Strict):
+    """A cross-cutting rule the whole service keeps (fail closed, every failure logged),
+    proven like a failure mode: experiments naming it must observe its detection and
+    hold its checks, and ``mitigate verify --mutate`` removes each of its ``mitigated_by``
+    in turn."""
+
     id: Name | None = None
+    """Stable id (``edge.principle.1``); a principle without one cannot be verified."""
     title: str
     text: str | None = None
+    """The statement, as written (``"For any security check, deny on failure."``)."""
+    mitigated_by: list[Name] = Field(default_factory=list)
+    """The guards it relies on: policy targets, policy part ids, fallback ids or switch
+    ids, as a failure mode's ``mitigated_by``."""
+    detection_rules: list[Name] = Field(default_factory=list)
+    """Ids of entries in ``detection_rules`` that must fire when it is put to the test."""
+    experiments: list[Name] = Field(default_factory=list)
+    """Ids of entries in ``experiments`` that prove it (an experiment's own
+    ``principles`` list, or an experiment with the principle's id, counts too)."""
+    source: str | None = None
+    """The document text this principle came from."""
 
 
 class MetricSpec(_Strict):

@@ -22,6 +22,7 @@ from mitigate.chaos.faults import (
     flip_bytes,
 )
 from mitigate.chaos.injector import FaultInjector, Injection, SkewedClock
+from mitigate.chaos.nats_frames import NatsFrame, NatsFrames
 from mitigate.chaos.probes import Check, Ledger, ProbeFailedError, SteadyStateError
 from mitigate.chaos.proxy import Direction, FaultProxy, LinkConditions
 from mitigate.chaos.run import Outcome, Run
@@ -46,6 +47,8 @@ __all__ = [
     "Latency",
     "Ledger",
     "LinkConditions",
+    "NatsFrame",
+    "NatsFrames",
     "Outage",
     "Outcome",
     "Partition",

@@ -167,6 +167,7 @@ def real_time_rows(suites: list[Suite]) -> list[Suite]:
             marked = set(suite.real_time)
             suite.experiments = [e for e in suite.experiments if e.id in marked]
             suite.failure_modes = {k: v for k, v in suite.failure_modes.items() if k in marked}
+            suite.principles = {k: v for k, v in suite.principles.items() if k in marked}
     return suites
 
 
@@ -182,7 +183,8 @@ def select(suites: list[Suite], patterns: list[str]) -> list[Suite]:
     for suite in suites:
         suite.experiments = [e for e in suite.experiments if wanted(e.id)]
         suite.failure_modes = {k: v for k, v in suite.failure_modes.items() if wanted(k)}
-        if suite.experiments or suite.failure_modes:
+        suite.principles = {k: v for k, v in suite.principles.items() if wanted(k)}
+        if suite.experiments or suite.failure_modes or suite.principles:
             kept.append(suite)
     if not kept:
         raise ConfigError(
@@ -208,7 +210,8 @@ def _run(
     """Run every suite, then the mutation check; appends as it goes, so an interrupt
     leaves what finished in ``results`` and ``mutants``."""
     total = sum(
-        len(s.experiments) + sum(not s.covers.get(f) for f in s.failure_modes) for s in suites
+        len(s.experiments) + sum(not s.covers.get(f) for f in (*s.failure_modes, *s.principles))
+        for s in suites
     )
     lines = not err.is_terminal  # no live bar in a log: one line per row instead
     done = 0

@@ -43,7 +43,7 @@ __all__ = [
     "workload_of",
 ]
 
-Kind = Literal["failure_mode", "chaos"]
+Kind = Literal["failure_mode", "principle", "chaos"]
 Verdict = Literal["verified", "failed", "untested", "error"]
 ExperimentFn = Callable[["Run"], Awaitable[None]]
 WorkloadFn = Callable[["Run", int], Awaitable[None]]
@@ -63,10 +63,14 @@ class ExperimentSpec:
     fault: str = ""
     """How the fault reads in a report (``outage of payments.charge for 30s``)."""
     fn: ExperimentFn | None = field(default=None, compare=False, repr=False)
+    principles: tuple[str, ...] = ()
+    """Principles of the catalog this experiment proves (``edge.principle.1``)."""
 
     @property
     def kind(self) -> Kind:
-        return "failure_mode" if self.failure_modes else "chaos"
+        if self.failure_modes:
+            return "failure_mode"
+        return "principle" if self.principles else "chaos"
 
 
 def experiment(
@@ -75,13 +79,19 @@ def experiment(
     title: str = "",
     failure_modes: Iterable[str] = (),
     fault: str = "",
+    principles: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Mark a coroutine function ``async def name(run: Run) -> None`` as the experiment
     ``id``. It passes when it returns with every recorded check passed."""
 
     def mark(fn: F) -> F:
         spec = ExperimentSpec(
-            id, title or (fn.__doc__ or "").strip().split("\n")[0], tuple(failure_modes), fault, fn
+            id,
+            title or (fn.__doc__ or "").strip().split("\n")[0],
+            tuple(failure_modes),
+            fault,
+            fn,
+            tuple(principles),
         )
         setattr(fn, _SPEC_ATTR, spec)
         return fn
@@ -117,6 +127,8 @@ class ExperimentResult:
     failure_modes: tuple[str, ...] = ()
     fault: str = ""
     reason: str = ""
+    principles: tuple[str, ...] = ()
+    """Principles of the catalog the row proves."""
     detected_s: float | None = None
     detected_by: list[str] = field(default_factory=list)
     """Ids of the detection rules that fired during the run."""
@@ -207,6 +219,7 @@ class ExperimentResult:
         out.update(
             title=self.title,
             failure_modes=list(self.failure_modes),
+            principles=list(self.principles),
             fault=self.fault,
             reason=self.reason,
             mitigated_by=self.mitigated_by,
@@ -247,6 +260,7 @@ class ExperimentResult:
             failure_modes=tuple(row.get("failure_modes", ())),
             fault=row.get("fault", ""),
             reason=row.get("reason", ""),
+            principles=tuple(row.get("principles", ())),
             detected_s=row.get("detected_s"),
             detected_by=list(row.get("detected_by", [])),
             recovered_s=row.get("recovered_s"),

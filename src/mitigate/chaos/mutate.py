@@ -1,8 +1,8 @@
 """The mutation check: an experiment that still passes without the mitigation it proves
 cannot fail, and is a defect.
 
-For each failure mode, each of its mitigations is removed in turn and every experiment
-covering the failure mode runs again:
+For each failure mode (and each principle), each of its mitigations is removed in turn
+and every experiment covering it runs again:
 
 - a **policy** (a target its catalog entry lists under ``mitigated_by``, directly or
   through a fallback; for code-first experiments, every pipeline the experiment built)
@@ -132,8 +132,8 @@ def mitigation_verdicts(mutants: Iterable[Mutant]) -> list[MitigationVerdict]:
 def verdicts_for(
     result: ExperimentResult, verdicts: Sequence[MitigationVerdict]
 ) -> list[MitigationVerdict]:
-    """The verdicts of the failure modes a result row stands for."""
-    modes = set(result.failure_modes) | {result.id}
+    """The verdicts of the failure modes and principles a result row stands for."""
+    modes = set(result.failure_modes) | set(result.principles) | {result.id}
     return [v for v in verdicts if v.service == result.service and v.failure_mode in modes]
 
 
@@ -150,36 +150,44 @@ def mutation_check(
     # Code-first experiments (no catalog mitigations): the pipelines they built.
     built = {r.id: r.pipelines for r in baseline}
     consulted = {r.id: set(r.switches) for r in baseline}
-    mutants: list[Mutant] = []
+    plans: list[tuple[str, str, list[tuple[Kind, str]]]] = []
     for fm_id in sorted(suite.covers):
         named_switches = suite.switches.get(fm_id, [])
         for exp_id in suite.covers.get(fm_id, []):
-            if exp_id not in verified or exp_id not in specs:
-                continue
             targets = suite.mitigations.get(fm_id) or (
                 [] if named_switches else built.get(exp_id, [])
             )
             removals: list[tuple[Kind, str]] = [("policy", t) for t in targets]
             removals += [("switch", s) for s in named_switches]
-            for kind, name in removals:
-                if kind == "policy":
-                    result = runner.run_one(suite, specs[exp_id], passthrough=frozenset({name}))
-                else:
-                    result = runner.run_one(suite, specs[exp_id], switches_off=frozenset({name}))
-                reason = result.reason
-                if result.verdict == "verified":
-                    outcome: Outcome = "survived"
-                    if kind == "switch" and name not in consulted.get(exp_id, set()):
-                        reason = (
-                            f"the service never asked switch {name!r}: give it run.switches "
-                            "and call switches.enabled(id) where the mitigation acts"
-                        )
-                elif result.verdict == "failed":
-                    outcome = "killed"
-                else:
-                    outcome = "error"
-                mutant = Mutant(suite.service, fm_id, name, exp_id, outcome, reason, kind)
-                mutants.append(mutant)
-                if on_mutant is not None:
-                    on_mutant(mutant)
+            plans.append((fm_id, exp_id, removals))
+    # A table row's own experiment: its policy removed, and each switch the row names.
+    for row_id in sorted(suite.row_mitigations):
+        removals = [("policy", t) for t in suite.row_mitigations[row_id]]
+        removals += [("switch", s) for s in suite.row_switches.get(row_id, [])]
+        plans.append((row_id, row_id, removals))
+    mutants: list[Mutant] = []
+    for fm_id, exp_id, removals in plans:
+        if exp_id not in verified or exp_id not in specs:
+            continue
+        for kind, name in removals:
+            if kind == "policy":
+                result = runner.run_one(suite, specs[exp_id], passthrough=frozenset({name}))
+            else:
+                result = runner.run_one(suite, specs[exp_id], switches_off=frozenset({name}))
+            reason = result.reason
+            if result.verdict == "verified":
+                outcome: Outcome = "survived"
+                if kind == "switch" and name not in consulted.get(exp_id, set()):
+                    reason = (
+                        f"the service never asked switch {name!r}: give it run.switches "
+                        "and call switches.enabled(id) where the mitigation acts"
+                    )
+            elif result.verdict == "failed":
+                outcome = "killed"
+            else:
+                outcome = "error"
+            mutant = Mutant(suite.service, fm_id, name, exp_id, outcome, reason, kind)
+            mutants.append(mutant)
+            if on_mutant is not None:
+                on_mutant(mutant)
     return mutants

@@ -13,6 +13,9 @@ For each failure mode an experiment names, when the catalog entry lists
 
 A failure mode without rules needs some observed detection: an alert or a breaker
 opening after the fault, an ``expect_event`` probe, or ``run.detected(...)``.
+
+A principle is held to the same rules as a failure mode: its ``detection_rules`` when it
+lists some (its own row is the experiment with its id), else some observed detection.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def observed_detection(
 def _rules_of(catalog: Any, mode_id: str) -> list[str]:
     if catalog is None:
         return []
-    for mode in catalog.model.failure_modes:
-        if mode.id == mode_id:
-            return list(mode.detection_rules)
+    for row in (*catalog.model.failure_modes, *catalog.model.principles):
+        if row.id == mode_id:
+            return list(row.detection_rules)
     return []

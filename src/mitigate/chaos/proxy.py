@@ -4,9 +4,11 @@ The client connects to the proxy's port instead of the server's; every byte is p
 through and the conditions you set act on it: ``down`` (connections refused, open ones
 reset), ``latency`` with jitter, ``bandwidth``, ``reset`` (RST on every connection),
 ``blackhole`` (bytes swallowed, the client times out), ``slicing`` (data cut in small
-pieces) and ``cut_after`` (connection closed after N bytes). Everything is controlled from
-Python, in the same event loop as the test, so PostgreSQL, Redis and NATS can be taken
-away and brought back without stopping them (Toxiproxy does this as a separate server).
+pieces) and ``cut_after`` (connection closed after N bytes). Given a protocol's framing
+(``frames=NatsFrames``), it also drops whole messages: ``drop_messages(0.1, match=...)``.
+Everything is controlled from Python, in the same event loop as the test, so PostgreSQL,
+Redis and NATS can be taken away and brought back without stopping them (Toxiproxy does
+this as a separate server, and knows bytes only).
 
 >>> import asyncio
 >>> async def demo() -> bytes:
@@ -36,7 +38,7 @@ import socket
 import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 from mitigate.clock import Clock, default_clock
 from mitigate.errors import ConfigError
@@ -44,7 +46,14 @@ from mitigate.errors import ConfigError
 __all__ = ["Direction", "FaultProxy", "LinkConditions"]
 
 Direction = Literal["upstream", "downstream", "both"]
+Way = Literal["upstream", "downstream"]
 _CHUNK = 65536
+
+
+class Frames(Protocol):
+    """Cuts one direction of a connection into whole protocol frames (each has ``raw``)."""
+
+    def feed(self, data: bytes) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,8 @@ use clear() to remove the limit
     slice_delay: float = 0.0
     cut_after: int | None = None  # bytes forwarded before the connection is closed
     blackhole: bool = False
+    drop_rate: float = 0.0  # share of matching frames dropped (needs the proxy's framing)
+    drop_match: Callable[[Any], bool] | None = None
 
     def __post_init__(self) -> None:
         for name in ("latency", "jitter", "slice_delay"):
@@ -81,6 +92,8 @@ use clear() to remove the limit
             _bad(f"slice_size must be >= 1 byte, got {self.slice_size!r}")
         if self.cut_after is not None and self.cut_after < 0:
             _bad(f"cut_after must be >= 0 bytes, got {self.cut_after!r}")
+        if not 0.0 <= self.drop_rate <= 1.0:
+            _bad(f"drop_rate must be within [0, 1], got {self.drop_rate!r}")
 
     @property
     def clean(self) -> bool:
@@ -103,6 +116,7 @@ class _Link:
         self.tasks: list[asyncio.Task[None]] = []
         # Bytes forwarded per direction since the conditions last changed (for cut_after).
         self.sent = {"upstream": 0, "downstream": 0}
+        self.frames: dict[str, Frames] = {}
 
     def reset(self) -> None:
         _abort(self.client, rst=True)
@@ -135,8 +149,13 @@ class FaultProxy:
         listen_port: int = 0,
         clock: Clock | None = None,
         random: Callable[[], float] | None = None,
+        frames: Callable[[], Frames] | None = None,
+        on_drop: Callable[[Way, Any], None] | None = None,
     ) -> None:
         self.upstream = (host, port)
+        self._frames = frames
+        self.on_drop = on_drop  # told of every dropped frame (to record a fault event)
+        self.dropped = {"upstream": 0, "downstream": 0}
         self.listen_host = listen_host
         self.listen_port = listen_port
         self.clock = clock if clock is not None else default_clock()
@@ -244,6 +263,19 @@ class FaultProxy:
         """Swallow bytes silently: connections stay open, nothing arrives (a timeout)."""
         self._set(direction, blackhole=True)
 
+    def drop_messages(
+        self,
+        rate: float,
+        *,
+        direction: Direction = "both",
+        match: Callable[[Any], bool] | None = None,
+    ) -> None:
+        """Drop ``rate`` of the whole frames ``match`` accepts (all, without ``match``);
+        needs the proxy built with ``frames=`` (e.g. :class:`NatsFrames`)."""
+        if self._frames is None:
+            _bad("message drops need the protocol's framing", "pass frames=NatsFrames")
+        self._set(direction, drop_rate=rate, drop_match=match)
+
     def clear(self) -> None:
         """Remove every condition; a ``down`` proxy stays down until :meth:`up`."""
         self._reset_new = False
@@ -325,11 +357,15 @@ class FaultProxy:
         self,
         link: _Link,
         writer: asyncio.StreamWriter,
-        way: Literal["upstream", "downstream"],
+        way: Way,
         data: bytes,
     ) -> bool:
         """Send ``data`` under the current conditions; False when the link must close."""
         cond = self._conditions[way]
+        if self._frames is not None:
+            data = self._undropped(link, way, data, cond)
+            if not data:
+                return True
         if cond.clean:
             writer.write(data)
             await writer.drain()
@@ -359,6 +395,26 @@ class FaultProxy:
             link.sent[way] += len(piece)
             self.bytes[way] += len(piece)
         return not cut
+
+    def _undropped(self, link: _Link, way: Way, data: bytes, cond: LinkConditions) -> bytes:
+        """The whole frames of ``data`` that are let through (a partial one waits)."""
+        assert self._frames is not None
+        frames = link.frames.get(way)
+        if frames is None:
+            frames = link.frames[way] = self._frames()
+        kept: list[bytes] = []
+        for frame in frames.feed(data):
+            if (
+                cond.drop_rate
+                and (cond.drop_match is None or cond.drop_match(frame))
+                and self._random() < cond.drop_rate
+            ):
+                self.dropped[way] += 1
+                if self.on_drop is not None:
+                    self.on_drop(way, frame)
+                continue
+            kept.append(frame.raw)
+        return b"".join(kept)
 
 
 def _abort(writer: asyncio.StreamWriter, *, rst: bool = False) -> None:

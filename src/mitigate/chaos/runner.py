@@ -5,7 +5,8 @@ module, ``experiments.py`` or an ``experiments/`` package (every module in it). 
 experiments are found by their :func:`~mitigate.chaos.experiment` mark; catalog entries
 without a Python experiment of the same id run declaratively (see
 :mod:`mitigate.chaos.declarative`). Every failure mode of the catalog must be proven by
-at least one experiment, or it is reported unverified.
+at least one experiment, or it is reported unverified; so must every principle (an
+experiment lists it in ``principles``, or has its id).
 
 Each experiment gets its own clock (virtual unless ``real_time``), recorder, fault
 injector and freshly loaded catalog, so runs never leak into each other.
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 from mitigate.chaos.backend import EMBEDDED, parse_backend
 from mitigate.chaos.declarative import make_declarative
@@ -71,9 +72,15 @@ class Suite:
     catalog_path: Path | None = None
     experiments: list[ExperimentSpec] = field(default_factory=list)
     failure_modes: dict[str, str] = field(default_factory=dict)  # id -> title
-    covers: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> experiment ids
-    mitigations: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> targets
-    switches: dict[str, list[str]] = field(default_factory=dict)  # failure mode -> switch ids
+    principles: dict[str, str] = field(default_factory=dict)  # id -> title
+    # Keyed by failure mode or principle id: both are rows proven the same way.
+    covers: dict[str, list[str]] = field(default_factory=dict)  # row -> experiment ids
+    mitigations: dict[str, list[str]] = field(default_factory=dict)  # row -> targets
+    switches: dict[str, list[str]] = field(default_factory=dict)  # row -> switch ids
+    # Table rows (content.breaker.1) with an experiment of their own id: the policy that
+    # carries the row, and the switches the row names (what --mutate removes for it).
+    row_mitigations: dict[str, list[str]] = field(default_factory=dict)
+    row_switches: dict[str, list[str]] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)  # experiment id -> why it cannot run
     workload: WorkloadFn | None = None
     source: str = ""  # the catalog's source document (a seed)
@@ -296,6 +303,13 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             elif callable(value) and workload_of(value):
                 suite.workload = value
     entries = {e.id: e for e in model.experiments} if model is not None else {}
+    principle_ids = {p.id for p in model.principles if p.id} if model is not None else set()
+
+    def proves(spec_id: str, named: Iterable[str]) -> tuple[str, ...]:
+        # An experiment whose id is a principle's id proves that principle.
+        out = list(dict.fromkeys(named))
+        return tuple([*out, spec_id] if spec_id in principle_ids and spec_id not in out else out)
+
     for entry_id, entry in entries.items():
         declared = tuple(entry.failure_modes)
         if entry_id in python:
@@ -307,6 +321,7 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
                     spec.failure_modes or declared,
                     spec.fault or _describe_entry(entry),
                     spec.fn,
+                    proves(spec.id, spec.principles or entry.principles),
                 )
             )
             continue
@@ -316,9 +331,22 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             suite.problems[entry_id] = str(exc)
             fn = None
         suite.experiments.append(
-            ExperimentSpec(entry_id, entry.title, declared, _describe_entry(entry), fn)
+            ExperimentSpec(
+                entry_id,
+                entry.title,
+                declared,
+                _describe_entry(entry),
+                fn,
+                proves(entry_id, entry.principles),
+            )
         )
-    suite.experiments.extend(python.values())
+    for spec in python.values():
+        named = proves(spec.id, spec.principles)
+        if named != spec.principles:
+            spec = ExperimentSpec(
+                spec.id, spec.title, spec.failure_modes, spec.fault, spec.fn, named
+            )
+        suite.experiments.append(spec)
     suite.row_ids = {spec.id for spec in suite.experiments}
     if model is not None:
         suite.source = model.source or ""
@@ -332,9 +360,21 @@ def load_suite(folder: Path, catalog_path: Path | None = None) -> Suite:
             suite.switches[fm.id] = [n for n in fm.mitigated_by if n in switch_ids]
             for exp_id in fm.experiments:
                 suite.covers.setdefault(fm.id, []).append(exp_id)
+        switch_ids = {sw.id for sw in model.switches}
+        for principle in model.principles:
+            if principle.id is None:
+                continue  # nothing can name it, so nothing can prove it
+            suite.principles[principle.id] = principle.title
+            if principle.source:
+                suite.sources[principle.id] = principle.source
+            suite.mitigations[principle.id] = _targets(model, principle.mitigated_by)
+            suite.switches[principle.id] = [n for n in principle.mitigated_by if n in switch_ids]
+            for exp_id in principle.experiments:
+                suite.covers.setdefault(principle.id, []).append(exp_id)
+        _table_rows(model, suite)
     for spec in suite.experiments:
-        for fm_id in spec.failure_modes:
-            ids = suite.covers.setdefault(fm_id, [])
+        for row_id in (*spec.failure_modes, *spec.principles):
+            ids = suite.covers.setdefault(row_id, [])
             if spec.id not in ids:
                 ids.append(spec.id)
     return suite
@@ -351,6 +391,19 @@ def _describe_entry(entry: Any) -> str:
     if entry.duration is not None:
         parts.append(f"for {entry.duration}")
     return " ".join(str(p) for p in parts)
+
+
+def _table_rows(model: Any, suite: Suite) -> None:
+    """The retry, breaker and fallback rows that have an experiment of their own id."""
+    own = {spec.id for spec in suite.experiments}
+    for target, policy in model.policies.items():
+        for part in (policy.retry, policy.breaker):
+            if part is not None and part.id in own:
+                suite.row_mitigations[part.id] = [target]
+                suite.row_switches[part.id] = list(getattr(part, "switches", None) or [])
+    for fallback in model.fallbacks:
+        if fallback.id in own and fallback.policy:
+            suite.row_mitigations[fallback.id] = [fallback.policy]
 
 
 def _targets(model: Any, names: Iterable[str]) -> list[str]:
@@ -391,26 +444,39 @@ class Runner:
         results = [self.run_one(suite, spec) for spec in suite.experiments]
         verified = {r.id for r in results if r.verdict == "verified"}
         for fm_id, title in suite.failure_modes.items():
-            ids = suite.covers.get(fm_id, [])
-            if ids:
-                continue
-            result = ExperimentResult(
-                service=suite.service,
-                id=fm_id,
-                title=title,
-                kind="failure_mode",
-                verdict="untested",
-                failure_modes=(fm_id,),
-                reason="no experiment names this failure mode",
-                source=suite.sources.get(fm_id, suite.source),
-            )
-            results.append(result)
-            self._tell(result)
+            if not suite.covers.get(fm_id):
+                self._untested(suite, results, fm_id, title, "failure_mode")
+        for principle_id, title in suite.principles.items():
+            if not suite.covers.get(principle_id):
+                self._untested(suite, results, principle_id, title, "principle")
         for result in results:
             missing = [i for i in suite.covers.get(result.id, []) if i not in verified]
             if missing and result.reason == "":
                 result.reason = f"unproven: {', '.join(missing)}"
         return results
+
+    def _untested(
+        self,
+        suite: Suite,
+        results: list[ExperimentResult],
+        row_id: str,
+        title: str,
+        kind: Literal["failure_mode", "principle"],
+    ) -> None:
+        what = "failure mode" if kind == "failure_mode" else "principle"
+        result = ExperimentResult(
+            service=suite.service,
+            id=row_id,
+            title=title,
+            kind=kind,
+            verdict="untested",
+            failure_modes=(row_id,) if kind == "failure_mode" else (),
+            principles=(row_id,) if kind == "principle" else (),
+            reason=f"no experiment names this {what}",
+            source=suite.sources.get(row_id, suite.source),
+        )
+        results.append(result)
+        self._tell(result)
 
     def _tell(self, result: ExperimentResult) -> None:
         if self.on_result is not None:
@@ -457,6 +523,7 @@ class Runner:
             kind=spec.kind,
             verdict="error",
             failure_modes=spec.failure_modes,
+            principles=spec.principles,
             fault=spec.fault,
             clock="real" if self.real_time else "virtual",
             mutation=", ".join(sorted(passthrough | switches_off)) or None,
@@ -507,7 +574,8 @@ class Runner:
                 await spec.fn(run)
                 failed = [c for c in run.checks if not c.passed]
                 own_rows = suite.row_ids | {s.id for s in suite.experiments}
-                seen = observed_detection(run, spec.id, spec.failure_modes, own_rows)
+                rows = (*spec.failure_modes, *spec.principles)
+                seen = observed_detection(run, spec.id, rows, own_rows)
                 result.detected_by = seen.rules
                 if not run.checks:
                     result.reason = "the experiment checked nothing, so it could not fail"
@@ -560,7 +628,7 @@ def _source_of(catalog: Any, row_id: str) -> str:
     if catalog is None:
         return ""
     model = catalog.model
-    entries = [*model.failure_modes, *model.experiments, *model.fallbacks]
+    entries = [*model.failure_modes, *model.experiments, *model.fallbacks, *model.principles]
     for entry in entries:
         if getattr(entry, "id", None) == row_id and getattr(entry, "source", None):
             return str(entry.source)

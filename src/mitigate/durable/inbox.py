@@ -8,7 +8,8 @@ effect: both commit or neither does, so a crash between them cannot lose the eff
 apply it twice.
 
 >>> import asyncio
->>> from mitigate.bus.port import Message
+>>> from mitigate.bus.errors import OutOfOrderError
+from mitigate.bus.port import HEADER_KEY_AFTER, HEADER_KEY_SEQ, Message
 >>> from mitigate.durable.sqlite import SqliteStore
 >>> async def main() -> list[int]:
 ...     store = await SqliteStore.open(":memory:")
@@ -37,12 +38,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Literal
 
-from mitigate.bus.port import Message
+from mitigate.bus.errors import OutOfOrderError
+from mitigate.bus.port import HEADER_KEY_AFTER, HEADER_KEY_SEQ, Message
 from mitigate.clock import Clock
 from mitigate.durable._emit import emit
 from mitigate.durable.errors import InboxConfigError
 from mitigate.durable.store import Store, Tx
-from mitigate.observe.events import InboxDuplicate
+from mitigate.observe.events import InboxDuplicate, InboxHeld
 from mitigate.observe.observers import Observer, Observers
 
 __all__ = ["Inbox", "InboxHandler"]
@@ -61,6 +63,13 @@ class Inbox:
 
     ``business_key`` derives a key from a message (``None`` for no key); two messages
     with the same key are one event to this consumer, whatever their ids.
+
+    ``ordered`` (the default) keeps each key's events in order across redeliveries: the
+    relay stamps every keyed event with its sequence and its key's previous one, and a
+    delivery whose predecessor is not applied yet raises
+    :class:`~mitigate.bus.errors.OutOfOrderError` (nothing committed); the consumer
+    runner redelivers it shortly and, if the predecessor never comes, applies it anyway.
+    A DLQ replay is applied whatever its place.
     """
 
     def __init__(
@@ -71,6 +80,7 @@ class Inbox:
         business_key: Callable[[Message], str | None] | None = None,
         clock: Clock | None = None,
         observers: Iterable[Observer] = (),
+        ordered: bool = True,
     ) -> None:
         if not consumer:
             raise InboxConfigError(None, "an inbox needs a consumer name")
@@ -79,6 +89,7 @@ class Inbox:
         self.business_key = business_key
         self.clock = clock or store.clock
         self.observers = Observers(observers)
+        self.ordered = ordered
 
     def __repr__(self) -> str:
         return f"Inbox({self.consumer!r}, {self.store!r})"
@@ -131,11 +142,67 @@ class Inbox:
         async def handle(message: Message) -> None:
             async with self.store.transaction() as tx:
                 if await self.record(tx, message) == "new":
+                    seq = await self._in_order(tx, message)
                     await fn(message, tx)
+                    if seq is not None:
+                        await self._applied(tx, message, seq)
 
         handle.__name__ = getattr(fn, "__name__", "handle")
         handle.__doc__ = fn.__doc__
+        handle.order_passed = self.passed  # type: ignore[attr-defined]  # read by Consumer
         return handle
+
+    async def passed(self, message: Message) -> None:
+        """Count ``message`` as done for its key's order without handling it (it went to
+        the DLQ), so the key's next events are not held back waiting for it."""
+        seq = message.headers.get(HEADER_KEY_SEQ)
+        if self.ordered and seq is not None and message.key is not None:
+            async with self.store.transaction() as tx:
+                await self._applied(tx, message, int(seq))
+
+    async def _in_order(self, tx: Tx, message: Message) -> int | None:
+        """The message's key sequence when order is kept for it; raise if it came early."""
+        headers = message.headers
+        seq = headers.get(HEADER_KEY_SEQ)
+        if not self.ordered or seq is None or message.key is None:
+            return None
+        after = headers.get(HEADER_KEY_AFTER)
+        if after is None or message.replay_for is not None:
+            return int(seq)
+        row = await tx.fetchone(
+            "SELECT last_seq FROM mitigate_inbox_keys WHERE consumer = ? AND msg_key = ?",
+            (self.consumer, message.key),
+        )
+        last = int(row[0]) if row is not None else 0
+        if last < int(after):
+            emit(
+                self.observers,
+                InboxHeld,
+                target=self.consumer,
+                at=self.clock.now(),
+                msg_id=message.id,
+                key=message.key,
+                after=int(after),
+                last=last,
+            )
+            raise OutOfOrderError(
+                self.consumer,
+                f"{message.id} of key {message.key!r} follows event {after};"
+                f" applied so far: {last}",
+                key=message.key,
+                after=int(after),
+                last=last,
+            )
+        return int(seq)
+
+    async def _applied(self, tx: Tx, message: Message, seq: int) -> None:
+        bigger = "GREATEST" if tx.dialect == "postgres" else "MAX"
+        await tx.execute(
+            "INSERT INTO mitigate_inbox_keys (consumer, msg_key, last_seq) VALUES (?, ?, ?)"
+            " ON CONFLICT (consumer, msg_key) DO UPDATE"
+            f" SET last_seq = {bigger}(mitigate_inbox_keys.last_seq, excluded.last_seq)",
+            (self.consumer, message.key, seq),
+        )
 
     async def seen(self, msg_id: str) -> bool:
         """Whether a message with this id was handled."""

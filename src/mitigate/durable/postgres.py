@@ -228,9 +228,11 @@ class PostgresStore(StoreBase):
             yield conn
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresTx]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[PostgresTx]:
         try:
             async with self._pool.connection() as conn, conn.transaction():
+                if not durable:  # this transaction only: the commit skips the WAL flush wait
+                    await conn.execute("SET LOCAL synchronous_commit = off")
                 yield PostgresTx(conn)
         except _DRIVER_ERRORS as exc:
             raise store_error(exc, "postgres") from exc

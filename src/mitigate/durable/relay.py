@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mitigate.bus.errors import BusUnavailableError, PoisonMessageError
-from mitigate.bus.port import Bus, Message
+from mitigate.bus.port import HEADER_KEY_AFTER, HEADER_KEY_SEQ, Bus, Message
 from mitigate.clock import Clock
 from mitigate.durable import _outbox_metrics
 from mitigate.durable._emit import emit
@@ -390,7 +390,38 @@ class Relay:
         )
         claimed = [row_to_message(r) for r in rows]
         claimed.sort(key=lambda r: r.id)
+        if any(r.message.key is not None for r in claimed):
+            claimed = await self._with_key_order(claimed)
         return claimed
+
+    async def _with_key_order(self, rows: list[OutboxRow]) -> list[OutboxRow]:
+        """Stamp each keyed row with its sequence and its key's previous sent row, so an
+        ordered inbox can hold back a delivery that overtook an earlier one (a broker
+        redelivers a lost delivery after its ack wait, behind later ones of the key).
+
+        A claimed keyed row is the head of its key: every earlier row of the key is sent
+        (or dead, and then never delivered, so it is not a predecessor)."""
+        keyed = [r.id for r in rows if r.message.key is not None]
+        found = await self.store.fetch(
+            "SELECT o.id, (SELECT MAX(p.id) FROM mitigate_outbox p"
+            " WHERE p.msg_key = o.msg_key AND p.state = 1 AND p.id < o.id)"
+            f" FROM mitigate_outbox o WHERE o.id IN ({_marks(keyed)})",
+            keyed,
+        )
+        after = {int(rid): prev for rid, prev in found}
+        out: list[OutboxRow] = []
+        for row in rows:
+            if row.id not in after:
+                out.append(row)
+                continue
+            headers = dict(row.message.headers)
+            headers[HEADER_KEY_SEQ] = str(row.id)
+            headers.pop(HEADER_KEY_AFTER, None)
+            if (prev := after[row.id]) is not None:
+                headers[HEADER_KEY_AFTER] = str(int(prev))
+            message = dataclasses.replace(row.message, headers=headers)
+            out.append(dataclasses.replace(row, message=message))
+        return out
 
     async def _mark_sent(self, rows: Sequence[OutboxRow]) -> None:
         wall = self.clock.wall()

@@ -236,33 +236,42 @@ class SqliteStore(StoreBase):
             self._conn.rollback()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[SqliteTx]:
+    async def transaction(self, *, durable: bool = True) -> AsyncIterator[SqliteTx]:
         async with self._lock:
             conn = self._conn
+            # A commit that need not be on disk skips FULL's fsync; WAL frames stay in
+            # order, so the next fsynced commit carries this one with it.
+            lazy = not durable and self.durability == "full"
+            if lazy:
+                conn.execute("PRAGMA synchronous = NORMAL")
             try:
-                await self._locking(conn.execute, "BEGIN IMMEDIATE")
-            except asyncio.CancelledError:
-                await self._off_loop(self._rollback)  # BEGIN may have landed after all
-                raise
-            except sqlite3.Error as exc:
-                raise store_error(exc, "sqlite") from exc
-            try:
-                yield SqliteTx(conn)
-            except BaseException as exc:
-                await asyncio.shield(self._off_loop(self._rollback))
-                if isinstance(exc, sqlite3.Error):
+                try:
+                    await self._locking(conn.execute, "BEGIN IMMEDIATE")
+                except asyncio.CancelledError:
+                    await self._off_loop(self._rollback)  # BEGIN may have landed after all
+                    raise
+                except sqlite3.Error as exc:
                     raise store_error(exc, "sqlite") from exc
-                raise
-            try:
-                await self._locking(conn.execute, "COMMIT")
-            except BaseException as exc:
-                # A failed COMMIT leaves the transaction open: roll it back so the
-                # connection serves the next transaction.
-                await asyncio.shield(self._off_loop(self._rollback))
-                if isinstance(exc, sqlite3.Error):
-                    raise store_error(exc, "sqlite") from exc
-                raise
-            self._commits += 1
+                try:
+                    yield SqliteTx(conn)
+                except BaseException as exc:
+                    await asyncio.shield(self._off_loop(self._rollback))
+                    if isinstance(exc, sqlite3.Error):
+                        raise store_error(exc, "sqlite") from exc
+                    raise
+                try:
+                    await self._locking(conn.execute, "COMMIT")
+                except BaseException as exc:
+                    # A failed COMMIT leaves the transaction open: roll it back so the
+                    # connection serves the next transaction.
+                    await asyncio.shield(self._off_loop(self._rollback))
+                    if isinstance(exc, sqlite3.Error):
+                        raise store_error(exc, "sqlite") from exc
+                    raise
+                self._commits += 1
+            finally:
+                if lazy:
+                    conn.execute("PRAGMA synchronous = FULL")
 
     def adopt(self, connection: Any) -> SqliteTx:
         if not isinstance(connection, sqlite3.Connection):

@@ -103,8 +103,14 @@ class Store(Protocol):
     @property
     def commits(self) -> int: ...
 
-    def transaction(self) -> AbstractAsyncContextManager[Tx]:
-        """Begin a write transaction; commit on exit, roll back on error."""
+    def transaction(self, *, durable: bool = True) -> AbstractAsyncContextManager[Tx]:
+        """Begin a write transaction; commit on exit, roll back on error.
+
+        ``durable=False``: the commit need not be on disk when it returns (SQLite
+        ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off`` for this transaction
+        only). It is atomic and ordered like any other: a crash may lose it, never tear it,
+        and the next durable commit makes it durable too. For writes that are harmless to
+        lose (a claim the caller re-takes when it is gone)."""
         ...
 
     def adopt(self, connection: Any) -> Tx:

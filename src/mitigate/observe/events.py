@@ -43,6 +43,8 @@ __all__ = [
     "IdempotentReplay",
     "ImporterBlocked",
     "InboxDuplicate",
+    "InboxHeld",
+    "InboxOrderGap",
     "IpBlocked",
     "KeyRotated",
     "LimitHit",
@@ -573,6 +575,31 @@ class InboxDuplicate(Event):
     default_severity: ClassVar[Severity] = Severity.INFO
     msg_id: str = ""
     by: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxHeld(Event):
+    """A delivery arrived before an earlier event of its key: held back and redelivered
+    later (``after`` is the earlier event's outbox sequence, ``last`` what was applied)."""
+
+    name: ClassVar[str] = "inbox.held"
+    default_severity: ClassVar[Severity] = Severity.INFO
+    msg_id: str = ""
+    key: str = ""
+    after: int = 0
+    last: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InboxOrderGap(Event):
+    """A held delivery waited ``waited`` seconds and its predecessor never came (it went
+    to the DLQ, or was lost upstream): applied anyway, so the key does not stall."""
+
+    name: ClassVar[str] = "inbox.order_gap"
+    default_severity: ClassVar[Severity] = Severity.WARNING
+    msg_id: str = ""
+    key: str = ""
+    waited: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

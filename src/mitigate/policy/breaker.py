@@ -203,7 +203,8 @@ class BreakerControl(Protocol):
 
     ``force_open`` rejects every call until ``force_close`` or ``reset`` (a kill switch);
     ``force_close`` lets every call through and never trips until ``reset``; ``reset``
-    returns to a fresh closed state.
+    returns to a fresh closed state; ``trip(seconds, reason)`` opens it for ``seconds``
+    as if it had tripped itself (a peer process's breaker opened).
     """
 
     @property
@@ -217,6 +218,10 @@ class BreakerControl(Protocol):
     def force_close(self) -> None: ...
 
     def reset(self) -> None: ...
+
+    def trip(self, seconds: float, reason: str) -> bool: ...
+
+    def open_for(self, now: float) -> float: ...
 
 
 class _RateWindow:
@@ -567,6 +572,21 @@ class _BreakerState:
     def reset(self) -> None:
         """Back to a fresh closed state: counts cleared, switches released."""
         self._switch(CLOSED, "reset by an operator")
+
+    def trip(self, seconds: float, reason: str) -> bool:
+        """Open now for ``seconds`` (another process's breaker on the same dependency
+        opened: :class:`mitigate.policy.shared.SharedBreakers`), then half-open as usual.
+        Does nothing when already open or switched by an operator; says if it opened."""
+        now = self._clock.now()
+        with self._lock:
+            if self._state not in (CLOSED, HALF_OPEN):
+                return False
+            self._open_until = now + max(0.0, seconds)
+            self._opened_reason = reason
+            event = self._enter(OPEN, now, reason)
+        if event is not None:
+            self._observers.emit(event)
+        return True
 
     def _switch(self, state: str, reason: str) -> None:
         now = self._clock.now()

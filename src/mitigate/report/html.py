@@ -203,9 +203,9 @@ def _section(r: ExperimentResult) -> str:
         f"{escape(c.name)}{': ' + escape(c.detail) if c.detail else ''}</li>"
         for c in r.checks
     )
-    modes = ", ".join(r.failure_modes) or "-"
+    modes = ", ".join((*r.failure_modes, *r.principles)) or "-"
     facts = (
-        f"fault: {escape(r.fault or '-')} · failure modes: {escape(modes)}"
+        f"fault: {escape(r.fault or '-')} · rows proven: {escape(modes)}"
         f" · clock: {r.clock} · rollbacks run: {r.rollbacks}"
         + (f" · mutation: {escape(r.mutation)} removed" if r.mutation else "")
     )

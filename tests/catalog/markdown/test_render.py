@@ -55,7 +55,15 @@ KITCHEN_SINK: dict[str, Any] = {
     "source": "docs/FAILURE_MODES.md",
     "defaults": {"retry": {"base": "100ms", "factor": 3.0, "jitter": "full"}},
     "principles": [
-        {"id": "shop.principle.1", "title": "Fail closed", "text": "Deny on doubt."},
+        {
+            "id": "shop.principle.1",
+            "title": "Fail closed",
+            "text": "Deny on doubt.",
+            "mitigated_by": ["shop.guard.1", "pay.capture"],
+            "detection_rules": ["shop.rule.1"],
+            "experiments": ["shop.chaos.2"],
+            "source": "line 2",
+        },
         {"title": "No id here"},
     ],
     "policies": {
@@ -199,6 +207,7 @@ KITCHEN_SINK: dict[str, Any] = {
             "peer": "ledger",
             "rate": 0.1,
             "latency": 0.25,
+            "principles": ["shop.principle.1"],
         },
     ],
     "runbooks": [

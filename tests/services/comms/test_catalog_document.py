@@ -34,10 +34,9 @@ def test_failure_modes_document_is_up_to_date(catalog: mitigate.Catalog) -> None
 
 def test_every_row_has_its_experiment_and_runbook(catalog: mitigate.Catalog) -> None:
     for fm in catalog.model.failure_modes:
-        assert fm.id.startswith("comms.fm."), fm.id
-        number = int(fm.id.rsplit(".", 1)[1])
-        assert 1 <= number <= 20
-        assert (SERVICE / "experiments" / f"fm_{number}.py").is_file(), fm.id
+        kind, number = fm.id.removeprefix("comms.").rsplit(".", 1)
+        assert (kind, int(number) <= 20) in {("fm", True), ("budget", True)}, fm.id
+        assert (SERVICE / "experiments" / f"{kind}_{number}.py").is_file(), fm.id
         assert fm.runbook is not None and fm.detection_rules, fm.id
         text = (SERVICE / fm.runbook).read_text()
         sections = ["## Detection signals", "## First 5 minutes", "## Diagnosis"]
@@ -59,3 +58,13 @@ def test_open_numbers_are_set_and_noted(catalog: mitigate.Catalog) -> None:
     primary = catalog.model.policies["sms.primary"]
     assert primary.retry is not None and primary.retry.backoff == "1s, 5s, 15s"
     assert primary.timeout == "5s"
+
+
+def test_error_budget_policy_keeps_the_seed_numbers(catalog: mitigate.Catalog) -> None:
+    budget = catalog.model.error_budget
+    assert budget is not None
+    assert mitigate.parse_duration(str(budget.window)) == 30 * 86400  # 30-day budget
+    assert mitigate.parse_duration(str(budget.burn_window)) == 7 * 86400  # any 7-day window
+    assert budget.burn_threshold == 0.5  # > 50 %
+    rule = next(r for r in catalog.model.detection_rules if r.id == "comms.rule.budget-burn")
+    assert (rule.kind, rule.op, rule.threshold) == ("gauge", ">", 0.5)

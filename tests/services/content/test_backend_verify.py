@@ -4,7 +4,10 @@ virtual time with the backend autojump threshold, and nothing left behind on the
 
 content.chaos.1: a KMS outage mid-publish; the saga's steps and outbox are on PostgreSQL,
 the built event crosses NATS to the catalog's consumer. content.chaos.4: a partition
-during catalog registration ends in compensation (60 s) or completion (20 s)."""
+during catalog registration ends in compensation (60 s) or completion (20 s). The cache
+rows on the real Redis: content.breaker.1 (a second worker's KMS breaker opens from the
+first's, shared through Redis) and content.fm.1.10 (the CDN edge's copies indexed in
+Redis; a poisoned copy is purged)."""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from mitigate.chaos.runner import Runner, load_suite
 
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "content"
 BACKEND = "postgres+nats+redis"
-ROWS = ["content.chaos.1", "content.chaos.4"]
+ROWS = ["content.chaos.1", "content.chaos.4", "content.breaker.1", "content.fm.1.10"]
 
 
 def _run_schemas(dsn: str) -> set[str]:
@@ -28,6 +31,17 @@ def _run_schemas(dsn: str) -> set[str]:
             " WHERE schema_name LIKE 'content\\_x%'"
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def _content_keys() -> set[str]:
+    """Redis keys a content run leaves: the CDN index (breaker openings expire alone)."""
+    import redis
+
+    client = redis.Redis.from_url(require_redis())
+    try:
+        return {k.decode() for k in client.scan_iter("content:cdn:*")}
+    finally:
+        client.close()
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +62,9 @@ def test_saga_and_bus_rows_verify_on_the_real_servers(servers: str, experiment_i
     assert result.verdict == "verified", result.reason
     assert (result.backend, result.clock) == (BACKEND, "virtual")
     assert result.rollbacks >= 1
-    # The run's rollback dropped its schema (and its NATS stream).
+    # The run's rollback dropped its schema (and its NATS stream, and its Redis keys).
     assert _run_schemas(servers) - before_schemas == set()
+    assert _content_keys() == set()
 
 
 def test_a_backend_run_builds_its_world_on_the_real_servers(tmp_path: Path) -> None:

@@ -42,3 +42,12 @@ def test_every_row_has_its_experiment_and_runbook(catalog: mitigate.Catalog) -> 
         sections += ["## Mitigation", "## Prevention"]
         positions = [text.index(s) for s in sections]
         assert positions == sorted(positions), fm.runbook
+
+
+def test_the_seed_principles_each_have_their_experiment(catalog: mitigate.Catalog) -> None:
+    principles = catalog.model.principles
+    assert [p.id for p in principles] == [f"edge.principle.{n}" for n in range(1, 5)]
+    for principle in principles:
+        assert principle.mitigated_by and principle.source, principle.id
+        module = str(principle.id).removeprefix("edge.").replace(".", "_")
+        assert (SERVICE / "experiments" / f"{module}.py").exists(), principle.id

@@ -1,5 +1,6 @@
-"""Every row of the edge catalog verifies through its experiment (virtual time), and each
-row's experiment fails with its mitigation switched off."""
+"""Every row of the edge catalog (failure modes and principles) verifies through its
+experiment (virtual time), and each row's experiment fails with its mitigation switched
+off."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ def test_verify_and_mutate(tmp_path: Path) -> None:
     argv += ["--out", str(tmp_path)]
     subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=600)
     journal = json.loads((tmp_path / "verify.json").read_text())
-    rows = yaml.safe_load((ROOT / "services/edge/catalog.yaml").read_text())["failure_modes"]
+    catalog = yaml.safe_load((ROOT / "services/edge/catalog.yaml").read_text())
+    rows = catalog["failure_modes"] + catalog["principles"]  # 13 failure modes, 4 principles
+    assert len(rows) == 17
     verdicts = {r["id"]: r["verdict"] for r in journal["results"] if r.get("mutation") is None}
     assert verdicts == {row["id"]: "verified" for row in rows}
     mitigations = {(m["failure_mode"], m["removed"]): m["outcome"] for m in journal["mitigations"]}

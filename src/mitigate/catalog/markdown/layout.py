@@ -254,6 +254,7 @@ BREAKER_COLUMNS = _columns(
     ("Minimum calls", "minimum_calls", INT),
     ("Half-open probes", "half_open_probes", INT),
     ("Successes to close", "successes_to_close", INT),
+    ("Switches", "switches", NAMES),
     ("Description", "description"),
     ("Source", "source"),
 )
@@ -326,6 +327,10 @@ PRINCIPLE_COLUMNS = _columns(
     ("Id", "id", CODE),
     ("Principle", "title"),
     ("Detail", "text"),
+    ("Mitigated by", "mitigated_by", NAMES),
+    ("Detection rules", "detection_rules", NAMES),
+    ("Experiments", "experiments", NAMES),
+    ("Source", "source"),
 )
 
 # Bullets of a failure-mode section, in the order they are written.
@@ -359,6 +364,7 @@ EXPERIMENT_BULLETS = _columns(
     ("Latency", "latency", DURATION),
     ("When", "when"),
     ("Failure modes", "failure_modes", NAMES),
+    ("Principles", "principles", NAMES),
     ("Description", "description"),
     ("Source", "source"),
 )
