@@ -284,6 +284,38 @@ class Themes:
             "size": len(bundle.data),
         }
 
+    async def rollback(self, tenant: str, theme_id: str, revision: int) -> dict[str, Any]:
+        """Make an earlier publication active again: its object is still there (a
+        publication's object is never reaped while its row exists), so this needs no
+        build and no upload, only the flip."""
+        rows = await self.guarded(
+            self.rt.store.fetch,
+            "SELECT object_key, sha256, size, active FROM theme_publications"
+            " WHERE tenant = ? AND theme_id = ? AND revision = ?",
+            (tenant, theme_id, revision),
+        )
+        if not rows:
+            raise ServiceError(
+                "MELMASTOON.THEME.NO_SUCH_PUBLICATION",
+                f"theme {theme_id} was never published at revision {revision}",
+                status=404,
+            )
+        key, sha256, size, active = rows[0]
+        if not active:
+            base = await self._active_revision(tenant, theme_id)
+            try:
+                pending = await self.guarded(
+                    self._flip, tenant, theme_id, revision, base, key, sha256, int(size)
+                )
+            except mitigate.StoreDataError as err:
+                raise ServiceError(
+                    "PUBLISH_CONFLICT",
+                    f"theme {theme_id} was published meanwhile; reload and retry",
+                    status=409,
+                ) from err
+            await self.events.after_commit(pending)
+        return {"theme": theme_id, "revision": revision, "sha256": sha256, "size": int(size)}
+
     async def _check_presets(self, tenant: str, theme_id: str, doc: ThemeDocument) -> None:
         """Every selected layout preset must still be active (a read, no transaction)."""
         if not doc.layout_selections or not self._on(SW_PRESET_GATE):

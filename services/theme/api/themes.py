@@ -174,3 +174,22 @@ async def banners(theme_id: ThemeId, request: Request) -> list[dict[str, Any]]:
     theme = theme_of(request)
     flags = await theme.assets.flagged(tenant_of(request), theme_id)
     return [{"banner": "Broken asset detected", **flag} for flag in flags]
+
+
+class RollbackRequest(BaseModel):
+    revision: int = Field(ge=1)
+
+
+@router.post(
+    "/v1/themes/{theme_id}/rollback",
+    responses={**_ERRORS, 409: {"description": "PUBLISH_CONFLICT"}},
+)
+async def rollback_theme(
+    theme_id: ThemeId, body: RollbackRequest, request: Request
+) -> dict[str, Any]:
+    """Make an earlier publication active again (no build, no upload)."""
+    themes = theme_of(request).themes
+    result: dict[str, Any] = await _admitted(
+        request, themes.rollback, tenant_of(request), theme_id, body.revision
+    )
+    return result

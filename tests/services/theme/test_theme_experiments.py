@@ -60,6 +60,7 @@ SWITCHES = {
         "theme.switch.digest-verify",
         "theme.switch.last-known-good",
     ],
+    "theme.principle.5": ["theme.switch.last-known-good", "theme.switch.digest-verify"],
 }
 
 
@@ -96,5 +97,6 @@ def test_rows_need_their_policy(suite, row: str, policy: str) -> None:  # type: 
 
 
 def test_every_catalog_row_is_exercised_here(suite) -> None:  # type: ignore[no-untyped-def]
-    assert sorted(SWITCHES) == sorted(suite.failure_modes)
+    rows = [row for row in SWITCHES if ".fm." in row]
+    assert sorted(rows) == sorted(suite.failure_modes)
     assert sorted(SWITCHES) == sorted(spec.id for spec in suite.experiments)
