@@ -60,6 +60,11 @@ SWITCHES = {
         "theme.switch.digest-verify",
         "theme.switch.last-known-good",
     ],
+    "theme.principle.1": [
+        "theme.switch.stale-reads",
+        "theme.switch.cache-bypass",
+        "theme.switch.last-known-good",
+    ],
     "theme.principle.5": ["theme.switch.last-known-good", "theme.switch.digest-verify"],
 }
 
@@ -85,6 +90,7 @@ def test_row_verifies_and_needs_each_switch(suite, row: str) -> None:  # type: i
     [
         ("theme.fm.2.1", "theme.db"),
         ("theme.fm.2.4", "bundle.upload"),
+        ("theme.principle.1", "theme.db"),
         ("theme.fm.2.6", "cdn.purge"),
         ("theme.fm.2.7", "bundle.cache"),
         ("theme.fm.2.20", "authoring.admission"),
