@@ -45,6 +45,8 @@ def build_app(theme: Any) -> FastAPI:
         tenants=tenant_resolver(theme),
         exempt=(csp.REPORT_PATH, previews.PREVIEW_PATH),
         health=health(theme),
+        # A repeated request with its Idempotency-Key gets the first answer (principle 3).
+        idempotency=theme.runtime.switches.enabled("theme.switch.idempotency-key"),
     )
     app.state.theme = theme
     app.add_middleware(csp.CspHeader, switches=theme.runtime.switches)

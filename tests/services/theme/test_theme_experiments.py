@@ -65,6 +65,11 @@ SWITCHES = {
         "theme.switch.cache-bypass",
         "theme.switch.last-known-good",
     ],
+    "theme.principle.3": [
+        "theme.switch.idempotency-key",
+        "theme.switch.occ",
+        "theme.switch.inbox-dedupe",
+    ],
     "theme.principle.5": ["theme.switch.last-known-good", "theme.switch.digest-verify"],
 }
 
