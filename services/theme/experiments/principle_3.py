@@ -1,7 +1,7 @@
 """theme.principle.3: every retried operation is safe to repeat. A save sent again (also
 concurrently) with its If-Match has one effect, the repeats refused; a publish sent twice
-with one Idempotency-Key has one effect and the same answer; a consumed event delivered twice is applied once; a bundle built twice is the same bytes,
-the same digest."""
+with one Idempotency-Key has one effect and the same answer; a consumed event delivered
+twice is applied once; a bundle built twice is the same bytes, the same digest."""
 
 from __future__ import annotations
 
