@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 import mitigate
 from services.kit.errors import ServiceError
 
+from .audit import report
+
 __all__ = ["BrokenAssets", "asset_refs", "media_key"]
 
 DELETED = "media.deleted.v1"
@@ -115,7 +117,8 @@ class BrokenAssets:
             tx, self.rt.settings.subject(DETECTED), body, key=f"{tenant}/{theme}"
         )
         log.warning("broken asset %s in %s/%s block %s (%s)", asset, tenant, theme, block, source)
-        self.rt.emit(
+        report(
+            self.rt,
             BrokenAssetDetected(
                 target=CONSUMER,
                 at=now,
@@ -124,7 +127,7 @@ class BrokenAssets:
                 block=block,
                 asset=asset,
                 source=source,
-            )
+            ),
         )
 
     # -- the media.deleted.v1 consumer ----------------------------------------------------

@@ -20,6 +20,8 @@ from prometheus_client import Counter
 
 import mitigate
 
+from .audit import report
+
 __all__ = ["PUBLISHED", "BusExhausted", "ExhaustedBus", "ThemeEvents"]
 
 PUBLISHED = "theme.published.v1"
@@ -58,13 +60,14 @@ class ExhaustedBus:
         if refused:
             reason = str(refused[0])
             log.error("bus refused %d publishes: resource exhausted (%s)", len(refused), reason)
-            self.rt.emit(
+            report(
+                self.rt,
                 BusExhausted(
                     target="bus.publish",
                     at=self.rt.clock.now(),
                     refused=len(refused),
                     reason=reason,
-                )
+                ),
             )
 
     async def publish(self, message: mitigate.Message) -> None:

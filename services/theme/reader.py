@@ -27,6 +27,8 @@ import mitigate
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
+from .audit import report
+
 __all__ = ["CACHE", "LKG_TTL", "BundleReader", "CacheWriteDropped", "IntegrityViolation"]
 
 log = logging.getLogger("services.theme.reader")
@@ -130,8 +132,9 @@ class BundleReader:
         return hashlib.sha256(data).hexdigest() == sha256
 
     def _violation(self, key: str, where: str) -> None:
-        self.rt.emit(
-            IntegrityViolation(target="bundle.read", at=self.rt.clock.now(), key=key, where=where)
+        report(
+            self.rt,
+            IntegrityViolation(target="bundle.read", at=self.rt.clock.now(), key=key, where=where),
         )
         log.error("bundle %s failed its SHA-256 check (%s)", key, where)
 

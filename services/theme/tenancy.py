@@ -29,6 +29,8 @@ import mitigate
 from mitigate.guard.rls import rls_policy_sql
 from services.kit.errors import ServiceError
 
+from .audit import report
+
 __all__ = [
     "OWNER_ROLE",
     "TENANT_TABLES",
@@ -106,8 +108,9 @@ class TenantScope:
     def _violation(self, tenant: str, kind: str, rows: int) -> None:
         self.violations.labels(kind=kind).inc()
         log.critical("tenant isolation violation (%s) under tenant %r: %d rows", kind, tenant, rows)
-        self.rt.emit(
-            RlsViolation(target="rls", at=self.rt.clock.now(), tenant=tenant, kind=kind, rows=rows)
+        report(
+            self.rt,
+            RlsViolation(target="rls", at=self.rt.clock.now(), tenant=tenant, kind=kind, rows=rows),
         )
 
     @contextlib.asynccontextmanager

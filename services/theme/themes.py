@@ -18,6 +18,7 @@ from services.kit.calls import call
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
+from .audit import report
 from .domain.bundle import build_bundle
 from .domain.document import ThemeDocument
 from .domain.validation import locale_references, publish_violations
@@ -87,7 +88,7 @@ class Themes:
         return bool(self.rt.switches.enabled(switch))
 
     def _emit(self, event_type: type[mitigate.Event], **fields: Any) -> None:
-        self.rt.emit(event_type(target="theme", at=self.rt.clock.now(), **fields))
+        report(self.rt, event_type(target="theme", at=self.rt.clock.now(), **fields))
 
     async def guarded(self, fn: Any, *args: Any) -> Any:
         """Run a database use case under the ``theme.db`` policy: a primary that does not

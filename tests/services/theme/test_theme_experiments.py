@@ -65,6 +65,7 @@ SWITCHES = {
         "theme.switch.cache-bypass",
         "theme.switch.last-known-good",
     ],
+    "theme.principle.2": ["theme.switch.failure-audit"],
     "theme.principle.3": [
         "theme.switch.idempotency-key",
         "theme.switch.occ",
