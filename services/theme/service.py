@@ -32,6 +32,7 @@ from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
 from .tenancy import check_role
+from .tenant_gate import TenantGate
 from .themes import Themes
 
 __all__ = ["Theme", "open_theme", "serve"]
@@ -53,6 +54,7 @@ class Theme:
     provisioning: Provisioning | None = None
     onboarding: Onboarding | None = None
     assets: BrokenAssets | None = None
+    tenant_gate: TenantGate | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -139,6 +141,9 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     theme.onboarding = Onboarding(runtime, theme.provisioning)
     theme.assets = BrokenAssets(runtime, scan_every=settings.asset_scan_every)
     themes.assets = theme.assets
+    theme.tenant_gate = TenantGate(
+        runtime, dict(settings.tenants), per_tenant=settings.tenant_in_flight
+    )
     theme.app = build_app(theme)
     return theme
 

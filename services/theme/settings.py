@@ -51,3 +51,4 @@ class ThemeSettings(ServiceSettings):
     # never BYPASSRLS; the start-up check refuses otherwise.
     db_role: str = "theme_app"
     db_bypassrls: bool = False
+    tenant_in_flight: int = 4  # authoring calls in flight per tenant (principle 4)

@@ -31,7 +31,10 @@ ADMISSION = "authoring.admission"
 async def _admitted(request: Request, call: Any, *args: Any) -> Any:
     """Authoring work runs under the admission limit: past it, a fast 503 + Retry-After
     (the kit's envelope maps a full bulkhead) instead of a queue."""
-    return await theme_of(request).runtime.policy(ADMISSION).acall(call, *args)
+    theme = theme_of(request)
+    admission = theme.runtime.policy(ADMISSION)
+    # The tenant's own bulkhead first, so a flooding tenant never holds the shared slots.
+    return await theme.tenant_gate.run(tenant_of(request), admission.acall, call, *args)
 
 
 def _with_etag(body: dict[str, Any], status: int = 200) -> JSONResponse:

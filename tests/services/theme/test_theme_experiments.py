@@ -71,6 +71,7 @@ SWITCHES = {
         "theme.switch.occ",
         "theme.switch.inbox-dedupe",
     ],
+    "theme.principle.4": ["theme.switch.tenant-bulkhead"],
     "theme.principle.5": ["theme.switch.last-known-good", "theme.switch.digest-verify"],
 }
 
