@@ -1,6 +1,7 @@
 """theme.fm.2.20: authoring load beyond the admission limit (8 in flight). With each save
-held 2 s, 20 concurrent saves from three tenants: 8 admitted and completed, 12 refused at once with 503 and
-Retry-After; the alert fires; a published bundle keeps being read without errors."""
+held 2 s, 20 concurrent saves from three tenants (each within its own bulkhead): 8
+admitted and completed, 12 refused at once with 503 and Retry-After; the alert fires; a
+published bundle keeps being read without errors."""
 
 from __future__ import annotations
 
