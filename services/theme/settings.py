@@ -52,3 +52,5 @@ class ThemeSettings(ServiceSettings):
     db_role: str = "theme_app"
     db_bypassrls: bool = False
     tenant_in_flight: int = 4  # authoring calls in flight per tenant (principle 4)
+    # Events of other services the theme consumes (on NATS its stream carries them too).
+    consumed: list[str] = Field(default_factory=lambda: ["tenant.>", "media.>"])
