@@ -147,7 +147,10 @@ async def _open_bus(
         return await NatsBus.connect(
             settings.bus,
             stream=settings.stream,
-            subjects=[settings.subject(f"{settings.name}.>")],
+            subjects=[
+                settings.subject(f"{settings.name}.>"),
+                *(settings.subject(pattern) for pattern in settings.consumed),
+            ],
             clock=clock,
             injector=injector,
             observers=observers,

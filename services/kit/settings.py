@@ -43,6 +43,11 @@ class ServiceSettings(BaseSettings):
     subject_prefix: str = Field(
         "", description="prefix of every bus subject (isolates test runs on one NATS server)"
     )
+    consumed: list[str] = Field(
+        default_factory=list,
+        description="subject patterns of other services' events this service consumes, carried"
+        " by its own stream on NATS (``tenant.>``); none by default",
+    )
     poll: float = Field(0.05, description="idle poll of the relay and the in-process bus (s)")
     breaker_namespace: str = Field(
         "",

@@ -11,6 +11,7 @@ import mitigate
 __all__ = [
     "BundleOverBudget",
     "BundleUploadFailed",
+    "DatabaseUnavailable",
     "LayoutPresetInactive",
     "LocaleInUse",
     "PreconditionFailed",
@@ -91,3 +92,12 @@ class LayoutPresetInactive(mitigate.Event):
     name: ClassVar[str] = "theme.layout_preset_inactive"
     tenant: str = ""
     surfaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DatabaseUnavailable(mitigate.Event):
+    """A database call was cut (timeout) or refused (breaker open): answered 503."""
+
+    name: ClassVar[str] = "theme.db_unavailable"
+    default_severity: ClassVar[mitigate.Severity] = mitigate.Severity.ERROR
+    reason: str = ""

@@ -32,6 +32,13 @@ class World:
     theme: Theme
     http: httpx.AsyncClient
     root: Path
+    events: Any = None  # the running event loops (relays, consumers), when started
+
+    async def stop_events(self) -> None:
+        """Stop the relays and consumers (a long quiet wait needs no bus polling)."""
+        if self.events is not None:
+            events, self.events = self.events, None
+            await events.__aexit__(None, None, None)
 
     async def row(self, theme_id: str, tenant: str = TENANT) -> tuple[Any, ...] | None:
         """The stored row of a theme, read around the API (what the database holds)."""
@@ -81,10 +88,10 @@ def settings_for(run: Any, root: Path) -> ThemeSettings:
     return settings
 
 
-async def open_world(run: Any, *, workers: bool = False) -> World:
+async def open_world(run: Any, *, workers: bool = False, events: bool = False) -> World:
     """The theme service for this run and an editor's client of tenant acme; with
-    ``workers`` its background loops (orphan sweep, purge retrier) run beside it, on
-    the run's clock."""
+    ``workers`` its timed loops (orphan sweep, purge retrier, nightly scans) run beside
+    it, with ``events`` its relays and consumers, all on the run's clock."""
     root = Path(tempfile.mkdtemp(prefix="theme-run-"))
     settings = settings_for(run, root)
     catalog = getattr(run, "catalog", None)
@@ -103,11 +110,15 @@ async def open_world(run: Any, *, workers: bool = False) -> World:
         headers={"x-tenant-id": TENANT},
     )
     world = World(run, theme, http, root)
-    loops = background(*theme.loops) if workers else None
+    loops = background(*theme.timed_loops) if workers else None
     if loops is not None:
         await loops.__aenter__()
+    if events:
+        world.events = background(*theme.event_loops)
+        await world.events.__aenter__()
 
     async def close() -> None:
+        await world.stop_events()
         if loops is not None:
             await loops.__aexit__(None, None, None)
         await http.aclose()

@@ -70,6 +70,26 @@ _V7 = (
         revoked INTEGER NOT NULL)""",
 )
 
+# Tenant events (theme.fm.2.9, 2.21): every default-theme provisioning (a second one for
+# a tenant would be a duplicate effect), the tenants' formatting settings, and the
+# onboarding saga's record of each step (the brand step may be degraded).
+_V8 = (
+    """CREATE TABLE IF NOT EXISTS theme_provisioning_log (
+        tenant TEXT NOT NULL, source TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS theme_tenant_config (
+        tenant TEXT PRIMARY KEY, config TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS theme_onboarding (
+        tenant TEXT NOT NULL, step TEXT NOT NULL, state TEXT NOT NULL, detail TEXT,
+        PRIMARY KEY (tenant, step))""",
+)
+
+# Asset references found broken (theme.fm.2.14): one row per flag, shown as banners.
+_V9 = (
+    """CREATE TABLE IF NOT EXISTS theme_broken_assets (
+        tenant TEXT NOT NULL, theme_id TEXT NOT NULL, block_id TEXT NOT NULL,
+        asset_id TEXT NOT NULL, source TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
+)
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
@@ -78,6 +98,8 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(5, "layout preset registry", sqlite=_V5, postgres=_V5),
     mitigate.Migration(6, "AI suggestions", sqlite=_V6, postgres=_V6),
     mitigate.Migration(7, "preview links", sqlite=_V7, postgres=_V7),
+    mitigate.Migration(8, "tenant events and onboarding", sqlite=_V8, postgres=_V8),
+    mitigate.Migration(9, "broken asset flags", sqlite=_V9, postgres=_V9),
 )
 
 

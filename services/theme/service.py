@@ -19,14 +19,20 @@ from services.kit.serve import background, run_service
 from .adapters.ai import AiClient, FakeOrchestrator
 from .adapters.cdn import CdnClient, FakeCdn
 from .app import build_app
+from .assets import BrokenAssets
 from .invalidation import PurgeRetrier
+from .onboarding import Onboarding
 from .orphans import OrphanSweep
 from .policy_scan import PolicyScan
 from .previews import PreviewLinks
+from .provisioning import Provisioning
 from .reader import BundleReader
+from .relays import RelayPool
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
+from .tenancy import check_role
+from .tenant_gate import TenantGate
 from .themes import Themes
 
 __all__ = ["Theme", "open_theme", "serve"]
@@ -44,6 +50,11 @@ class Theme:
     previews: PreviewLinks | None = None
     reader: BundleReader | None = None
     policy_scan: PolicyScan | None = None
+    relays: RelayPool | None = None
+    provisioning: Provisioning | None = None
+    onboarding: Onboarding | None = None
+    assets: BrokenAssets | None = None
+    tenant_gate: TenantGate | None = None
     fake_cdn: FakeCdn | None = None
     fake_ai: FakeOrchestrator | None = None
     app: Any = None
@@ -51,9 +62,28 @@ class Theme:
     @property
     def loops(self) -> tuple[Any, ...]:
         """The background loops that run beside the app."""
+        return self.timed_loops + self.event_loops
+
+    @property
+    def timed_loops(self) -> tuple[Any, ...]:
+        """The loops that wake on a schedule (orphan sweep, purge retrier, nightly scans)."""
         loops = [self.orphans.run, self.purges.run]
         if self.policy_scan is not None:
             loops.append(self.policy_scan.run)
+        if self.assets is not None:
+            loops.append(self.assets.run)
+        return tuple(loops)
+
+    @property
+    def event_loops(self) -> tuple[Any, ...]:
+        """The outbox relays and the event consumers (they poll the bus)."""
+        loops = []
+        if self.relays is not None:
+            loops.append(self.relays.run)
+        if self.provisioning is not None:
+            loops.append(self.provisioning.run)
+        if self.assets is not None:
+            loops.append(self.assets.consume)
         return tuple(loops)
 
     async def aclose(self) -> None:
@@ -66,6 +96,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
+    check_role(runtime, settings.db_role, bypass=settings.db_bypassrls)  # before any work
     await ensure_schema(runtime.store)
     sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
     fake = None
@@ -100,6 +131,19 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     )
     theme.reader = BundleReader(runtime, themes)
     theme.policy_scan = PolicyScan(runtime, every=settings.policy_scan_every)
+    theme.relays = RelayPool(
+        themes.events,
+        max_relays=settings.max_relays,
+        scale_at=settings.relay_scale_at,
+        scale_after=settings.relay_scale_after,
+    )
+    theme.provisioning = Provisioning(runtime, retry_base=settings.inbox_retry_base)
+    theme.onboarding = Onboarding(runtime, theme.provisioning)
+    theme.assets = BrokenAssets(runtime, scan_every=settings.asset_scan_every)
+    themes.assets = theme.assets
+    theme.tenant_gate = TenantGate(
+        runtime, dict(settings.tenants), per_tenant=settings.tenant_in_flight
+    )
     theme.app = build_app(theme)
     return theme
 

@@ -40,3 +40,17 @@ class ThemeSettings(ServiceSettings):
     preview_block_after: int = 100
     preview_block_for: float = 900.0
     policy_scan_every: float = 86400.0  # the nightly storage policy check
+    # Outbox publishers (theme.fm.2.8): scale out while > 1 000 rows wait for 10 min.
+    max_relays: int = 3
+    relay_scale_at: int = 1000
+    relay_scale_after: float = 600.0
+    # The tenant-event inbox (theme.fm.2.9): 5 retries, waits doubling from this base.
+    inbox_retry_base: float = 2.0
+    asset_scan_every: float = 86400.0  # the daily origin scan for broken assets
+    # The database role the app connects as (theme.fm.2.10): never the tables' owner,
+    # never BYPASSRLS; the start-up check refuses otherwise.
+    db_role: str = "theme_app"
+    db_bypassrls: bool = False
+    tenant_in_flight: int = 4  # authoring calls in flight per tenant (principle 4)
+    # Events of other services the theme consumes (on NATS its stream carries them too).
+    consumed: list[str] = Field(default_factory=lambda: ["tenant.>", "media.>"])

@@ -14,15 +14,18 @@ from typing import Any
 from prometheus_client import Counter
 
 import mitigate
+from services.kit.calls import call
 from services.kit.errors import ServiceError
 from services.kit.runtime import Runtime
 
+from .audit import report
 from .domain.bundle import build_bundle
 from .domain.document import ThemeDocument
 from .domain.validation import locale_references, publish_violations
 from .events import (
     BundleOverBudget,
     BundleUploadFailed,
+    DatabaseUnavailable,
     LayoutPresetInactive,
     LocaleInUse,
     PreconditionFailed,
@@ -30,6 +33,8 @@ from .events import (
     PublishRejected,
 )
 from .invalidation import enqueue_purge
+from .outbox_events import ThemeEvents
+from .tenancy import TenantScope
 
 __all__ = ["BUDGET_BYTES", "PRECONDITION_FAILED", "Themes", "parse_etag"]
 
@@ -46,6 +51,8 @@ SW_COMPENSATION = "theme.switch.publish-compensation"
 UPLOAD = "bundle.upload"
 SW_BUDGET = "theme.switch.budget-meter"
 SW_PRESET_GATE = "theme.switch.preset-gate"
+DB = "theme.db"
+DB_UNAVAILABLE = "MELMASTOON.PLATFORM.DB_UNAVAILABLE"
 BUDGET_BYTES = 40 * 1024  # the seed's 40 KB soft budget, read as KiB (catalog choice)
 
 
@@ -67,6 +74,9 @@ class Themes:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
+        self.events = ThemeEvents(runtime)
+        self.assets: Any = None  # broken-asset placeholders on the render path (assets.py)
+        self.scope = TenantScope(runtime)  # tenant isolation of reads (tenancy.py)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
             "published bundles over the 40 KB soft budget",
@@ -78,7 +88,32 @@ class Themes:
         return bool(self.rt.switches.enabled(switch))
 
     def _emit(self, event_type: type[mitigate.Event], **fields: Any) -> None:
-        self.rt.emit(event_type(target="theme", at=self.rt.clock.now(), **fields))
+        report(self.rt, event_type(target="theme", at=self.rt.clock.now(), **fields))
+
+    async def guarded(self, fn: Any, *args: Any) -> Any:
+        """Run a database use case under the ``theme.db`` policy: a primary that does not
+        answer is cut short and, once the breaker opens, refused at once; the caller gets
+        503 with Retry-After (fail closed: nothing half-written). The use case's own
+        refusals (412, 404, a publish conflict) are answers, not outages: the breaker does
+        not count them."""
+        try:
+            return await call(
+                self.rt.policy(DB), fn, *args, permanent=(ServiceError, mitigate.StoreDataError)
+            )
+        except (
+            mitigate.AttemptTimeoutError,
+            mitigate.BreakerOpenError,
+            mitigate.StoreUnavailableError,
+        ) as err:
+            reason = str(getattr(err, "code", "") or type(err).__name__)
+            self._emit(DatabaseUnavailable, reason=reason)
+            log.error("theme database unavailable (%s)", reason)
+            raise ServiceError(
+                DB_UNAVAILABLE,
+                "the theme database is unavailable; retry shortly",
+                status=503,
+                retry_after=10,
+            ) from err
 
     # -- writes ---------------------------------------------------------------------------
     def _clean_blocks(self, doc: ThemeDocument) -> None:
@@ -106,6 +141,11 @@ class Themes:
         editor read (``If-Match``); a stale one gets 412 and nothing is merged."""
         self._clean_blocks(doc)
         raw = json.dumps(doc.dumped(), sort_keys=True)
+        revision = await self.guarded(self._write, tenant, theme_id, raw, if_match)
+        return await self.get(tenant, theme_id) | {"revision": revision}
+
+    async def _write(self, tenant: str, theme_id: str, raw: str, if_match: int | None) -> int:
+        """The save's transaction (under the ``theme.db`` policy)."""
         now = self.rt.clock.wall()
         occ = self._on(SW_OCC)
         async with self.rt.store.transaction() as tx:
@@ -148,7 +188,7 @@ class Themes:
                         (current + 1, raw, now, tenant, theme_id),
                     )
                 revision = current + 1
-        return await self.get(tenant, theme_id) | {"revision": revision}
+        return revision
 
     def _stale(self, tenant: str, theme_id: str, expected: int, current: int) -> None:
         self._emit(PreconditionFailed, tenant=tenant, expected=expected, current=current)
@@ -189,7 +229,7 @@ class Themes:
     async def publish(self, tenant: str, theme_id: str) -> dict[str, Any]:
         """Validate (no transaction yet), build the bundle, upload it, then flip the
         active publication in one transaction."""
-        found = await self._row(tenant, theme_id)
+        found = await self.guarded(self._row, tenant, theme_id)
         revision = int(found["revision"])
         doc = ThemeDocument.model_validate(json.loads(found["document"]))
         violations = publish_violations(doc) if self._on(SW_PUBLISH_GATE) else []
@@ -224,7 +264,9 @@ class Themes:
                 retry_after=10,
             ) from err
         try:
-            await self._flip(tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data))
+            pending = await self.guarded(
+                self._flip, tenant, theme_id, revision, base, key, bundle.sha256, len(bundle.data)
+            )
         except mitigate.StoreDataError as err:
             reaped = await self._reap(key) if self._on(SW_COMPENSATION) else ""
             self._emit(
@@ -235,12 +277,45 @@ class Themes:
                 f"theme {theme_id} was published by someone else meanwhile; reload and retry",
                 status=409,
             ) from err
+        await self.events.after_commit(pending)
         return {
             "theme": theme_id,
             "revision": revision,
             "sha256": bundle.sha256,
             "size": len(bundle.data),
         }
+
+    async def rollback(self, tenant: str, theme_id: str, revision: int) -> dict[str, Any]:
+        """Make an earlier publication active again: its object is still there (a
+        publication's object is never reaped while its row exists), so this needs no
+        build and no upload, only the flip."""
+        rows = await self.guarded(
+            self.rt.store.fetch,
+            "SELECT object_key, sha256, size, active FROM theme_publications"
+            " WHERE tenant = ? AND theme_id = ? AND revision = ?",
+            (tenant, theme_id, revision),
+        )
+        if not rows:
+            raise ServiceError(
+                "MELMASTOON.THEME.NO_SUCH_PUBLICATION",
+                f"theme {theme_id} was never published at revision {revision}",
+                status=404,
+            )
+        key, sha256, size, active = rows[0]
+        if not active:
+            base = await self._active_revision(tenant, theme_id)
+            try:
+                pending = await self.guarded(
+                    self._flip, tenant, theme_id, revision, base, key, sha256, int(size)
+                )
+            except mitigate.StoreDataError as err:
+                raise ServiceError(
+                    "PUBLISH_CONFLICT",
+                    f"theme {theme_id} was published meanwhile; reload and retry",
+                    status=409,
+                ) from err
+            await self.events.after_commit(pending)
+        return {"theme": theme_id, "revision": revision, "sha256": sha256, "size": int(size)}
 
     async def _check_presets(self, tenant: str, theme_id: str, doc: ThemeDocument) -> None:
         """Every selected layout preset must still be active (a read, no transaction)."""
@@ -317,7 +392,7 @@ class Themes:
         key: str,
         sha256: str,
         size: int,
-    ) -> None:
+    ) -> mitigate.Message | None:
         """Make ``revision`` the active publication in one transaction. Only the
         publication this publish started from is deactivated: when another publish flipped
         first, the insert meets ``theme_publications_active_uq`` and everything rolls back."""
@@ -355,6 +430,7 @@ class Themes:
                 (tenant, theme_id, revision),
             )
             await enqueue_purge(tx, tenant, theme_id, self.rt.clock.now())
+            return await self.events.published(tx, tenant, theme_id, revision, sha256)
 
     async def _reap(self, key: str) -> str:
         """Saga compensation: delete the loser's object unless a publication names it
@@ -387,13 +463,15 @@ class Themes:
 
     # -- reads ----------------------------------------------------------------------------
     async def _row(self, tenant: str, theme_id: str) -> dict[str, Any]:
-        rows = await self.rt.store.fetch(
-            "SELECT revision, state, document FROM theme_themes WHERE tenant = ? AND id = ?",
-            (tenant, theme_id),
-        )
+        async with self.scope.as_tenant(tenant):
+            rows = await self.scope.read(
+                "SELECT tenant, revision, state, document FROM theme_themes"
+                " WHERE tenant = ? AND id = ?",
+                (tenant, theme_id),
+            )
         if not rows:
             raise ServiceError("MELMASTOON.THEME.NOT_FOUND", f"no theme {theme_id}", status=404)
-        revision, state, document = rows[0]
+        _, revision, state, document = rows[0]
         return {"revision": int(revision), "state": state, "document": document}
 
     async def get(self, tenant: str, theme_id: str) -> dict[str, Any]:
@@ -418,4 +496,6 @@ class Themes:
             }
             for b in doc.get("blocks", [])
         ]
+        if self.assets is not None:
+            blocks = await self.assets.tolerate(tenant, blocks)
         return {"id": theme_id, "revision": found["revision"], "blocks": blocks}

@@ -48,3 +48,34 @@ async def set_layout_preset(
     _require_operator(request)
     result: dict[str, Any] = await theme_of(request).themes.set_preset(key, body.active)
     return result
+
+
+class ReplayRequest(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=1000)
+
+
+@router.get("/ops/dlq", responses={403: {"description": "no operator token"}})
+async def dead_letters(request: Request) -> list[dict[str, Any]]:
+    """Dead entries of the tenant-event inbox (runbooks/inbox-dlq.md)."""
+    _require_operator(request)
+    entries = await theme_of(request).provisioning.dlq.entries()
+    return [
+        {
+            "id": e.id,
+            "source": e.source,
+            "msgId": e.msg_id,
+            "subject": e.subject,
+            "reason": e.reason,
+            "attempts": e.attempts,
+            "state": e.state,
+        }
+        for e in entries
+    ]
+
+
+@router.post("/ops/dlq/replay", responses={403: {"description": "no operator token"}})
+async def replay_dead_letters(body: ReplayRequest, request: Request) -> dict[str, Any]:
+    """Send DLQ entries again (through the outbox), after the fix."""
+    _require_operator(request)
+    replayed = await theme_of(request).provisioning.dlq.replay(body.ids)
+    return {"replayed": replayed}

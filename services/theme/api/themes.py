@@ -31,7 +31,10 @@ ADMISSION = "authoring.admission"
 async def _admitted(request: Request, call: Any, *args: Any) -> Any:
     """Authoring work runs under the admission limit: past it, a fast 503 + Retry-After
     (the kit's envelope maps a full bulkhead) instead of a queue."""
-    return await theme_of(request).runtime.policy(ADMISSION).acall(call, *args)
+    theme = theme_of(request)
+    admission = theme.runtime.policy(ADMISSION)
+    # The tenant's own bulkhead first, so a flooding tenant never holds the shared slots.
+    return await theme.tenant_gate.run(tenant_of(request), admission.acall, call, *args)
 
 
 def _with_etag(body: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -163,4 +166,33 @@ async def read_bundle(theme_id: ThemeId, request: Request) -> Response:
     theme = theme_of(request)
     data, how = await theme.reader.read(tenant_of(request), theme_id)
     headers = {"x-theme-source": how["source"], "x-theme-revision": str(how["revision"])}
+    if how.get("stale"):
+        headers["x-theme-stale"] = "database unavailable: publication from the cache"
     return Response(data, media_type="application/json", headers=headers)
+
+
+@router.get("/v1/themes/{theme_id}/banners", responses=_ERRORS)
+async def banners(theme_id: ThemeId, request: Request) -> list[dict[str, Any]]:
+    """Backoffice banners: each broken asset with the block that shows it."""
+    theme = theme_of(request)
+    flags = await theme.assets.flagged(tenant_of(request), theme_id)
+    return [{"banner": "Broken asset detected", **flag} for flag in flags]
+
+
+class RollbackRequest(BaseModel):
+    revision: int = Field(ge=1)
+
+
+@router.post(
+    "/v1/themes/{theme_id}/rollback",
+    responses={**_ERRORS, 409: {"description": "PUBLISH_CONFLICT"}},
+)
+async def rollback_theme(
+    theme_id: ThemeId, body: RollbackRequest, request: Request
+) -> dict[str, Any]:
+    """Make an earlier publication active again (no build, no upload)."""
+    themes = theme_of(request).themes
+    result: dict[str, Any] = await _admitted(
+        request, themes.rollback, tenant_of(request), theme_id, body.revision
+    )
+    return result

@@ -1,6 +1,7 @@
 """theme.fm.2.20: authoring load beyond the admission limit (8 in flight). With each save
-held 2 s, 20 concurrent saves: 8 admitted and completed, 12 refused at once with 503 and
-Retry-After; the alert fires; a published bundle keeps being read without errors."""
+held 2 s, 20 concurrent saves from three tenants (each within its own bulkhead): 8
+admitted and completed, 12 refused at once with 503 and Retry-After; the alert fires; a
+published bundle keeps being read without errors."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mitigate.chaos import Run, experiment
 RULE = "theme.rule.authoring-shed"
 LIMIT = 8
 LOAD = 20
+TENANTS = ("acme", "globex", "initech")
 
 
 @experiment("theme.fm.2.20", failure_modes=["theme.fm.2.20"])
@@ -29,7 +31,10 @@ async def ceiling(run: Run) -> None:
     timed: list[tuple[int, float, str]] = []
 
     async def save(i: int) -> None:
-        answer = await http.put(f"/v1/themes/load{i:02d}", json=sample_document())
+        tenant = TENANTS[i % len(TENANTS)]  # spread over tenants: each within its own bulkhead
+        answer = await http.put(
+            f"/v1/themes/load{i:02d}", json=sample_document(), headers={"x-tenant-id": tenant}
+        )
         timed.append(
             (answer.status_code, run.clock.now() - t0, answer.headers.get("retry-after", ""))
         )

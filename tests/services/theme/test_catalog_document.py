@@ -14,20 +14,28 @@ from mitigate.catalog.markdown import render_markdown
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "theme"
 CATALOG = SERVICE / "catalog.yaml"
 ROWS = [
+    "theme.fm.2.1",
     "theme.fm.2.2",
     "theme.fm.2.3",
     "theme.fm.2.4",
     "theme.fm.2.5",
     "theme.fm.2.6",
+    "theme.fm.2.7",
+    "theme.fm.2.8",
+    "theme.fm.2.9",
+    "theme.fm.2.10",
     "theme.fm.2.11",
     "theme.fm.2.12",
     "theme.fm.2.13",
+    "theme.fm.2.14",
     "theme.fm.2.15",
     "theme.fm.2.16",
     "theme.fm.2.17",
     "theme.fm.2.18",
     "theme.fm.2.19",
     "theme.fm.2.20",
+    "theme.fm.2.21",
+    "theme.fm.2.22",
     "theme.fm.2.23",
     "theme.fm.2.24",
 ]
@@ -81,6 +89,12 @@ def test_every_runbook_exists_and_follows_the_platform_format(catalog: mitigate.
         "runbooks/sev3-preview-leak.md",
         "runbooks/sev2-bundle-integrity.md",
         "runbooks/sev1-gcs-misconfig.md",
+        "runbooks/memorystore-degradation.md",
+        "runbooks/inbox-dlq.md",
+        "runbooks/onboarding-degraded.md",
+        "runbooks/outbox-backlog.md",
+        "runbooks/db-failover.md",
+        "runbooks/sev1-cross-tenant.md",
     }
     for path in paths:
         text = (SERVICE / str(path)).read_text()
