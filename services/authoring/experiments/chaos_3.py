@@ -7,6 +7,7 @@ in 30 s the breaker opens and requests fail fast. Editing keeps working througho
 
 from __future__ import annotations
 
+from mitigate import VirtualClock
 from mitigate.chaos import Latency, Run, experiment
 from services.authoring.harness import alerts, events_since, open_world
 
@@ -32,7 +33,13 @@ async def ai_latency_spike(run: Run) -> None:
                 f"/v1/drafts/{draft}/blocks", json={"kind": "text", "body": {"t": n}}
             )
             edits_ok = edits_ok and edit.status_code == 201
-    run.expect("every AI request ends within 5 s", all(t <= 5.0 + 1e-6 for _, t, _ in answers))
+    # On the real clock (`--real-time`) a request also pays the app's own few milliseconds.
+    slack = 1e-6 if isinstance(run.clock, VirtualClock) else 0.25
+    run.expect(
+        "every AI request ends within 5 s",
+        all(t <= 5.0 + slack for _, t, _ in answers),
+        str([round(t, 3) for _, t, _ in answers]),
+    )
     run.expect(
         "degraded, never an error page",
         all((s == 503) or (s == 201 and r) for s, _, r in answers),
