@@ -24,7 +24,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +36,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from serving import free_port, start  # noqa: E402
 
 TENANT = {"id": "bench", "plan": "production", "limits": {"requests_per_minute": 10**9}}
 
@@ -57,24 +58,8 @@ def _bare_app() -> Any:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server did not start: {argv}")
 
 
 async def _load(url: str, method: str, path: str, n: int, concurrency: int) -> dict[str, float]:
@@ -119,12 +104,12 @@ def main() -> int:
     data = Path(tempfile.mkdtemp(prefix="edge-bench-"))
     (data / "tenants").mkdir(parents=True)
     (data / "tenants" / "bench.json").write_text(json.dumps(TENANT))
-    edge_port, bare_port = _free_port(), _free_port()
+    edge_port, bare_port = free_port(), free_port()
     edge_url, bare_url = f"http://127.0.0.1:{edge_port}", f"http://127.0.0.1:{bare_port}"
     env = {**os.environ, "EDGE_DATA_DIR": str(data)}
     edge_argv = [sys.executable, "-m", "mitigate.cli", "serve", "edge", "--port", str(edge_port)]
     bare_argv = [sys.executable, __file__, "--bare-server", str(bare_port)]
-    servers = [_start(edge_argv, env, edge_url), _start(bare_argv, env, bare_url)]
+    servers = [start(edge_argv, env, edge_url), start(bare_argv, env, bare_url)]
     results: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency}
     try:
         for name, method, path in (

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -36,6 +35,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.serving import free_port, start, stop  # noqa: E402
 
 HEADERS = {"x-tenant-id": "acme"}
 DOCUMENT = {
@@ -67,32 +68,10 @@ def _bare_app() -> Any:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"server did not start: {argv}")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def _summary(latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -145,7 +124,7 @@ async def _publishes(url: str, n: int, concurrency: int, bare: bool) -> dict[str
 
 
 def _serve_theme(cache: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
@@ -153,11 +132,11 @@ def _serve_theme(cache: str) -> tuple[subprocess.Popen[bytes], str]:
         "THEME_CACHE": cache,
     }
     argv = [sys.executable, "-m", "mitigate.cli", "serve", "theme", "--port", str(port)]
-    process = _start(argv, env, url)
+    process = start(argv, env, url)
     saved = httpx.put(f"{url}/v1/themes/brand", json=DOCUMENT, headers=HEADERS, timeout=30)
     published = httpx.post(f"{url}/v1/themes/brand/publish", headers=HEADERS, timeout=30)
     if saved.status_code != 200 or published.status_code != 200:
-        _stop(process)
+        stop(process)
         raise RuntimeError(f"setup: {saved.text} {published.text}")
     return process, url
 
@@ -184,16 +163,16 @@ def main() -> int:
         uvicorn.run(_bare_app(), host="127.0.0.1", port=args.bare_server, log_level="warning")
         return 0
 
-    bare_port = _free_port()
+    bare_port = free_port()
     bare_url = f"http://127.0.0.1:{bare_port}"
-    bare = _start(
+    bare = start(
         [sys.executable, __file__, "--bare-server", str(bare_port)], dict(os.environ), bare_url
     )
     results: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency}
     variants = [("in-process cache", "none")]
     if _redis_up():
         variants.insert(0, ("redis up", "redis://127.0.0.1:6379/15"))
-    variants.append(("redis down", f"redis://127.0.0.1:{_free_port()}/0"))
+    variants.append(("redis down", f"redis://127.0.0.1:{free_port()}/0"))
     try:
         base = asyncio.run(_reads(bare_url, args.requests, args.concurrency))
         results["bare read"] = base
@@ -210,10 +189,10 @@ def main() -> int:
                         "ratio": pubs["rps"] / bare_pubs["rps"],
                     }
             finally:
-                _stop(process)
+                stop(process)
             results[f"read, {name}"] = {**measured, "ratio": measured["rps"] / base["rps"]}
     finally:
-        _stop(bare)
+        stop(bare)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
