@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from prometheus_client import Counter
 
 import mitigate
-from mitigate.guard.rls import rls_policy_sql
+from mitigate.guard import rls_policy_sql
 from services.kit.errors import ServiceError
 
 from .audit import report

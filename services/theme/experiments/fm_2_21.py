@@ -8,8 +8,7 @@ from __future__ import annotations
 from services.theme.harness import alerts, open_world, sample_document
 from services.theme.provisioning import CONSUMER
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Failure
+from mitigate.chaos import Failure, Run, experiment
 
 RULE = "theme.rule.inbox-dlq"
 OPS = {"x-ops-token": "local-operator"}

@@ -13,8 +13,7 @@ from services.theme.harness import alerts, open_world, sample_document
 from services.theme.outbox_events import PUBLISHED
 
 import mitigate
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Failure
+from mitigate.chaos import Failure, Run, experiment
 
 RULE = "theme.rule.bus-exhausted"
 FULL = 300.0

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from services.theme.harness import alerts, open_world, sample_document
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Latency
+from mitigate.chaos import Latency, Run, experiment
 
 RULE = "theme.rule.cache-errors"
 CACHE = "bundle.cache"

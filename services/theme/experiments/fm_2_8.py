@@ -12,8 +12,7 @@ from services.theme.harness import alerts, open_world
 from services.theme.outbox_events import PUBLISHED
 
 import mitigate
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Latency
+from mitigate.chaos import Latency, Run, experiment
 
 BACKLOG_RULE = "theme.rule.outbox-backlog"
 LAG_RULE = "theme.rule.outbox-lag"

@@ -11,8 +11,7 @@ from dataclasses import replace
 from services.theme.harness import alerts, open_world
 from services.theme.provisioning import CONSUMER, created_message
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Failure
+from mitigate.chaos import Failure, Run, experiment
 
 DLQ_RULE = "theme.rule.inbox-dlq"
 REDELIVERY_RULE = "theme.rule.inbox-redeliveries"

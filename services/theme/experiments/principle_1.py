@@ -10,8 +10,7 @@ from typing import Any
 
 from services.theme.harness import World, alerts, open_world, sample_document
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Failure, Latency
+from mitigate.chaos import Failure, Latency, Run, experiment
 
 RULE = "theme.rule.db-unavailable"
 TABLES = ("theme_themes", "theme_publications", "theme_purges", "mitigate_outbox")

@@ -12,8 +12,7 @@ from typing import Any
 from services.theme.audit import FAILURES
 from services.theme.harness import alerts, open_world, sample_document
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Failure, Latency
+from mitigate.chaos import Failure, Latency, Run, experiment
 
 RULE = "theme.rule.edit-conflicts"
 OPS = {"x-ops-token": "local-operator"}

@@ -10,8 +10,7 @@ import asyncio
 
 from services.theme.harness import alerts, open_world, sample_document
 
-from mitigate.chaos import Run, experiment
-from mitigate.chaos.faults import Latency
+from mitigate.chaos import Latency, Run, experiment
 
 RULE = "theme.rule.tenant-errors"
 FLOOD = 30
