@@ -180,7 +180,7 @@ async def banners(theme_id: ThemeId, request: Request) -> list[dict[str, Any]]:
 
 
 class RollbackRequest(BaseModel):
-    revision: int = Field(ge=1)
+    revision: int = Field(ge=1, le=2**31 - 1)  # a store integer; more is a 422
 
 
 @router.post(
