@@ -8,14 +8,35 @@ port of 127.0.0.1, so the same client code, connection pool and TCP fault proxy 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fakeredis import TcpFakeServer
 
-__all__ = ["redis_address"]
+from mitigate.clock import BACKEND_AUTOJUMP_THRESHOLD, VirtualClock
+
+__all__ = ["paced_for_real_io", "redis_address"]
+
+
+@contextlib.contextmanager
+def paced_for_real_io(run: Any, pace: float = BACKEND_AUTOJUMP_THRESHOLD) -> Iterator[None]:
+    """While a check waits on something crossing a real socket (a message published
+    through Redis), let the run's virtual clock jump only after ``pace`` real seconds of
+    quiet, as under ``--backend``; else it jumps while the message is on its way and the
+    check races the wire. Scoped: pacing the whole run would cost real seconds per jump."""
+    clock = getattr(run, "clock", None)
+    if not isinstance(clock, VirtualClock):
+        yield
+        return
+    before = clock.autojump_threshold
+    clock.autojump_threshold = max(before, pace)
+    try:
+        yield
+    finally:
+        clock.autojump_threshold = before
 
 
 def redis_address(run: Any) -> tuple[tuple[str, int], Callable[[], None]]:
