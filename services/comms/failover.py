@@ -70,19 +70,35 @@ class PrimaryStore:
         self.emit(DbConnectionError(target=CUT_POINT, at=now, error=error))
         raise mitigate.StoreUnavailableError(CUT_POINT, f"the primary is unreachable: {cut}")
 
+    def _lost(self, error: BaseException) -> None:
+        # A real cut (the server gone, the link down) counts as the injected one does.
+        self.emit(DbConnectionError(target=CUT_POINT, at=self.inner.clock.now(), error=error))
+
     async def execute(self, sql: str, params: Any = ()) -> int:
         self._reach()
-        return int(await self.inner.execute(sql, params))
+        try:
+            return int(await self.inner.execute(sql, params))
+        except mitigate.StoreUnavailableError as exc:
+            self._lost(exc)
+            raise
 
     async def fetch(self, sql: str, params: Any = ()) -> list[Any]:
         self._reach()
-        return list(await self.inner.fetch(sql, params))
+        try:
+            return list(await self.inner.fetch(sql, params))
+        except mitigate.StoreUnavailableError as exc:
+            self._lost(exc)
+            raise
 
     @contextlib.asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[Any]:
         self._reach()
-        async with self.inner.transaction(durable=durable) as tx:
-            yield tx
+        try:
+            async with self.inner.transaction(durable=durable) as tx:
+                yield tx
+        except mitigate.StoreUnavailableError as exc:
+            self._lost(exc)
+            raise
 
 
 _PREFLIGHT = """CREATE TABLE IF NOT EXISTS comms_preflight (
@@ -111,7 +127,7 @@ class Failover:
 
     @classmethod
     async def open(cls, runtime: Any, settings: Any, **options: Any) -> Failover:
-        replica_url = settings.replica or (
+        replica_url = settings.in_schema(settings.replica) or (
             runtime.settings.store_url if runtime.store.dialect == "sqlite" else ""
         )
         replica = None

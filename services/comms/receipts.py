@@ -4,22 +4,28 @@ Before a callback's body is read, :meth:`Receipts.admit` counts it per provider 
 ``comms.receipt_received`` (the flood rule reads it) and takes a permit from that
 provider's own rate limit (429 + Retry-After when none is left: the provider retries
 later; other providers are unaffected). :meth:`Receipts.apply` then applies each receipt
-once: a provider's retry of a receipt already applied changes nothing.
+once: a provider's retry of a receipt already applied changes nothing. With a Redis
+(``CACHE``) the limit lives there (:func:`receipt_limiter`), shared by the workers.
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from redis.exceptions import RedisError
+
 import mitigate
+from mitigate.guard import RedisRateLimiter
 from services.kit.errors import ServiceError
 
-__all__ = ["PATH", "ReceiptReceived", "Receipts", "provider_of"]
+__all__ = ["PATH", "ReceiptReceived", "Receipts", "provider_of", "receipt_limiter"]
 
 PATH = "/v1/receipts/"
+log = logging.getLogger("services.comms.receipts")
 _PROVIDER = re.compile(r"^/v1/receipts/([a-z0-9][a-z0-9-]{0,31})$")
 
 
@@ -101,3 +107,39 @@ class Receipts:
             "SELECT provider, receipt_id, at FROM comms_receipt_log ORDER BY at"
         )
         return [(str(p), str(r), float(at)) for p, r, at in rows]
+
+
+class _SharedLimit:
+    """The limit in Redis; while Redis is unreachable, this worker's own limit (callbacks
+    keep being limited, at worst N workers x the limit, rather than refused or let in)."""
+
+    def __init__(self, shared: Any, local: Any) -> None:
+        self.shared = shared
+        self.local = local
+
+    async def try_acquire(self, key: str) -> Any:
+        try:
+            return await self.shared.try_acquire(key)
+        except (RedisError, OSError) as exc:
+            log.warning("receipt limit in Redis unreachable (%r): limiting in process", exc)
+            return self.local.try_acquire(key)
+
+
+def receipt_limiter(runtime: Any, settings: Any) -> Any:
+    """Each provider's receipt-callback limit: in Redis when the service has one, so every
+    worker process draws on one budget per provider (N workers must not admit N x the
+    limit); in process otherwise."""
+    limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
+    local = limit.limiter(runtime.clock)
+    if runtime.cache is None:
+        return local
+    shared = RedisRateLimiter(
+        runtime.cache,
+        rate=max(1, round(settings.receipt_rate)),
+        per=1.0,
+        burst=settings.receipt_burst,
+        algorithm="gcra",
+        prefix=f"{settings.name}:{settings.breaker_namespace or settings.stream}:receipts",
+        clock=runtime.clock,
+    )
+    return _SharedLimit(shared, local)

@@ -39,7 +39,7 @@ from .log_scan import LogScanner
 from .outbox_events import Events
 from .participants import Participants
 from .read_receipts import ReadReceipts
-from .receipts import Receipts
+from .receipts import Receipts, receipt_limiter
 from .recordings import Recordings
 from .scanning import Scanning
 from .scheduling import Scheduling
@@ -191,10 +191,9 @@ async def open_comms(
     comms.attachments.scanning = comms.scanning
     comms.bounces = bounces
     comms.closers += closers
-    limit = mitigate.RateLimit(settings.receipt_rate, per=1.0, burst=settings.receipt_burst)
     comms.receipts = Receipts(
         runtime,
-        limiter=limit.limiter(runtime.clock),
+        limiter=receipt_limiter(runtime, settings),
         switches={"limit": SWITCHES["receipt_limit"], "dedupe": SWITCHES["receipt_dedupe"]},
     )
     if detector is None and runtime.catalog is not None:

@@ -92,7 +92,11 @@ class ServiceSettings(BaseSettings):
     @property
     def store_url(self) -> str:
         """The store URL, with the service's PostgreSQL schema."""
-        if self.store.startswith(("postgresql://", "postgres://")) and "schema=" not in self.store:
-            sep = "&" if "?" in self.store else "?"
-            return f"{self.store}{sep}schema={self.schema_name or self.name}"
-        return self.store
+        return self.in_schema(self.store)
+
+    def in_schema(self, url: str) -> str:
+        """``url`` (a store URL: the store, a replica) in the service's PostgreSQL schema."""
+        if url.startswith(("postgresql://", "postgres://")) and "schema=" not in url:
+            sep = "&" if "?" in url else "?"
+            return f"{url}{sep}schema={self.schema_name or self.name}"
+        return url

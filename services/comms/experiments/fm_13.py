@@ -4,6 +4,7 @@ not, and every receipt is applied once."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections import Counter
 
 from services.comms.adapters.fake_dlr import CallbackSender
@@ -26,6 +27,13 @@ def _receipts(tag: str, count: int, references: list[str]) -> list[dict[str, str
     ]
 
 
+def shared_limit(run: Run) -> dict[str, str]:
+    """Settings that put the receipt limit in the run's real Redis, when it names one."""
+    if not run.uses("redis"):
+        return {}  # embedded: the in-process limit (same rule, one worker)
+    return {"cache": "redis://127.0.0.1:6379/0", "breaker_namespace": f"fm13-{uuid.uuid4().hex}"}
+
+
 @experiment("comms.fm.13", failure_modes=["comms.fm.13"])
 async def receipt_flood(run: Run) -> None:
     """Both SMS providers call back at the 5/s baseline: no alert, no refusal. Then the
@@ -33,8 +41,9 @@ async def receipt_flood(run: Run) -> None:
     it (not for the secondary), it gets 429 above its limit and retries later; the
     secondary's callbacks are all accepted; the receipts applied per second stay within
     the primary's limit plus the secondary's baseline; after the flood every distinct
-    receipt was applied exactly once."""
-    world = await open_world(run)
+    receipt was applied exactly once. Under ``--backend ...redis`` the limit lives in the
+    real Redis (every worker draws on one budget per provider)."""
+    world = await open_world(run, **shared_limit(run))
     refs = []
     for n in range(5):
         sent = await world.dispatch(

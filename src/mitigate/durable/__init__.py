@@ -66,6 +66,11 @@ async def open_store(
 ) -> Store:
     """Open (and migrate) the store a URL names.
 
+    PostgreSQL URLs take ``schema=`` (default ``mitigate``) and ``pool_timeout=`` (seconds
+    a call waits for a working connection before :class:`StoreUnavailableError`; default
+    30; a service that must fail over fast sets a few seconds); other query parameters go
+    to libpq (``connect_timeout=2``).
+
     With ``must_exist`` a SQLite file that is not there is an error instead of a new,
     empty database (commands that only read must not leave one behind).
 
@@ -101,13 +106,28 @@ async def open_store(
                 url, "PostgreSQL support is not installed", hint="pip install 'mitigate[postgres]'"
             ) from exc
         schema = query.pop("schema", "mitigate")
+        pool_timeout = _seconds(url, "pool_timeout", query.pop("pool_timeout", "30"))
         dsn = url.split("?", 1)[0]
         rest = "&".join(f"{k}={v}" for k, v in query.items())
         return await PostgresStore.open(
-            dsn + (f"?{rest}" if rest else ""), schema=schema, clock=clock, migrate=migrate
+            dsn + (f"?{rest}" if rest else ""),
+            schema=schema,
+            clock=clock,
+            migrate=migrate,
+            pool_timeout=pool_timeout,
         )
     raise StoreConfigError(
         url,
         "unknown store URL",
         hint="use sqlite:///path.db or postgresql://user@host/db?schema=name",
     )
+
+
+def _seconds(url: str, name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise StoreConfigError(url, f"{name} must be seconds > 0, not {text!r}")
+    return value

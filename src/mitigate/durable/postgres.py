@@ -133,6 +133,7 @@ class PostgresStore(StoreBase):
         synchronous_commit: str | None = None,
         clock: Clock | None = None,
         database_clock: bool | None = None,
+        pool_timeout: float = 30.0,
     ) -> None:
         if not _SCHEMA.match(schema):
             raise StoreConfigError(
@@ -165,6 +166,7 @@ class PostgresStore(StoreBase):
             kwargs={"autocommit": True, "options": options},
             configure=_configure,
             open=False,
+            timeout=pool_timeout,  # a call's wait for a working connection
             name=f"mitigate.{schema}",
         )
 
@@ -186,6 +188,7 @@ class PostgresStore(StoreBase):
         migrate: bool = True,
         connect_timeout: float = 10.0,
         database_clock: bool | None = None,
+        pool_timeout: float = 30.0,
     ) -> PostgresStore:
         """Open the pool (waiting for ``min_size`` connections) and apply migrations."""
         store = cls(
@@ -196,6 +199,7 @@ class PostgresStore(StoreBase):
             synchronous_commit=synchronous_commit,
             clock=clock,
             database_clock=database_clock,
+            pool_timeout=pool_timeout,
         )
         try:
             await store._pool.open(wait=True, timeout=connect_timeout)

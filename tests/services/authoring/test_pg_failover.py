@@ -18,15 +18,11 @@ from typing import Any
 
 import httpx
 import psycopg
-import pytest
 from services.authoring.service import open_authoring
 from services.authoring.settings import AuthoringSettings
+from tests.services import pg_pair
 
 from mitigate.chaos import FaultProxy
-
-from . import pg_pair
-
-pytestmark = pytest.mark.skipif(not pg_pair.available(), reason="no PostgreSQL 15 binaries")
 
 
 async def _failover_run(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
@@ -97,6 +93,7 @@ async def _failover_run(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
 
 
 def test_no_acknowledged_write_lost_across_a_failover() -> None:
+    pg_pair.require()
     root = Path(tempfile.mkdtemp(prefix="authoring-failover-"))
     try:
         with pg_pair.primary_and_standby() as pair:

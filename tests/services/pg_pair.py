@@ -19,6 +19,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+from tests.conftest import in_ci
+
 BIN = Path("/usr/lib/postgresql/15/bin")
 
 
@@ -28,6 +31,16 @@ def available() -> bool:
     except KeyError:
         return False
     return all((BIN / tool).exists() for tool in ("initdb", "pg_ctl", "pg_basebackup"))
+
+
+def require() -> None:
+    """Skip (fail under CI) when this machine cannot make a primary and standby."""
+    if available():
+        return
+    reason = f"no PostgreSQL 15 server binaries in {BIN} or no postgres user"
+    if in_ci():
+        pytest.fail(f"{reason}, and CI=true requires them")
+    pytest.skip(reason)
 
 
 def _free_port() -> int:
@@ -66,7 +79,7 @@ def _configure(data: Path, port: int, root: Path) -> None:
 
 @contextlib.contextmanager
 def primary_and_standby() -> Iterator[Pair]:
-    root = Path(tempfile.mkdtemp(prefix="authoring-pg-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="pg-pair-", dir="/tmp"))
     entry = pwd.getpwnam("postgres")
     os.chown(root, entry.pw_uid, entry.pw_gid)
     root.chmod(0o700)
