@@ -12,7 +12,9 @@ import socket
 
 import pytest
 
-POSTGRES_DSN = os.environ.get("MITIGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_DSN = os.environ.get(
+    "MITIGATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = os.environ.get("MITIGATE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 NATS_URL = os.environ.get("MITIGATE_TEST_NATS", "nats://127.0.0.1:4222")
 
@@ -52,3 +54,24 @@ def require_redis() -> str:
 def require_nats() -> str:
     _require("NATS JetStream", 4222)
     return NATS_URL
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "background_run(name, *argv): the test reads a mitigate run started"
+        " at collection (tests/background.py)",
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # After -k / -m / deselection: only the runs of tests that will run start.
+    from tests.background import start_marked
+
+    start_marked(session.items)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.background import RUNS
+
+    RUNS.stop_all()

@@ -66,6 +66,7 @@ class Events:
             self.outbox,
             rt.bus,
             idle=rt.settings.poll,
+            sample_every=rt.settings.outbox_sample_every,
             max_poison=max_poison,
             encode=encode if checked else None,
             dead_letters=mitigate.DeadLetters(rt.store, clock=rt.clock, observers=rt.observers),

@@ -50,6 +50,11 @@ class Receipts:
         self.limiter = limiter
         self.switches = switches
 
+    @property
+    def limited_in(self) -> str:
+        """Where the per-provider limit is kept: ``redis`` or ``process``."""
+        return str(getattr(self.limiter, "where", "process"))
+
     def _on(self, what: str) -> bool:
         return bool(self.runtime.switches.enabled(self.switches[what]))
 
@@ -112,6 +117,8 @@ class Receipts:
 class _SharedLimit:
     """The limit in Redis; while Redis is unreachable, this worker's own limit (callbacks
     keep being limited, at worst N workers x the limit, rather than refused or let in)."""
+
+    where = "redis"
 
     def __init__(self, shared: Any, local: Any) -> None:
         self.shared = shared

@@ -46,6 +46,8 @@ class CommsSettings(ServiceSettings):
     scan_scale_after: float = 900.0
     scan_max_workers: int = 2
     scan_watch_every: float = 30.0
+    # How often the relay samples its backlog: the lag rule's 30 s is seen within 5 s.
+    outbox_sample_every: float = 5.0
     poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)

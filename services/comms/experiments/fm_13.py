@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from typing import Any
 
 from services.comms.adapters.fake_dlr import CallbackSender
 from services.comms.harness import alerts, open_world
@@ -27,7 +28,7 @@ def _receipts(tag: str, count: int, references: list[str]) -> list[dict[str, str
     ]
 
 
-def shared_limit(run: Run) -> dict[str, str]:
+def shared_limit(run: Run) -> dict[str, Any]:
     """Settings that put the receipt limit in the run's real Redis, when it names one."""
     if not run.uses("redis"):
         return {}  # embedded: the in-process limit (same rule, one worker)
@@ -44,6 +45,10 @@ async def receipt_flood(run: Run) -> None:
     receipt was applied exactly once. Under ``--backend ...redis`` the limit lives in the
     real Redis (every worker draws on one budget per provider)."""
     world = await open_world(run, **shared_limit(run))
+    receipts = world.comms.receipts
+    assert receipts is not None
+    if run.uses("redis"):
+        run.require("the receipt limit is kept in Redis", receipts.limited_in == "redis")
     refs = []
     for n in range(5):
         sent = await world.dispatch(
@@ -84,7 +89,7 @@ async def receipt_flood(run: Run) -> None:
         run.detected(RULE)
     run.expect("the primary got 429 above its limit", primary.refused > 0, str(primary.refused))
     run.expect("the secondary was not limited", secondary.refused == 0, str(secondary.refused))
-    log = await world.comms.receipts.log()  # type: ignore[union-attr]
+    log = await receipts.log()
     during = [at for _, _, at in log if at >= start]
     per_second = Counter(int(at) for at in during)
     busiest = max(per_second.values(), default=0)

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.background import background_run, finished
 
 
-def test_verify_verifies_every_row(tmp_path: Path) -> None:
-    mitigate = Path(sys.executable).with_name("mitigate")
-    done = subprocess.run(
-        [str(mitigate), "verify", "services/authoring", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    results = json.loads((tmp_path / "verify.json").read_text())["results"]
-    verdicts = {r["id"]: r["verdict"] for r in results}
-    assert verdicts and set(verdicts.values()) == {"verified"}, verdicts
+@background_run("authoring-verify", "verify", "services/authoring", cpu=True)
+def test_verify_verifies_every_row() -> None:
+    run = finished("authoring-verify")
+    assert run.returncode == 0, run.output
+    verdicts = {r["id"]: r["verdict"] for r in run.journal["results"]}
+    assert len(verdicts) == 25 and set(verdicts.values()) == {"verified"}, verdicts

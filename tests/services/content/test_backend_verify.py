@@ -6,8 +6,8 @@ content.chaos.1: a KMS outage mid-publish; the saga's steps and outbox are on Po
 the built event crosses NATS to the catalog's consumer. content.chaos.4: a partition
 during catalog registration ends in compensation (60 s) or completion (20 s). The cache
 rows on the real Redis: content.breaker.1 (a second worker's KMS breaker opens from the
-first's, shared through Redis) and content.fm.1.10 (the CDN edge's copies indexed in
-Redis; a poisoned copy is purged)."""
+first's, shared through Redis; a run started with the session) and content.fm.1.10 (the
+CDN edge's copies indexed in Redis; a poisoned copy is purged)."""
 
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from tests.background import background_run, finished
 from tests.conftest import require_nats, require_postgres, require_redis
 
 from mitigate.chaos.runner import Runner, load_suite
 
 SERVICE = Path(__file__).resolve().parents[3] / "services" / "content"
 BACKEND = "postgres+nats+redis"
-ROWS = ["content.chaos.1", "content.chaos.4", "content.breaker.1", "content.fm.1.10"]
+ROWS = ["content.chaos.1", "content.chaos.4", "content.fm.1.10"]
 
 
 def _run_schemas(dsn: str) -> set[str]:
@@ -64,6 +65,29 @@ def test_saga_and_bus_rows_verify_on_the_real_servers(servers: str, experiment_i
     assert result.rollbacks >= 1
     # The run's rollback dropped its schema (and its NATS stream, and its Redis keys).
     assert _run_schemas(servers) - before_schemas == set()
+    assert _content_keys() == set()
+
+
+@pytest.mark.integration
+@background_run(
+    "content-breaker-redis",
+    "verify",
+    str(SERVICE),
+    "--backend",
+    BACKEND,
+    "--only",
+    "content.breaker.1",
+)
+def test_the_kms_breaker_row_shares_its_opening_through_the_real_redis() -> None:
+    # Paced by the real servers (many short waits): started with the session, in parallel.
+    require_postgres()
+    require_redis()
+    run = finished("content-breaker-redis")
+    assert run.returncode == 0, run.output
+    (row,) = run.journal["results"]
+    assert (row["id"], row["verdict"], row["backend"]) == ("content.breaker.1", "verified", BACKEND)
+    shared = next(c for c in row["checks"] if c["name"].startswith("B's breaker opened"))
+    assert shared["passed"], shared
     assert _content_keys() == set()
 
 

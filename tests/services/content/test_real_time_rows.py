@@ -5,48 +5,40 @@ black hole on the link for the seed's 60 s, and content.chaos.2's drops whole NA
 messages taken off the wire by the proxy's NATS framing for the seed's 2 min.
 
 The rows run as two `mitigate verify` processes side by side (content.chaos.2 alone, the
-others together): about two and a half minutes of real time instead of four and a half."""
+others together), started with the test session (tests/background.py): about two and a
+half minutes of real time, overlapping the rest of the suite."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import yaml
+from tests.background import ROOT, background_run, finished
 from tests.conftest import require_nats, require_postgres, require_redis
 
-SERVICE = Path(__file__).resolve().parents[3] / "services" / "content"
-MITIGATE = Path(sys.executable).parent / "mitigate"
+SERVICE = "services/content"
+REAL = ["verify", SERVICE, "--real-time", "--backend", "postgres+nats+redis", "--json"]
 ALONE = "content.chaos.2"  # 10 000 events over 2 min: its own process
+REST = ["content.chaos.4", "content.fallback.3", "content.fm.1.9"]
 
 
-def _verify(out: Path, only: list[str]) -> subprocess.Popen[str]:
-    args = ["verify", str(SERVICE), "--real-time", "--backend", "postgres+nats+redis"]
-    args += ["--json", "--out", str(out)]
-    for row in only:
-        args += ["--only", row]
-    return subprocess.Popen(
-        [str(MITIGATE), *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+def _only(rows: list[str]) -> list[str]:
+    return [arg for row in rows for arg in ("--only", row)]
 
 
 @pytest.mark.integration
-def test_the_real_time_rows_verify_on_the_real_clock_and_servers(tmp_path: Path) -> None:
+@background_run("content-real-time-alone", *REAL, *_only([ALONE]))
+@background_run("content-real-time-rest", *REAL, *_only(REST))
+def test_the_real_time_rows_verify_on_the_real_clock_and_servers() -> None:
     require_postgres()
     require_nats()
     require_redis()
-    marked = yaml.safe_load((SERVICE / "catalog.yaml").read_text())["real_time"]
-    assert ALONE in marked, "content.chaos.2 is a real-time row"
-    groups = {"alone": [ALONE], "rest": [r for r in marked if r != ALONE]}
-    running = {name: _verify(tmp_path / name, rows) for name, rows in groups.items()}
+    marked = yaml.safe_load((ROOT / SERVICE / "catalog.yaml").read_text())["real_time"]
+    assert sorted(marked) == sorted([ALONE, *REST]), "every real_time row runs here"
     results = []
-    for name, process in running.items():
-        output, _ = process.communicate(timeout=600)
-        assert process.returncode == 0, output
-        journal = json.loads((tmp_path / name / "verify.json").read_text())
+    for name in ("content-real-time-alone", "content-real-time-rest"):
+        run = finished(name)
+        assert run.returncode == 0, run.output
+        journal = run.journal
         assert journal["run"]["clock"] == "real"
         results += journal["results"]
     assert sorted(r["id"] for r in results) == sorted(marked)

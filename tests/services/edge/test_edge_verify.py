@@ -4,21 +4,14 @@ off."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import yaml
+from tests.background import ROOT, background_run, finished
 
-ROOT = Path(__file__).resolve().parents[3]
 
-
-def test_verify_and_mutate(tmp_path: Path) -> None:
-    argv = [sys.executable, "-m", "mitigate.cli", "verify", "services/edge", "--mutate"]
-    argv += ["--out", str(tmp_path)]
-    subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=600)
-    journal = json.loads((tmp_path / "verify.json").read_text())
+@background_run("edge-mutate", "verify", "services/edge", "--mutate", cpu=True)
+def test_verify_and_mutate() -> None:
+    run = finished("edge-mutate")
+    journal = run.journal
     catalog = yaml.safe_load((ROOT / "services/edge/catalog.yaml").read_text())
     rows = catalog["failure_modes"] + catalog["principles"]  # 13 failure modes, 4 principles
     assert len(rows) == 17
