@@ -136,6 +136,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         max_relays=settings.max_relays,
         scale_at=settings.relay_scale_at,
         scale_after=settings.relay_scale_after,
+        check_every=settings.relay_check_every,
     )
     theme.provisioning = Provisioning(runtime, retry_base=settings.inbox_retry_base)
     theme.onboarding = Onboarding(runtime, theme.provisioning)

@@ -44,6 +44,7 @@ class ThemeSettings(ServiceSettings):
     max_relays: int = 3
     relay_scale_at: int = 1000
     relay_scale_after: float = 600.0
+    relay_check_every: float = 15.0  # how often the pool reads the backlog
     # The tenant-event inbox (theme.fm.2.9): 5 retries, waits doubling from this base.
     inbox_retry_base: float = 2.0
     asset_scan_every: float = 86400.0  # the daily origin scan for broken assets

@@ -9,7 +9,6 @@ there once (by message id), in order, and the outbox is empty."""
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import tempfile
 import uuid
@@ -17,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import nats
 from services.comms.outbox_events import DISPATCH_STATE
 from services.comms.service import open_comms
 from services.comms.settings import CommsSettings
 from services.comms.workers import running
 from services.kit.runtime import Runtime
 from tests.conftest import require_nats, require_postgres
+from tests.services.leftovers import drop_schema_and_stream, stream_messages
 
 import mitigate
 from mitigate.chaos import FaultProxy
@@ -41,22 +40,6 @@ def _reminder(n: int) -> dict[str, Any]:
         "to": f"+1555999{n:04d}",
         "vars": {"when": "Monday 10:00"},
     }
-
-
-async def _stream_events(stream: str) -> list[tuple[str | None, dict[str, Any]]]:
-    """(message id, body) of every message on the stream, in stream order."""
-    nc = await nats.connect("nats://127.0.0.1:4222")
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info(stream)
-        found = []
-        for seq in range(info.state.first_seq, info.state.last_seq + 1):
-            msg = await js.get_msg(stream, seq)
-            headers = msg.headers or {}
-            found.append((headers.get("Nats-Msg-Id"), json.loads(msg.data or b"{}")))
-        return found
-    finally:
-        await nc.close()
 
 
 async def _partition(root: Path) -> dict[str, Any]:
@@ -112,13 +95,14 @@ async def _partition(root: Path) -> dict[str, Any]:
             "alerted": alerted,
             "counts": counts,
             "drained_in": drained_in,
-            "events": await _stream_events(settings.stream),
+            "events": await stream_messages(settings.stream),
             "subject": settings.subject(DISPATCH_STATE),
         }
     finally:
         await http.aclose()
         await comms.aclose()
         await proxy.stop()
+        await drop_schema_and_stream(settings.schema_name, settings.stream)
 
 
 def test_the_outbox_holds_events_through_a_nats_partition_and_publishes_each_once() -> None:
