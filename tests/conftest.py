@@ -64,6 +64,14 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Tests that read a background run go last: their runs get the whole suite's time.
+    from tests.background import MARKER
+
+    waiting = [i for i in items if i.get_closest_marker(MARKER) is not None]
+    items[:] = [i for i in items if i.get_closest_marker(MARKER) is None] + waiting
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     # After -k / -m / deselection: only the runs of tests that will run start.
     from tests.background import start_marked

@@ -96,7 +96,7 @@ async def open_authoring(
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
-    await ensure_schema(runtime.store)
+    await runtime.migrate(ensure_schema)
     fakes = Fakes(
         media=FakeMedia() if not settings.media_url else None,
         catalog=await FakeCatalog(runtime.store).setup() if not settings.catalog_url else None,

@@ -4,7 +4,9 @@ The application refuses a user of another tenant (403); under it, the database r
 the row whatever the code did: a PostgreSQL row-level-security policy ``WITH CHECK``
 (the participant, the thread and the row share the transaction's tenant) and, on the
 embedded SQLite store, a trigger with the same condition. Each refusal emits
-``comms.participant_rejected`` naming the layer that refused.
+``comms.participant_rejected`` naming the layer that refused. On PostgreSQL the service
+connects as ``comms_app`` (``app_role``; the tables' owner runs the migrations), and
+:func:`check_database_role` refuses to start on a connection RLS would not bind.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import mitigate
+from mitigate.guard.rls import acheck_app_role
 from services.kit.errors import ServiceError
 
-__all__ = ["APP_CHECK_POINT", "ParticipantRejected", "Participants"]
+__all__ = ["APP_CHECK_POINT", "ParticipantRejected", "Participants", "check_database_role"]
 
 # Fault point: a chaos run drops the application check here (the bug the row imagines).
 APP_CHECK_POINT = "participants.app-check"
@@ -132,3 +135,15 @@ class Participants:
                 (tenant, thread),
             )
         return [str(r[0]) for r in rows]
+
+
+async def check_database_role(runtime: Any) -> None:
+    """At start on PostgreSQL: the service's own connection must be bound by the
+    participants' row-level security (not a superuser, not the table's owner, no
+    BYPASSRLS; RLS enabled and forced), else it refuses to run (``RlsError``)."""
+    store = runtime.store
+    if store.dialect != "postgres":
+        return  # SQLite: the trigger does the database's part
+    table = f"{runtime.settings.schema_name}.comms_thread_participants"
+    async with store.transaction() as tx:
+        await acheck_app_role(tx.connection, [table])

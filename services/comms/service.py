@@ -37,7 +37,7 @@ from .feedback import PushFeedback
 from .join_tokens import JoinTokens
 from .log_scan import LogScanner
 from .outbox_events import Events
-from .participants import Participants
+from .participants import Participants, check_database_role
 from .read_receipts import ReadReceipts
 from .receipts import Receipts, receipt_limiter
 from .recordings import Recordings
@@ -92,11 +92,18 @@ async def open_comms(
     """The comms service on ``runtime`` (opened from ``settings`` when not given). Provider
     URLs left empty are the fake providers, reached in process on the runtime's clock."""
     settings = settings.resolved()  # type: ignore[assignment]
+    owned = runtime is None
     if runtime is None:
         runtime = await Runtime.open(settings)
     # The store as the primary server: a chaos run can cut its connection (comms.fm.5).
     runtime.store = PrimaryStore(runtime.store, injector=runtime.injector, emit=runtime.emit)
-    await ensure_schema(runtime.store)
+    try:
+        await runtime.migrate(ensure_schema)
+        await check_database_role(runtime)  # before any work: RLS must bind this connection
+    except BaseException:
+        if owned:
+            await runtime.aclose()
+        raise
     fakes = None
     urls = (settings.sms_primary_url, settings.sms_secondary_url, settings.push_url)
     if not all((*urls, settings.video_url, settings.scanner_url)):

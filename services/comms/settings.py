@@ -21,6 +21,8 @@ class CommsSettings(ServiceSettings):
     catalog: str = str(HERE / "catalog.yaml")
     # The templates the running version ships; a deploy writes files here.
     templates: str = str(HERE / "templates")
+    # On PostgreSQL the service connects as this role (RLS binds it; see participants.py).
+    app_role: str = "comms_app"
     tenants: list[str] = Field(default_factory=lambda: ["clinic-a", "clinic-b"])
     ops_token: str = "local-operator"  # operator endpoints (/ops/...) need it in x-ops-token
     # Provider base URLs; empty: the fake providers run beside the service (embedded).

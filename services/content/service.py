@@ -68,7 +68,7 @@ async def open_content(
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
-    await ensure_schema(runtime.store)
+    await runtime.migrate(ensure_schema)
     data = Path(settings.data_dir)  # absolute: resolved() made it so
     fake = None
     base = settings.catalog_url

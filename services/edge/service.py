@@ -107,7 +107,7 @@ async def open_edge(
     refused = lint_catalog(Path(settings.catalog), switches=runtime.switches)
     if refused:  # a strongly consistent operation placed on KV: refuse to start
         raise RuntimeError("catalog refused by the KV lint: " + "; ".join(refused))
-    await ensure_schema(runtime.store)
+    await runtime.migrate(ensure_schema)
     folder = Path(settings.tenants_dir or Path(settings.data_dir) / "tenants")
     await asyncio.to_thread(folder.mkdir, parents=True, exist_ok=True)
     directory = TenantDirectory(runtime, folder)

@@ -20,6 +20,7 @@ import mitigate
 
 from .breakers import share_breakers
 from .objects import ObjectStore, open_objects
+from .roles import ensure_login_role, grant_app_role, migrate_as_owner, role_of
 from .settings import ServiceSettings
 
 __all__ = ["AllOn", "Runtime"]
@@ -52,6 +53,7 @@ class Runtime:
     catalog: Any = None
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     closers: list[Callable[[], Any]] = field(default_factory=list)
+    owner_store: Any = None  # the tables' owner, until the service's migrations are in
 
     @property
     def name(self) -> str:
@@ -83,7 +85,17 @@ class Runtime:
             # What the service emits itself (saga.stuck, its own events) reaches the
             # catalog's detection rules; pipelines feed the detector directly.
             observers = [*observers, catalog.detector]
-        store = await mitigate.open_store(settings.store_url, clock=clock)
+        owner_store = None
+        if settings.store_owner:  # migrations as the owner, the service as the app role
+            owner_store = await mitigate.open_store(
+                settings.in_schema(settings.store_owner), clock=clock
+            )
+            app = role_of(settings.store)
+            await ensure_login_role(owner_store, app)
+            await grant_app_role(owner_store, settings.schema_name, app)
+        store = await mitigate.open_store(
+            settings.store_url, clock=clock, migrate=owner_store is None
+        )
         closers: list[Callable[[], Any]] = [store.aclose]
         bus = await _open_bus(settings, store, clock=clock, injector=injector, observers=observers)
         if hasattr(bus, "aclose"):
@@ -118,9 +130,19 @@ class Runtime:
             injector=injector,
             catalog=catalog,
             closers=closers,
+            owner_store=owner_store,
         )
 
+    async def migrate(self, apply: Callable[[Any], Any]) -> int:
+        """Apply the service's migrations (``apply(store)``), as the tables' owner when
+        the settings name one (see services/kit/roles.py)."""
+        return await migrate_as_owner(self, apply)
+
     async def aclose(self) -> None:
+        if self.owner_store is not None:
+            with contextlib.suppress(Exception):
+                await self.owner_store.aclose()
+            self.owner_store = None
         for close in self.closers:
             with contextlib.suppress(Exception):
                 result = close()

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .roles import as_role
+
 __all__ = ["BACKENDS", "ServiceSettings"]
 
 # What each production backend name means on one machine (the servers of the test suite).
@@ -42,6 +44,17 @@ class ServiceSettings(BaseSettings):
     stream: str = Field("", description="bus stream name (default: the service name)")
     subject_prefix: str = Field(
         "", description="prefix of every bus subject (isolates test runs on one NATS server)"
+    )
+    store_owner: str = Field(
+        "",
+        description="PostgreSQL URL of the tables' owner: it runs the migrations and grants"
+        " the app role (``store``'s user) its rights; empty: ``store`` does both",
+    )
+    app_role: str = Field(
+        "",
+        description="the role the service connects as on PostgreSQL when its tables carry"
+        " row-level security (owns nothing, NOBYPASSRLS); ``--backend postgres`` then"
+        " connects as it and makes the backend's user the owner",
     )
     consumed: list[str] = Field(
         default_factory=list,
@@ -83,6 +96,9 @@ class ServiceSettings(BaseSettings):
                 known = ", ".join(["embedded", *BACKENDS])
                 raise ValueError(f"unknown backend {part!r} in {backend!r}; use {known}")
             updates.update(BACKENDS[part])
+        if "store" in updates and self.app_role:  # RLS binds neither owner nor superuser
+            updates["store_owner"] = updates["store"]
+            updates["store"] = as_role(updates["store"], self.app_role)
         return self.model_copy(update=updates)
 
     def subject(self, name: str) -> str:

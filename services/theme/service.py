@@ -97,7 +97,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     if runtime is None:
         runtime = await Runtime.open(settings)
     check_role(runtime, settings.db_role, bypass=settings.db_bypassrls)  # before any work
-    await ensure_schema(runtime.store)
+    await runtime.migrate(ensure_schema)
     sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
     fake = None
     if settings.cdn_url:

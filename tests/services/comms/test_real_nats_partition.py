@@ -48,7 +48,8 @@ async def _partition(root: Path) -> dict[str, Any]:
     settings = CommsSettings(
         data_dir=root,
         poll=0.2,
-        store="postgresql://postgres@127.0.0.1:5432/postgres",
+        store_owner="postgresql://postgres@127.0.0.1:5432/postgres",
+        store="postgresql://comms_app@127.0.0.1:5432/postgres",
         schema_name=f"comms_{unique}",
         bus=f"nats://127.0.0.1:{proxy.port}",
         stream=f"COMMS_{unique.upper()}",

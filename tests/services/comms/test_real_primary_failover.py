@@ -71,8 +71,10 @@ async def _failover(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
     settings = CommsSettings(
         data_dir=root,
         poll=0.2,
-        store=f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres?{fast}",
-        replica=f"postgresql://postgres@127.0.0.1:{pair.standby}/postgres?{fast}",
+        # The owner migrates; the service connects as the app role (RLS binds it).
+        store_owner=f"postgresql://postgres@127.0.0.1:{proxy.port}/postgres?{fast}",
+        store=f"postgresql://comms_app@127.0.0.1:{proxy.port}/postgres?{fast}",
+        replica=f"postgresql://comms_app@127.0.0.1:{pair.standby}/postgres?{fast}",
     )
     recorder = mitigate.Recorder()
     runtime = await Runtime.open(settings, observers=[recorder])
