@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import mitigate
-from mitigate.guard.rls import acheck_app_role
+from mitigate.guard import acheck_app_role
 from services.kit.errors import ServiceError
 
 __all__ = ["APP_CHECK_POINT", "ParticipantRejected", "Participants", "check_database_role"]

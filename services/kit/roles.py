@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mitigate
-from mitigate.guard.rls import quote_ident
+from mitigate.guard import quote_ident
 
 __all__ = ["as_role", "ensure_login_role", "grant_app_role", "migrate_as_owner", "role_of"]
 
