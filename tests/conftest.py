@@ -31,13 +31,17 @@ def _reachable(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
-def _require(name: str, port: int) -> None:
-    if _reachable(port):
+def require_or_skip(present: bool, reason: str) -> None:
+    """Nothing when ``present``; else skip with ``reason``, or fail under CI=true."""
+    if present:
         return
-    reason = f"{name} is not reachable on 127.0.0.1:{port}"
     if in_ci():
         pytest.fail(f"{reason}, and CI=true requires it")
     pytest.skip(reason)
+
+
+def _require(name: str, port: int) -> None:
+    require_or_skip(_reachable(port), f"{name} is not reachable on 127.0.0.1:{port}")
 
 
 def require_postgres() -> str:

@@ -49,7 +49,9 @@ def test_message_names_code_target_and_what_to_do() -> None:
 
 def test_runbook_is_appended() -> None:
     err = mitigate.BreakerOpenError(
-        "kms.sign", "open after 10 failures in 30s", retry_after=42.0,
+        "kms.sign",
+        "open after 10 failures in 30s",
+        retry_after=42.0,
         runbook="runbooks/content/build-failures.md",
     )
     assert str(err).endswith("Runbook: runbooks/content/build-failures.md")
@@ -57,8 +59,12 @@ def test_runbook_is_appended() -> None:
 
 
 def test_refusals_are_rejections() -> None:
-    for cls in (errors.BreakerOpenError, errors.BulkheadFullError, errors.RateLimitedError,
-                errors.BudgetExhaustedError):
+    for cls in (
+        errors.BreakerOpenError,
+        errors.BulkheadFullError,
+        errors.RateLimitedError,
+        errors.BudgetExhaustedError,
+    ):
         assert issubclass(cls, errors.RejectedError)
     assert not issubclass(errors.AttemptTimeoutError, errors.RejectedError)
 
@@ -86,7 +92,8 @@ def test_every_code_raised_in_src_is_documented() -> None:
     }
     assert len(literals) > 20
     missing = sorted(
-        code for code in literals
+        code
+        for code in literals
         if f"`{code}`" not in documented and f"`{code.rsplit('.', 1)[1]}`" not in documented
     )
     assert not missing, f"codes raised in src but documented nowhere in docs/: {missing}"

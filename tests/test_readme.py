@@ -14,7 +14,8 @@ def test_readme_examples_run() -> None:
     os.chdir(ROOT)  # the tour loads examples/ by relative path, as a user in the repo would
     try:
         result = doctest.testfile(
-            str(ROOT / "README.md"), module_relative=False,
+            str(ROOT / "README.md"),
+            module_relative=False,
             optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
         )
     finally:

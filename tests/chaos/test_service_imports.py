@@ -46,13 +46,9 @@ def test_two_services_with_same_named_modules_in_one_run(tmp_path: Path) -> None
     alpha = _service(tmp_path / "services", "alpha")
     beta = _service(tmp_path / "services", "beta")
     out = tmp_path / "out"
-    result = CliRunner().invoke(
-        app, ["verify", str(alpha), str(beta), "--json", "--out", str(out)]
-    )
+    result = CliRunner().invoke(app, ["verify", str(alpha), str(beta), "--json", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    verdicts = {
-        (r["service"], r["id"], r["verdict"]) for r in json.loads(result.stdout)["results"]
-    }
+    verdicts = {(r["service"], r["id"], r["verdict"]) for r in json.loads(result.stdout)["results"]}
     assert verdicts == {
         ("alpha", "alpha.names", "verified"),
         ("beta", "beta.names", "verified"),

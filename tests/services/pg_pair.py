@@ -19,8 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-from tests.conftest import in_ci
+from tests.conftest import require_or_skip
 
 BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -35,12 +34,7 @@ def available() -> bool:
 
 def require() -> None:
     """Skip (fail under CI) when this machine cannot make a primary and standby."""
-    if available():
-        return
-    reason = f"no PostgreSQL 15 server binaries in {BIN} or no postgres user"
-    if in_ci():
-        pytest.fail(f"{reason}, and CI=true requires them")
-    pytest.skip(reason)
+    require_or_skip(available(), f"no PostgreSQL 15 server binaries in {BIN} or no postgres user")
 
 
 def _free_port() -> int:

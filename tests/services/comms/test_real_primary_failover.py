@@ -12,35 +12,20 @@ dispatch is in the primary once and sent once."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
-from services.comms.service import open_comms
 from services.comms.settings import CommsSettings
-from services.comms.workers import running
-from services.kit.runtime import Runtime
 from tests.services import pg_pair
+from tests.services.comms.real import alerts, reminder, serving
+from tests.services.real_servers import run_in_folder
 
-import mitigate
 from mitigate.chaos import FaultProxy
 
-TENANT = {"x-tenant-id": "clinic-a"}
 RULE = "comms.rule.db-connection-errors"
 ROUNDS = 6  # rounds of mixed load while the primary is cut
-
-
-def _reminder(n: int) -> dict[str, Any]:
-    return {
-        "category": "reminders",
-        "channel": "sms",
-        "template": "appointment-reminder",
-        "to": f"+1555888{n:04d}",
-        "vars": {"when": "Monday 10:00"},
-    }
 
 
 async def _until(check: Any, limit: float = 30.0) -> bool:
@@ -58,7 +43,7 @@ async def _states(http: httpx.AsyncClient, ids: list[str]) -> dict[str, str]:
 
 
 async def _mixed_load_round(http: httpx.AsyncClient, n: int, known: str) -> dict[str, Any]:
-    made = await http.post("/v1/dispatches", json=_reminder(n))
+    made = await http.post("/v1/dispatches", json=reminder(n))
     one = await http.get(f"/v1/dispatches/{known}")
     listed = await http.get("/v1/dispatches")
     other = await http.post("/v1/threads", json={"patient": "p-1"})
@@ -76,23 +61,13 @@ async def _failover(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
         store=f"postgresql://comms_app@127.0.0.1:{proxy.port}/postgres?{fast}",
         replica=f"postgresql://comms_app@127.0.0.1:{pair.standby}/postgres?{fast}",
     )
-    recorder = mitigate.Recorder()
-    runtime = await Runtime.open(settings, observers=[recorder])
-    comms = await open_comms(settings, runtime=runtime)
-    assert comms.fakes is not None
-    sms = comms.fakes.sms_primary
-    http = httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=comms.app),
-        base_url="http://comms.test",
-        headers=TENANT,
-        timeout=30,
-    )
     rounds: list[dict[str, Any]] = []
     try:
-        async with running(comms):
+        async with serving(settings) as served:
+            http, sms = served.http, served.comms.fakes.sms_primary  # type: ignore[union-attr]
             before = []
             for n in range(3):
-                made = await http.post("/v1/dispatches", json=_reminder(n))
+                made = await http.post("/v1/dispatches", json=reminder(n))
                 assert made.status_code == 202, made.text
                 before.append(made.json()["id"])
 
@@ -104,7 +79,7 @@ async def _failover(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
             for n in range(ROUNDS):
                 rounds.append(await _mixed_load_round(http, 100 + n, before[n % 3]))
                 await asyncio.sleep(0.5)
-            alerted = [e for e in recorder.named("alert.raised") if getattr(e, "rule", "") == RULE]
+            alerted = alerts(served.recorder, RULE)
             await proxy.up()
             accepted = [
                 r["made"].json()["id"]
@@ -120,7 +95,7 @@ async def _failover(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
             return {
                 "rounds": rounds,
                 "alerted": alerted,
-                "refused": len(recorder.named("comms.db_connection_error")),
+                "refused": len(served.recorder.named("comms.db_connection_error")),
                 "accepted": accepted,
                 "sent": sent,
                 "listed": Counter(d["id"] for d in listed),
@@ -128,19 +103,13 @@ async def _failover(pair: pg_pair.Pair, root: Path) -> dict[str, Any]:
                 "delivered": {i: sms.delivered(i) for i in accepted},
             }
     finally:
-        await http.aclose()
-        await comms.aclose()
         await proxy.stop()
 
 
 def test_the_replica_serves_reads_and_preflight_keeps_writes_while_the_primary_is_cut() -> None:
     pg_pair.require()
-    root = Path(tempfile.mkdtemp(prefix="comms-failover-"))
-    try:
-        with pg_pair.primary_and_standby() as pair:
-            result = asyncio.run(_failover(pair, root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    with pg_pair.primary_and_standby() as pair:
+        result = run_in_folder("comms-failover-", lambda root: _failover(pair, root))
     for r in result["rounds"]:
         assert r["made"].status_code == 202 and r["made"].json()["state"] == "preflight"
         assert r["one"].status_code == 200, r["one"].text

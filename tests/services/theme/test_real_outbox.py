@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
-import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from services.kit.runtime import Runtime
 from services.theme.service import open_theme
 from services.theme.settings import ThemeSettings
 from tests.conftest import require_nats, require_postgres
-from tests.services.leftovers import drop_schema_and_stream, stream_messages
+from tests.services.real_servers import drop_schema_and_stream, run_in_folder, stream_messages
 
 import mitigate
 from mitigate.chaos import FaultProxy
@@ -121,11 +119,7 @@ async def _scale_out(root: Path) -> dict[str, Any]:
 def test_extra_relays_drain_an_outbox_backlog_into_jetstream_each_row_once() -> None:
     require_postgres()
     require_nats()
-    root = Path(tempfile.mkdtemp(prefix="theme-relays-"))
-    try:
-        result = asyncio.run(_scale_out(root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    result = run_in_folder("theme-relays-", _scale_out)
     assert result["drained"], "the backlog drained"
     assert result["scaled"][:2] == [2, 3], result["scaled"]
     counts = result["counts"]
@@ -175,11 +169,7 @@ def test_a_full_stream_refuses_publishes_the_outbox_keeps_them_until_the_quota_i
     stay in the outbox; once the limit is raised they go out, each once, in order."""
     require_postgres()
     require_nats()
-    root = Path(tempfile.mkdtemp(prefix="theme-full-"))
-    try:
-        result = asyncio.run(_stream_full(root))
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    result = run_in_folder("theme-full-", _stream_full)
     assert result["refused"] > 0, "publishes refused at the limit, classified as exhausted"
     assert result["kept"] == FULL_ROWS - LIMIT, "the refused rows stay in the outbox"
     assert result["alerted"], "the bus-exhausted rule paged"

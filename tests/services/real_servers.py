@@ -1,15 +1,32 @@
-"""Leave the shared servers as found: a test that ran a service on them drops its schema
-and its stream (each test's names are unique)."""
+"""What tests that run a service on the real servers share: a scenario run in a folder of
+its own, the messages of a stream, and leaving the shared servers as found (each test
+drops its own schema and stream; their names are unique)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from typing import Any
+import shutil
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import nats
 import psycopg
 from tests.conftest import NATS_URL, POSTGRES_DSN
+
+T = TypeVar("T")
+
+
+def run_in_folder(prefix: str, scenario: Callable[[Path], Awaitable[T]]) -> T:
+    """``asyncio.run(scenario(folder))`` in a temporary folder, removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        return asyncio.run(scenario(root))  # type: ignore[arg-type]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 async def stream_messages(stream: str) -> list[tuple[str | None, dict[str, Any]]]:
