@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+import mitigate
 from services.kit.runtime import AllOn, Runtime
 
 from .actors import log as actor_log
@@ -109,11 +110,21 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> EdgeSettings:
     )
     backend = getattr(run, "backend", "embedded") or "embedded"
     unique = f"x{uuid.uuid4().hex[:10]}"
-    # Each run's KV keys are its own on a shared Redis.
-    updates: dict[str, Any] = {"kv_prefix": f"edge:{unique}:"}
+    # Each run's KV keys are its own on a shared Redis. The bus is polled once a second
+    # (a publish wakes its consumer at once): a 40 min run in virtual time stays cheap.
+    updates: dict[str, Any] = {"kv_prefix": f"edge:{unique}:", "poll": 1.0}
     if backend != "embedded":
         updates |= settings.with_backend(backend).model_dump(include={"store", "bus", "cache"})
         updates["schema_name"] = f"edge_{unique}"
+        updates["stream"] = f"EDGE_{unique.upper()}"
+        updates["subject_prefix"] = f"{unique}."
+        if isinstance(run.clock, mitigate.VirtualClock):
+            # JetStream times a nak's redelivery delay on the server, in real seconds,
+            # while the run's clock jumps: ingestion's 10 s..5 min schedule would never
+            # line up. In virtual time the bus is the store-backed one (same contract,
+            # on the run's PostgreSQL); NATS is proven on the real clock
+            # (tests/services/edge/test_ingest_on_nats.py).
+            updates["bus"] = "inproc"
     return settings.model_copy(update={**updates, **overrides})
 
 
@@ -159,6 +170,9 @@ async def open_world(
         ai_log.removeHandler(logs)
         for http in world.clients:
             await http.aclose()
+        delete_stream = getattr(runtime.bus, "delete_stream", None)
+        if delete_stream is not None:  # the run's own NATS stream
+            await delete_stream()
         drop_schema = getattr(runtime.store, "drop_schema", None)
         if drop_schema is not None and settings.store.startswith("postgres"):
             await drop_schema()
