@@ -34,7 +34,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import free_port, start  # noqa: E402
+from serving import free_port, start
 
 LIMIT, BURST = 20, 20  # the comms settings' receipt_rate and receipt_burst
 FLOOD = 20 * LIMIT  # callbacks per second offered
