@@ -29,7 +29,7 @@ import pytest
 from services.edge.harness import write_tenants
 from services.edge.ingest import CONSUMER
 from tests.conftest import NATS_URL, require_nats, require_postgres
-from tests.services.leftovers import drop_schema_and_stream, stream_messages
+from tests.services.real_servers import drop_schema_and_stream, stream_messages
 from tests.services.serving import serve
 
 OUTAGE = 16.0  # the first delivery and the 10 s redelivery fail, the 30 s one succeeds
