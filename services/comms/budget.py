@@ -69,8 +69,8 @@ class ErrorBudgets:
         )
         return {"burn": burns, "frozen": frozen}
 
-    async def burn(self, slo: str) -> float:
-        """The share of the 30-day budget ``slo`` spent in the trailing burn window."""
+    async def samples(self, slo: str) -> tuple[int, int]:
+        """(good, bad) samples of ``slo`` in the trailing burn window."""
         since = self.clock.now() - self.burn_window
         rows = await self.store.fetch(
             "SELECT COALESCE(SUM(good), 0), COALESCE(SUM(bad), 0) FROM comms_sli"
@@ -78,6 +78,11 @@ class ErrorBudgets:
             (slo, since),
         )
         good, bad = (int(v) for v in rows[0])
+        return good, bad
+
+    async def burn(self, slo: str) -> float:
+        """The share of the 30-day budget ``slo`` spent in the trailing burn window."""
+        good, bad = await self.samples(slo)
         if good + bad == 0:
             return 0.0
         allowed = (1.0 - self.objective) * self.window / self.burn_window

@@ -106,6 +106,7 @@ class Dispatcher:
         self.bounces = bounces
         self.erasures: Any = None  # Erasures: keeps the dispatch log it erases from
         self.events: Any = None  # Events: each state change is published through the outbox
+        self.sli: Any = None  # SliFeed: each dispatch's end counted for the error budget
         self.failover: Any = None  # Failover: new dispatches wait there while the primary is away
         self.store = runtime.store
         self.clock = runtime.clock
@@ -379,18 +380,22 @@ class Dispatcher:
         provider_id: str | None = None,
         reason: str | None = None,
     ) -> None:
+        rows: list[Any] = []
         async with self.store.transaction() as tx:
             await tx.execute(
                 "UPDATE comms_dispatches SET state = ?, provider = ?, provider_id = ?,"
                 " reason = ?, updated_at = ? WHERE id = ?",
                 (state, provider, provider_id, reason, self.clock.now(), dispatch_id),
             )
-            if self.events is not None:
+            if self.events is not None or self.sli is not None:
                 rows = await tx.fetchall(
-                    "SELECT tenant FROM comms_dispatches WHERE id = ?", (dispatch_id,)
+                    "SELECT tenant, created_at FROM comms_dispatches WHERE id = ?", (dispatch_id,)
                 )
                 tenant = str(rows[0][0]) if rows else ""
-                await self.events.dispatch_state(tx, dispatch_id, tenant, state)
+                if self.events is not None:
+                    await self.events.dispatch_state(tx, dispatch_id, tenant, state)
+        if self.sli is not None and rows:
+            self.sli.finished(state, self.clock.now() - float(rows[0][1]))
 
     async def _later(
         self, dispatch_id: str, tries: int, reason: str, *, after: float | None = None

@@ -47,6 +47,7 @@ from .schema import ensure_schema
 from .service_log import JsonLog
 from .sessions import Sessions
 from .settings import CommsSettings
+from .sli_feed import SliFeed
 from .workers import running
 
 __all__ = ["Comms", "open_comms", "serve"]
@@ -71,6 +72,7 @@ class Comms:
     sessions: Sessions | None = None
     feedback: PushFeedback | None = None
     budgets: ErrorBudgets | None = None
+    sli: SliFeed | None = None  # live dispatch outcomes, fed to the budgets
     participants: Participants | None = None
     log_scan: LogScanner | None = None
     scanning: Scanning | None = None
@@ -237,6 +239,12 @@ async def open_comms(
     comms.budgets = ErrorBudgets(
         runtime, catalog.model.error_budget, switch=SWITCHES["budget_freeze"]
     )
+    comms.sli = SliFeed(
+        comms.budgets,
+        latency_objective=settings.sli_latency_objective,
+        every=settings.sli_flush_every,
+    )
+    dispatcher.sli = comms.sli
     comms.failover = await Failover.open(
         runtime,
         settings,

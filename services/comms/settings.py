@@ -50,6 +50,11 @@ class CommsSettings(ServiceSettings):
     scan_watch_every: float = 30.0
     # How often the relay samples its backlog: the lag rule's 30 s is seen within 5 s.
     outbox_sample_every: float = 5.0
+    # Live SLIs of the error budget (comms.budget.1): a dispatch sent within this many
+    # seconds of being accepted is within the send-latency SLO (a catalog choice; the
+    # seed gives no number); the counts go to the budget as one batch a minute.
+    sli_latency_objective: float = 60.0
+    sli_flush_every: float = 60.0
     poison_attempts: int = 3  # comms.fm.9: failures before a poison outbox row goes to the DLQ
     scheduling_inbox: bool = True  # dedupe scheduling events by message id (comms.fm.18)
     erasure_scan_every: float = 3600.0  # the reconciliation job's period (comms.fm.15)

@@ -50,6 +50,9 @@ async def running(comms: Any) -> AsyncIterator[dict[str, Any]]:
     consumer = comms.scheduling.consumer() if comms.scheduling is not None else None
     if consumer is not None:
         tasks.append(asyncio.create_task(consumer.run(), name="comms.scheduling"))
+    if comms.sli is not None:
+        clock = comms.runtime.clock
+        tasks.append(asyncio.create_task(comms.sli.run(stop, clock), name="comms.sli"))
     if comms.feedback is not None:
         every = comms.settings.feedback_poll
         tasks.append(asyncio.create_task(comms.feedback.run(stop, every), name="comms.feedback"))

@@ -130,12 +130,16 @@ async def record_sli(body: SliBatch, request: Request) -> dict[str, Any]:
 
 @router.get("/ops/budget")
 async def budget(request: Request) -> dict[str, Any]:
-    """Each SLO's burn over the trailing 7 days and the adapter freeze flag."""
+    """Each SLO's burn over the trailing 7 days, its samples there (good, bad: the live
+    dispatches' and the batches posted), and the adapter freeze flag."""
     require_operator(request)
     budgets = comms_of(request).budgets
     burns = {slo: await budgets.burn(slo) for slo in SLOS}
+    samples = {
+        slo: dict(zip(("good", "bad"), await budgets.samples(slo), strict=True)) for slo in SLOS
+    }
     frozen = await budgets.frozen()
-    return {"burn": burns, "frozen": frozen is not None, "slo": frozen}
+    return {"burn": burns, "samples": samples, "frozen": frozen is not None, "slo": frozen}
 
 
 class Change(BaseModel):
