@@ -63,7 +63,18 @@ class PurgeRetrier:
     def __init__(self, runtime: Runtime, cdn: CdnClient, *, poll: float = 1.0) -> None:
         self.rt = runtime
         self.cdn = cdn
-        self.poll = poll
+        self.poll = poll  # the longest sleep with nothing due (a missed wake-up's bound)
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A purge was enqueued (its transaction committed): look now, not at the poll."""
+        self._wake.set()
+
+    async def next_due(self) -> float | None:
+        rows = await self.rt.store.fetch(
+            "SELECT MIN(next_at) FROM theme_purges WHERE state = 'pending'"
+        )
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     async def purge_now(self, tag: str) -> None:
         """One purge under the policy (the manual command uses it too)."""
@@ -121,8 +132,13 @@ class PurgeRetrier:
         from .orphans import sleep_or_stop
 
         while not stop.is_set():
+            self._wake.clear()
+            wait = self.poll
             try:
                 await self.run_due()
+                due = await self.next_due()
+                if due is not None:  # sleep until the next retry is due, no longer
+                    wait = min(self.poll, max(0.0, due - self.rt.clock.now()))
             except Exception:  # the next pass tries again
                 log.exception("purge retrier pass failed")
-            await sleep_or_stop(self.rt.clock, self.poll, stop)
+            await sleep_or_stop(self.rt.clock, wait, stop, self._wake)

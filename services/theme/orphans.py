@@ -80,10 +80,13 @@ class OrphanSweep:
             await sleep_or_stop(self.rt.clock, self.every, stop)
 
 
-async def sleep_or_stop(clock: mitigate.Clock, seconds: float, stop: asyncio.Event) -> None:
-    """Sleep on the service's clock, waking at once when ``stop`` is set."""
-    sleeper = asyncio.ensure_future(clock.asleep(seconds))
-    stopper = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (sleeper, stopper):
+async def sleep_or_stop(
+    clock: mitigate.Clock, seconds: float, stop: asyncio.Event, wake: asyncio.Event | None = None
+) -> None:
+    """Sleep on the service's clock, waking at once when ``stop`` (or ``wake``) is set."""
+    tasks = {asyncio.ensure_future(clock.asleep(seconds)), asyncio.ensure_future(stop.wait())}
+    if wake is not None:
+        tasks.add(asyncio.ensure_future(wake.wait()))
+    await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for task in tasks:
         task.cancel()

@@ -118,6 +118,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
             transport=httpx.ASGITransport(app=fake_ai.app), base_url="http://ai.test"
         )
     themes = Themes(runtime)
+    themes.on_purge = purges.notify
     suggestions = Suggestions(runtime, AiClient(ai_http), themes)
     theme = Theme(
         settings, runtime, themes, sweep, purges, cdn, suggestions, fake_cdn=fake, fake_ai=fake_ai

@@ -29,7 +29,9 @@ class ThemeSettings(ServiceSettings):
     # The CDN's purge API; empty: the fake CDN runs in this process (embedded).
     cdn_url: str = ""
     ops_token: str = "local-operator"  # operator endpoints (/ops/...) need it in x-ops-token
-    purge_poll: float = 1.0  # how often the invalidation retrier looks for due purges
+    # The invalidation retrier sleeps until the next retry is due, and is woken by each
+    # publish; with nothing due it looks again after this long (another worker's purges).
+    purge_poll: float = 60.0
     # Cache headers of a published bundle (theme.fm.2.6; stale-while-revalidate: catalog).
     cache_control: str = "public, max-age=300, s-maxage=86400, stale-while-revalidate=60"
     # The AI orchestrator; empty: the fake orchestrator runs in this process (embedded).

@@ -76,6 +76,7 @@ class Themes:
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
         self.events = ThemeEvents(runtime)
         self.assets: Any = None  # broken-asset placeholders on the render path (assets.py)
+        self.on_purge: Any = None  # wakes the purge retrier once a flip's purge is committed
         self.scope = TenantScope(runtime)  # tenant isolation of reads (tenancy.py)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
@@ -278,6 +279,7 @@ class Themes:
                 status=409,
             ) from err
         await self.events.after_commit(pending)
+        self._purge_enqueued()
         return {
             "theme": theme_id,
             "revision": revision,
@@ -315,7 +317,12 @@ class Themes:
                     status=409,
                 ) from err
             await self.events.after_commit(pending)
+            self._purge_enqueued()
         return {"theme": theme_id, "revision": revision, "sha256": sha256, "size": int(size)}
+
+    def _purge_enqueued(self) -> None:
+        if self.on_purge is not None:
+            self.on_purge()
 
     async def _check_presets(self, tenant: str, theme_id: str, doc: ThemeDocument) -> None:
         """Every selected layout preset must still be active (a read, no transaction)."""
