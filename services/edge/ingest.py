@@ -40,6 +40,9 @@ class Ingestion:
             runtime.store, clock=runtime.clock, observers=runtime.observers
         )
         self.consumer: mitigate.Consumer | None = None  # while the worker runs
+        self.inbox = mitigate.Inbox(
+            runtime.store, CONSUMER, clock=runtime.clock, observers=runtime.observers
+        )
 
     async def submit(self, tenant: str, doc_id: str, text: str) -> dict[str, Any]:
         if not self.rt.switches.enabled(SWITCH):
@@ -58,10 +61,13 @@ class Ingestion:
         self.outbox.notify()
         return {"id": doc_id, "state": "queued", "job": msg_id}
 
-    async def _handle(self, message: mitigate.Message) -> None:
+    async def _handle(self, message: mitigate.Message, tx: Any) -> None:
+        """One document version, upserted in the inbox's transaction: once per message,
+        and in the order the relay published a document's versions (the ordered inbox
+        holds back a version redelivered ahead of the one before it)."""
         body = json.loads(message.payload)
         try:
-            await self.index.upsert(str(body["tenant"]), str(body["id"]), str(body["text"]))
+            await self.index.upsert(str(body["tenant"]), str(body["id"]), str(body["text"]), tx=tx)
         except EmbeddingError as exc:  # no retry makes it embeddable: DLQ at once
             raise mitigate.PoisonMessageError(CONSUMER, str(exc)) from exc
 
@@ -83,7 +89,7 @@ class Ingestion:
             rt.bus,
             # ack_wait well above vector.upsert's 5 s timeout: no redelivery mid-upsert
             mitigate.ConsumerSpec(CONSUMER, self.subject, ack_wait=60.0),
-            self._handle,
+            self.inbox.handler(self._handle),
             retry=mitigate.Retry(9, base=10.0, cap=300.0),  # 10 deliveries in all
             dead_letters=self.dlq,
             wait=5.0,

@@ -25,19 +25,26 @@ class VectorIndex:
             "vectorize_queries", "Vector index queries by status", ["status"], registry=registry
         )
 
-    async def upsert(self, tenant: str, doc_id: str, text: str) -> None:
+    async def upsert(self, tenant: str, doc_id: str, text: str, *, tx: Any = None) -> None:
+        """Replace the document's row; inside ``tx`` when given (the ingestion inbox's
+        transaction, so the row and the inbox record commit together)."""
         vector = self.embedder.embed(text)
 
+        async def replace(tx: Any) -> None:
+            await tx.execute(
+                "DELETE FROM edge_vectors WHERE tenant = ? AND doc_id = ?", (tenant, doc_id)
+            )
+            await tx.execute(
+                "INSERT INTO edge_vectors (tenant, doc_id, body, embedding) VALUES (?, ?, ?, ?)",
+                (tenant, doc_id, text, json.dumps(vector)),
+            )
+
         async def write() -> None:
-            async with self.rt.store.transaction() as tx:
-                await tx.execute(
-                    "DELETE FROM edge_vectors WHERE tenant = ? AND doc_id = ?", (tenant, doc_id)
-                )
-                await tx.execute(
-                    "INSERT INTO edge_vectors (tenant, doc_id, body, embedding)"
-                    " VALUES (?, ?, ?, ?)",
-                    (tenant, doc_id, text, json.dumps(vector)),
-                )
+            if tx is not None:
+                await replace(tx)
+                return
+            async with self.rt.store.transaction() as own:
+                await replace(own)
 
         await self.rt.policy("vector.upsert").acall(write)
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from services.edge.harness import open_world
+from tests.services.edge.virtual_run import VirtualRun
 
-import mitigate
-from mitigate.chaos import Failure, FaultInjector, Latency
+from mitigate.chaos import Failure, Latency
 
 CATALOG = Path(__file__).resolve().parents[3] / "services" / "edge" / "catalog.yaml"
 
@@ -37,37 +36,8 @@ FAULTS = {
 }
 
 
-class _Run:
-    """What the edge harness needs of a run, built outside `mitigate verify`."""
-
-    def __init__(self, clock: Any = None) -> None:
-        self.clock = clock if clock is not None else mitigate.VirtualClock()
-        self.recorder = mitigate.Recorder()
-        self.observers = [self.recorder]
-        self.catalog = mitigate.Catalog.load(CATALOG, clock=self.clock, observers=self.observers)
-        self.injector = FaultInjector(clock=self.clock)
-        self.switches = None
-        self.backend = "embedded"
-        self._built: dict[str, Any] = {}
-        self._closers: list[Any] = []
-
-    def policy(self, name: str) -> Any:
-        if name not in self._built:
-            pipeline = self.catalog.policy(name)
-            pipeline.attach(self.injector)
-            self._built[name] = pipeline
-        return self._built[name]
-
-    def rollback(self, fn: Any) -> None:
-        self._closers.append(fn)
-
-    async def close(self) -> None:
-        for fn in reversed(self._closers):
-            await fn()
-
-
 async def _status(identity: str, fault: str) -> int:
-    run = _Run()
+    run = VirtualRun(CATALOG)
     world = await open_world(run)
     try:
         make = FAULTS[fault]
