@@ -20,8 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from serving import free_port, start
+from serving import free_port, serve_bare, start, stop
 
 LIMIT, BURST = 20, 20  # the comms settings' receipt_rate and receipt_burst
 FLOOD = 20 * LIMIT  # callbacks per second offered
@@ -106,10 +104,7 @@ def main() -> int:
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        import uvicorn
-
-        uvicorn.run(_bare_app(), host="127.0.0.1", port=args.bare_server, log_level="warning")
-        return 0
+        return serve_bare(_bare_app(), args.bare_server)
 
     data = Path(tempfile.mkdtemp(prefix="comms-flood-"))
     comms_port, bare_port = free_port(), free_port()
@@ -123,11 +118,7 @@ def main() -> int:
         bare = asyncio.run(_flood(bare_url, args.seconds))
     finally:
         for process in servers:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         shutil.rmtree(data, ignore_errors=True)
     ceiling = LIMIT * comms["seconds"] + BURST + LIMIT  # the limit, its burst, one second's slack
     results = {

@@ -23,8 +23,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from serving import free_port, start  # noqa: E402
+from serving import free_port, serve_bare, start, stop  # noqa: E402
 
 TENANT = {"id": "bench", "plan": "production", "limits": {"requests_per_minute": 10**9}}
 
@@ -56,10 +54,6 @@ def _bare_app() -> Any:
         return {"allowed": True, "shard": f"bench:{key}#0", "shards": 8, "busyMs": 2.0}
 
     return app
-
-
-
-
 
 
 async def _load(url: str, method: str, path: str, n: int, concurrency: int) -> dict[str, float]:
@@ -96,10 +90,7 @@ def main() -> int:
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        import uvicorn
-
-        uvicorn.run(_bare_app(), host="127.0.0.1", port=args.bare_server, log_level="warning")
-        return 0
+        return serve_bare(_bare_app(), args.bare_server)
 
     data = Path(tempfile.mkdtemp(prefix="edge-bench-"))
     (data / "tenants").mkdir(parents=True)
@@ -121,11 +112,7 @@ def main() -> int:
             results[name] = {"edge": edge, "bare": bare, "ratio": edge["rps"] / bare["rps"]}
     finally:
         for process in servers:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            stop(process)
         shutil.rmtree(data, ignore_errors=True)  # the edge's store and tenant file
     if args.json:
         print(json.dumps(results, indent=2))

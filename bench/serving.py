@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-__all__ = ["free_port", "start", "stop"]
+__all__ = ["free_port", "serve_bare", "start", "stop"]
 
 
 def free_port() -> int:
@@ -41,3 +41,11 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def serve_bare(app: object, port: int) -> int:
+    """Serve a bench's bare baseline app on 127.0.0.1 (its ``--bare-server`` mode)."""
+    import uvicorn
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
+    return 0

@@ -36,7 +36,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serving import free_port, start, stop  # noqa: E402
+from bench.serving import free_port, serve_bare, start, stop  # noqa: E402
 
 HEADERS = {"x-tenant-id": "acme"}
 DOCUMENT = {
@@ -66,12 +66,6 @@ def _bare_app() -> Any:
         return {"theme": theme_id, "revision": 1, "sha256": "0" * 64, "size": len(BUNDLE)}
 
     return app
-
-
-
-
-
-
 
 
 def _summary(latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -158,10 +152,7 @@ def main() -> int:
     parser.add_argument("--bare-server", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_server:
-        import uvicorn
-
-        uvicorn.run(_bare_app(), host="127.0.0.1", port=args.bare_server, log_level="warning")
-        return 0
+        return serve_bare(_bare_app(), args.bare_server)
 
     bare_port = free_port()
     bare_url = f"http://127.0.0.1:{bare_port}"
