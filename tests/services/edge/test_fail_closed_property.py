@@ -7,7 +7,6 @@ lets nothing through; a row of another tenant never resolves."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,8 +14,6 @@ from services.edge.harness import open_world
 from tests.services.edge.virtual_run import VirtualRun
 
 from mitigate.chaos import Failure, Latency
-
-CATALOG = Path(__file__).resolve().parents[3] / "services" / "edge" / "catalog.yaml"
 
 IDENTITIES: dict[str, dict[str, str]] = {
     "known header": {"x-tenant-id": "acme"},
@@ -37,7 +34,7 @@ FAULTS = {
 
 
 async def _status(identity: str, fault: str) -> int:
-    run = VirtualRun(CATALOG)
+    run = VirtualRun()
     world = await open_world(run)
     try:
         make = FAULTS[fault]

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 
 from services.edge.harness import open_world
-
-from .test_fail_closed_property import _Run
+from tests.services.edge.virtual_run import VirtualRun
 
 ADD = {"operations": [{"op": "add", "field": "credits", "amount": 10}]}
 
 
 async def _scenario() -> None:
-    run = _Run()
+    run = VirtualRun()
     world = await open_world(run)
     try:
         http = world.tenant("acme")

@@ -8,7 +8,6 @@ version would overwrite the second there."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 from services.edge.harness import open_world
@@ -18,12 +17,10 @@ from tests.services.edge.virtual_run import VirtualRun
 import mitigate
 from mitigate.chaos import Failure
 
-CATALOG = Path(__file__).resolve().parents[3] / "services" / "edge" / "catalog.yaml"
-
 
 async def _indexed_after_a_failed_first_version(backend: str) -> tuple[list[str], int]:
     real = backend != "embedded"
-    run = VirtualRun(CATALOG, clock=mitigate.RealClock() if real else None)
+    run = VirtualRun(mitigate.RealClock() if real else None)
     run.backend = backend
     world = await open_world(run, workers=True)
     try:

@@ -9,18 +9,17 @@ import uuid
 
 from services.edge.harness import open_world
 from tests.conftest import require_postgres
+from tests.services.edge.virtual_run import VirtualRun
 
 import mitigate
 from mitigate.chaos import FaultProxy
-
-from .test_fail_closed_property import _Run
 
 
 async def _scenario(dsn: str) -> None:
     host_port = dsn.split("@", 1)[1].split("/", 1)[0]
     host, port = host_port.split(":")
     async with FaultProxy(host, int(port)) as proxy:
-        run = _Run(mitigate.RealClock())  # a real server, in real time
+        run = VirtualRun(mitigate.RealClock())  # a real server, in real time
         store = dsn.replace(host_port, f"127.0.0.1:{proxy.port}")
         world = await open_world(run, store=store, schema_name=f"edge_r{uuid.uuid4().hex[:8]}")
         try:

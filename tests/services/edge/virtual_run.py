@@ -9,11 +9,13 @@ from typing import Any
 import mitigate
 from mitigate.chaos import FaultInjector
 
+CATALOG = Path(__file__).resolve().parents[3] / "services" / "edge" / "catalog.yaml"
+
 
 class VirtualRun:
     """What the edge harness needs of a run, built outside `mitigate verify`."""
 
-    def __init__(self, catalog: Path, clock: Any = None) -> None:
+    def __init__(self, clock: Any = None, catalog: Path = CATALOG) -> None:
         self.clock = clock if clock is not None else mitigate.VirtualClock()
         self.recorder = mitigate.Recorder()
         self.observers = [self.recorder]
