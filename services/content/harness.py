@@ -10,6 +10,7 @@ and NATS stream per run).
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import shutil
 import tempfile
@@ -140,7 +141,9 @@ def settings_for(run: Any, root: Path, **overrides: Any) -> ContentSettings:
     )
     backend = getattr(run, "backend", "embedded") or "embedded"
     if backend != "embedded":
-        unique = f"x{uuid.uuid4().hex[:10]}"
+        # The process id first: a test can tell its own runs' schemas from those of other
+        # runs on the same server (tests/services/content/test_backend_verify.py).
+        unique = f"x{os.getpid()}y{uuid.uuid4().hex[:10]}"
         settings = settings.with_backend(backend).model_copy(  # type: ignore[assignment]
             update={
                 "schema_name": f"content_{unique}",

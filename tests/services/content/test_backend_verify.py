@@ -11,6 +11,7 @@ CDN edge's copies indexed in Redis; a poisoned copy is purged)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import psycopg
@@ -26,10 +27,12 @@ ROWS = ["content.chaos.1", "content.chaos.4", "content.fm.1.10"]
 
 
 def _run_schemas(dsn: str) -> set[str]:
+    """This process's run schemas (other runs on the server, such as the session-start
+    runs in their own processes, name theirs with their own process id)."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         rows = conn.execute(
-            "SELECT schema_name FROM information_schema.schemata"
-            " WHERE schema_name LIKE 'content\\_x%'"
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+            (f"content\\_x{os.getpid()}y%",),
         ).fetchall()
     return {r[0] for r in rows}
 
@@ -102,5 +105,7 @@ def test_a_backend_run_builds_its_world_on_the_real_servers(tmp_path: Path) -> N
     assert one.store.startswith("postgresql://") and one.bus.startswith("nats://")
     assert one.cache.startswith("redis://")
     assert one.schema_name != two.schema_name and one.stream != two.stream
+    # named with this process's id: what _run_schemas looks for after each run
+    assert one.schema_name.startswith(f"content_x{os.getpid()}y"), one.schema_name
     assert one.subject_prefix != two.subject_prefix
     assert f"schema={one.schema_name}" in one.store_url
