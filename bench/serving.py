@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 
 import httpx
@@ -20,8 +21,10 @@ def free_port() -> int:
 
 
 def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
-    """Run ``argv`` and wait (at most 60 s) until ``url`` serves its OpenAPI."""
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    """Run ``argv`` and wait (at most 60 s) until ``url`` serves its OpenAPI (on failure,
+    the error names the end of what the server wrote)."""
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -31,7 +34,10 @@ def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[by
             pass
         time.sleep(0.2)
     process.kill()
-    raise RuntimeError(f"server did not start: {argv}")
+    process.wait()
+    log.seek(0)
+    tail = log.read()[-2000:].decode(errors="replace")
+    raise RuntimeError(f"server did not start: {argv}\n{tail}")
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

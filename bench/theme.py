@@ -10,7 +10,10 @@ requests at a fixed concurrency. Measured:
   closed port: the breaker opens and reads go to origin; the seed promises p95 <= 250 ms),
   and without a cache (the in-process one); beside the bare app serving the same bytes;
 - publishes: ``PUT`` a theme then ``POST .../publish`` (validation, bundle build, upload,
-  the flip with its outbox row and purge job), beside a bare POST.
+  the flip with its outbox row and purge job), beside a bare POST;
+- both again with the service on PostgreSQL (127.0.0.1:5432, when it answers): its tables
+  under FORCED row-level security, connected as ``theme_app``, the tenant set on every
+  transaction (what tenant isolation costs), the in-process cache.
 
 Reported: requests per second, p95, and the ratio to the bare app.
 
@@ -37,6 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.serving import free_port, serve_bare, start, stop  # noqa: E402
+
+PG_SCHEMA = f"theme_bench_{os.getpid()}"  # its own schema on PostgreSQL, dropped after
 
 HEADERS = {"x-tenant-id": "acme"}
 DOCUMENT = {
@@ -117,15 +122,17 @@ async def _publishes(url: str, n: int, concurrency: int, bare: bool) -> dict[str
         return _summary(latencies, time.perf_counter() - t0)
 
 
-def _serve_theme(cache: str) -> tuple[subprocess.Popen[bytes], str]:
+def _serve_theme(cache: str, backend: str = "embedded") -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
         **os.environ,
         "THEME_DATA_DIR": tempfile.mkdtemp(prefix="theme-bench-"),
         "THEME_CACHE": cache,
+        "THEME_SCHEMA_NAME": PG_SCHEMA,
     }
     argv = [sys.executable, "-m", "mitigate.cli", "serve", "theme", "--port", str(port)]
+    argv += ["--backend", backend]
     process = start(argv, env, url)
     saved = httpx.put(f"{url}/v1/themes/brand", json=DOCUMENT, headers=HEADERS, timeout=30)
     published = httpx.post(f"{url}/v1/themes/brand/publish", headers=HEADERS, timeout=30)
@@ -135,12 +142,19 @@ def _serve_theme(cache: str) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
-def _redis_up() -> bool:
+def _listening(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
+
+
+def _drop_pg_schema() -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
+        c.execute(f'DROP SCHEMA IF EXISTS "{PG_SCHEMA}" CASCADE')
 
 
 def main() -> int:
@@ -160,27 +174,33 @@ def main() -> int:
         [sys.executable, __file__, "--bare-server", str(bare_port)], dict(os.environ), bare_url
     )
     results: dict[str, Any] = {"requests": args.requests, "concurrency": args.concurrency}
-    variants = [("in-process cache", "none")]
-    if _redis_up():
-        variants.insert(0, ("redis up", "redis://127.0.0.1:6379/15"))
-    variants.append(("redis down", f"redis://127.0.0.1:{free_port()}/0"))
+    # (name, cache, backend): the embedded store, then PostgreSQL with the tables under
+    # FORCED row-level security and the service connected as theme_app.
+    variants = [("in-process cache", "none", "embedded")]
+    if _listening(6379):
+        variants.insert(0, ("redis up", "redis://127.0.0.1:6379/15", "embedded"))
+    variants.append(("redis down", f"redis://127.0.0.1:{free_port()}/0", "embedded"))
+    if _listening(5432):
+        variants.append(("postgres RLS", "none", "postgres"))
     try:
         base = asyncio.run(_reads(bare_url, args.requests, args.concurrency))
         results["bare read"] = base
-        for name, cache in variants:
-            process, url = _serve_theme(cache)
+        bare_pubs = asyncio.run(_publishes(bare_url, args.publishes, 4, bare=True))
+        for name, cache, backend in variants:
+            process, url = _serve_theme(cache, backend)
             try:
                 measured = asyncio.run(_reads(url, args.requests, args.concurrency))
-                if name == "in-process cache":
+                if cache == "none":
                     pubs = asyncio.run(_publishes(url, args.publishes, 4, bare=False))
-                    bare_pubs = asyncio.run(_publishes(bare_url, args.publishes, 4, bare=True))
-                    results["publish"] = {
+                    results[f"publish, {backend}"] = {
                         "theme": pubs,
                         "bare": bare_pubs,
                         "ratio": pubs["rps"] / bare_pubs["rps"],
                     }
             finally:
                 stop(process)
+                if backend == "postgres":
+                    _drop_pg_schema()
             results[f"read, {name}"] = {**measured, "ratio": measured["rps"] / base["rps"]}
     finally:
         stop(bare)
@@ -188,17 +208,18 @@ def main() -> int:
         print(json.dumps(results, indent=2))
         return 0
     print(f"bare read            {base['rps']:7.0f} req/s  p95 {base['p95_ms']:6.1f} ms")
-    for name, _ in variants:
+    for name, _, _ in variants:
         r = results[f"read, {name}"]
         print(
             f"read, {name:15} {r['rps']:7.0f} req/s  p95 {r['p95_ms']:6.1f} ms"
             f"  ratio {r['ratio']:.3f}"
         )
-    p = results["publish"]
-    print(
-        f"publish (save+publish) {p['theme']['rps']:6.1f} /s  p95 {p['theme']['p95_ms']:6.1f} ms"
-        f"   bare {p['bare']['rps']:7.0f} /s  ratio {p['ratio']:.4f}"
-    )
+    for backend in sorted({backend for _, _, backend in variants}):
+        p = results[f"publish, {backend}"]
+        print(
+            f"publish ({backend:8}) {p['theme']['rps']:6.1f} /s  p95 {p['theme']['p95_ms']:6.1f} ms"
+            f"   bare {p['bare']['rps']:7.0f} /s  ratio {p['ratio']:.4f}"
+        )
     return 0
 
 

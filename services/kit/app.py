@@ -102,6 +102,7 @@ def create_app(
     health: Health | None = None,
     on_tenant_reject: Callable[[str], Any] | None = None,
     middleware: Iterable[tuple[type, dict[str, Any]]] = (),
+    inner_middleware: Iterable[tuple[type, dict[str, Any]]] = (),
     exempt: tuple[str, ...] = (),
 ) -> FastAPI:
     """The ASGI app of one service.
@@ -112,11 +113,12 @@ def create_app(
     :data:`EXEMPT` (a provider's callbacks: the provider knows no tenant; the service
     finds it from what the callback names). ``middleware``: ``(class, options)`` pairs
     placed just inside the envelope, outside tenant resolution (the first pair is the
-    outermost of them). ``idempotency``: unsafe requests may carry ``Idempotency-Key``; a
-    repeat gets the first answer (keys kept in the service's store, or in
-    ``idempotency_store``: a ``mitigate.TieredIdempotencyStore`` over Redis, say); its
-    refusals (409 in flight, 422 key reused, 400 bad key) answer in the error envelope
-    like every other error.
+    outermost of them). ``inner_middleware``: pairs placed inside tenant resolution, next
+    to the routes (they see ``scope["state"]["tenant"]``). ``idempotency``: unsafe
+    requests may carry ``Idempotency-Key``; a repeat gets the first answer (keys kept in
+    the service's store, or in ``idempotency_store``: a ``mitigate.TieredIdempotencyStore``
+    over Redis, say); its refusals (409 in flight, 422 key reused, 400 bad key) answer in
+    the error envelope like every other error.
     """
     no_tenant = (*EXEMPT, *exempt)
     app = FastAPI(title=title, version=version)
@@ -145,6 +147,8 @@ def create_app(
         app.include_router(router)
 
     # Middleware, innermost first: idempotency sees resolved tenants; the envelope wraps all.
+    for cls, options in reversed(list(inner_middleware)):
+        app.add_middleware(cls, **options)
     if idempotency:
         app.add_middleware(
             mitigate.IdempotencyMiddleware,

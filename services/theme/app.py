@@ -11,6 +11,7 @@ from mitigate.web import Health
 from services.kit.app import create_app, standard_health
 
 from .api import csp, ops, previews, tenants, themes
+from .tenancy import RequestTenant
 
 __all__ = ["ROUTERS", "build_app"]
 
@@ -44,6 +45,7 @@ def build_app(theme: Any) -> FastAPI:
         title="theme service",
         tenants=tenant_resolver(theme),
         exempt=(csp.REPORT_PATH, previews.PREVIEW_PATH),
+        inner_middleware=[(RequestTenant, {})],
         health=health(theme),
         # A repeated request with its Idempotency-Key gets the first answer (principle 3).
         idempotency=theme.runtime.switches.enabled("theme.switch.idempotency-key"),

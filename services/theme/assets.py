@@ -26,6 +26,7 @@ import mitigate
 from services.kit.errors import ServiceError
 
 from .audit import report
+from .provisioning import known_tenants
 
 __all__ = ["BrokenAssets", "asset_refs", "media_key"]
 
@@ -76,8 +77,9 @@ def asset_refs(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 class BrokenAssets:
-    def __init__(self, runtime: Any, *, scan_every: float = 86400.0) -> None:
+    def __init__(self, runtime: Any, scope: Any, *, scan_every: float = 86400.0) -> None:
         self.rt = runtime
+        self.scope = scope  # tenancy.TenantScope: events and the scan run as one tenant
         self.scan_every = scan_every
         self.outbox = mitigate.Outbox(runtime.store, clock=runtime.clock)
         self.inbox = mitigate.Inbox(
@@ -87,21 +89,19 @@ class BrokenAssets:
     def _on(self, switch: str) -> bool:
         return bool(self.rt.switches.enabled(switch))
 
-    async def _active(
-        self, tenant: str | None = None, tx: Any = None
-    ) -> list[tuple[str, str, dict[str, Any]]]:
-        """(tenant, theme, document) of every theme with an active publication (read in
-        ``tx`` when given: on SQLite a handler's transaction holds the only writer)."""
+    async def _active(self, tenant: str, tx: Any = None) -> list[tuple[str, dict[str, Any]]]:
+        """(theme, document) of each of ``tenant``'s themes with an active publication
+        (read in ``tx`` when given: on SQLite a handler's transaction holds the only
+        writer)."""
         sql = (
-            "SELECT t.tenant, t.id, t.document FROM theme_themes t JOIN theme_publications p"
+            "SELECT t.id, t.document FROM theme_themes t JOIN theme_publications p"
             " ON p.tenant = t.tenant AND p.theme_id = t.id AND p.active = 1"
+            " WHERE t.tenant = ?"
         )
-        sql += " WHERE t.tenant = ?" if tenant else ""
-        params = (tenant,) if tenant else ()
         rows = await (
-            tx.fetchall(sql, params) if tx is not None else self.rt.store.fetch(sql, params)
+            tx.fetchall(sql, (tenant,)) if tx is not None else self.rt.store.fetch(sql, (tenant,))
         )
-        return [(str(a), str(b), json.loads(c)) for a, b, c in rows]
+        return [(str(a), json.loads(b)) for a, b in rows]
 
     async def _flag(
         self, tx: Any, tenant: str, theme: str, block: str, asset: str, source: str
@@ -134,17 +134,18 @@ class BrokenAssets:
     async def _apply(self, message: mitigate.Message, tx: Any) -> None:
         body = json.loads(message.payload)
         tenant, asset = str(body["tenant"]), str(body["assetId"])
-        for _, theme, document in await self._active(tenant, tx):
+        for theme, document in await self._active(tenant, tx):
             for block, used in asset_refs(document):
                 if used == asset:
                     await self._flag(tx, tenant, theme, block, asset, "event")
 
     async def handle(self, message: mitigate.Message) -> None:
-        if self._on(SW_DEDUPE):
-            await self.inbox.handler(self._apply)(message)
-            return
-        async with self.rt.store.transaction() as tx:
-            await self._apply(message, tx)
+        async with self.scope.for_event(message.payload):
+            if self._on(SW_DEDUPE):
+                await self.inbox.handler(self._apply)(message)
+                return
+            async with self.rt.store.transaction() as tx:
+                await self._apply(message, tx)
 
     def consumer(self) -> mitigate.Consumer:
         rt = self.rt
@@ -182,9 +183,17 @@ class BrokenAssets:
         return [dict(zip(keys, r, strict=True)) for r in rows]
 
     async def scan(self) -> int:
-        """Flag every referenced asset missing at origin, not flagged yet; how many."""
+        """Flag every referenced asset missing at origin, not flagged yet; how many. Tenant
+        by tenant: each one's themes are read as that tenant."""
         found = 0
-        for tenant, theme, document in await self._active():
+        for tenant in await known_tenants(self.rt):
+            async with self.scope.as_tenant(tenant):
+                found += await self._scan_tenant(tenant)
+        return found
+
+    async def _scan_tenant(self, tenant: str) -> int:
+        found = 0
+        for theme, document in await self._active(tenant):
             known = {(f["block"], f["asset"]) for f in await self.flagged(tenant, theme)}
             for block, asset in asset_refs(document):
                 if (block, asset) in known or await self.rt.objects.exists(

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+import mitigate
 from services.kit.runtime import AllOn, Runtime
 from services.kit.serve import background
 
@@ -40,16 +41,29 @@ class World:
             events, self.events = self.events, None
             await events.__aexit__(None, None, None)
 
+    async def fetch(self, tenant: str, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Rows of the service's database read around the API as ``tenant`` (on
+        PostgreSQL row-level security shows a tenant's rows only to that tenant)."""
+        async with self.theme.themes.scope.as_tenant(tenant):
+            return list(await self.theme.runtime.store.fetch(sql, params))
+
+    async def execute(self, tenant: str, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """One write around the API as ``tenant``; the rows it changed."""
+        async with self.theme.themes.scope.as_tenant(tenant):
+            return int(await self.theme.runtime.store.execute(sql, params))
+
     async def row(self, theme_id: str, tenant: str = TENANT) -> tuple[Any, ...] | None:
         """The stored row of a theme, read around the API (what the database holds)."""
-        rows = await self.theme.runtime.store.fetch(
+        rows = await self.fetch(
+            tenant,
             "SELECT revision, state, document FROM theme_themes WHERE tenant = ? AND id = ?",
             (tenant, theme_id),
         )
         return tuple(rows[0]) if rows else None
 
     async def publications(self, theme_id: str, tenant: str = TENANT) -> list[tuple[Any, ...]]:
-        rows = await self.theme.runtime.store.fetch(
+        rows = await self.fetch(
+            tenant,
             "SELECT revision, active FROM theme_publications WHERE tenant = ? AND theme_id = ?",
             (tenant, theme_id),
         )
@@ -123,9 +137,14 @@ async def open_world(run: Any, *, workers: bool = False, events: bool = False) -
             await loops.__aexit__(None, None, None)
         await http.aclose()
         if (getattr(run, "backend", "embedded") or "embedded") != "embedded":
-            drop = getattr(runtime.store, "drop_schema", None)
-            if drop is not None:
-                await drop()
+            if settings.store.startswith("postgres"):  # as the owner: the app owns nothing
+                owner = await mitigate.open_store(
+                    settings.in_schema(settings.store_owner or settings.store), migrate=False
+                )
+                try:
+                    await owner.drop_schema()
+                finally:
+                    await owner.aclose()
             delete = getattr(runtime.bus, "delete_stream", None)
             if delete is not None:
                 await delete()

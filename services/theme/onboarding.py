@@ -57,6 +57,10 @@ class Onboarding:
         )
 
     async def _record(self, tenant: str, step: str, state: str, detail: str = "") -> None:
+        async with self.provisioning.scope.as_tenant(tenant):
+            await self._write(tenant, step, state, detail)
+
+    async def _write(self, tenant: str, step: str, state: str, detail: str) -> None:
         await self.rt.store.execute(
             "INSERT INTO theme_onboarding (tenant, step, state, detail) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (tenant, step) DO UPDATE SET state = excluded.state,"
@@ -103,7 +107,8 @@ class Onboarding:
         )
 
     async def steps(self, tenant: str) -> dict[str, dict[str, str]]:
-        rows = await self.rt.store.fetch(
-            "SELECT step, state, detail FROM theme_onboarding WHERE tenant = ?", (tenant,)
-        )
+        async with self.provisioning.scope.as_tenant(tenant):
+            rows = await self.rt.store.fetch(
+                "SELECT step, state, detail FROM theme_onboarding WHERE tenant = ?", (tenant,)
+            )
         return {str(s): {"state": str(st), "detail": str(d or "")} for s, st, d in rows}

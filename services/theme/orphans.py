@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import mitigate
 from services.kit.runtime import Runtime
@@ -31,26 +31,36 @@ class OrphanReaped(mitigate.Event):
 
 
 class OrphanSweep:
-    def __init__(self, runtime: Runtime, *, age: float, every: float) -> None:
+    def __init__(self, runtime: Runtime, scope: Any, *, age: float, every: float) -> None:
         self.rt = runtime
+        self.scope = scope  # tenancy.TenantScope: runs a question as one tenant
         self.age = age
         self.every = every
+
+    async def _named(self, keys: list[str]) -> set[str]:
+        """The keys among ``keys`` that a publication names, asked as each key's tenant."""
+        named: set[str] = set()
+        for tenant in sorted({key.split("/")[1] for key in keys if _tenant_of(key)}):
+            async with self.scope.as_tenant(tenant):
+                rows = await self.rt.store.fetch(
+                    "SELECT object_key FROM theme_publications WHERE tenant = ?", (tenant,)
+                )
+            named |= {str(r[0]) for r in rows}
+        return named
 
     async def sweep_once(self) -> list[str]:
         """One pass; returns the keys deleted."""
         if not self.rt.switches.enabled(SWITCH):
             return []
         now = self.rt.clock.now()
-        named = {
-            str(r[0])
-            for r in await self.rt.store.fetch("SELECT object_key FROM theme_publications")
-        }
+        keys = [key for key in await self.rt.objects.list("bundles/") if _tenant_of(key)]
+        named = await self._named(keys)
         seen = {
             str(k): float(at)
             for k, at in await self.rt.store.fetch("SELECT key, first_seen FROM theme_orphans")
         }
         reaped: list[str] = []
-        for key in await self.rt.objects.list("bundles/"):
+        for key in keys:
             if key in named:
                 continue
             if key not in seen:
@@ -78,6 +88,12 @@ class OrphanSweep:
             except Exception:  # the next pass tries again; a sweep never stops the service
                 log.exception("orphan sweep failed")
             await sleep_or_stop(self.rt.clock, self.every, stop)
+
+
+def _tenant_of(key: str) -> str:
+    """The tenant of ``bundles/<tenant>/<theme>/<sha>.json``; empty when it names none."""
+    parts = key.split("/")
+    return parts[1] if len(parts) >= 4 and parts[0] == "bundles" else ""
 
 
 async def sleep_or_stop(

@@ -37,6 +37,7 @@ class PreviewLinks:
     def __init__(
         self,
         runtime: Runtime,
+        scope: Any,
         *,
         per_token: int,
         per_tenant: int,
@@ -44,6 +45,7 @@ class PreviewLinks:
         block_for: float,
     ) -> None:
         self.rt = runtime
+        self.scope = scope  # tenancy.TenantScope: the theme is read as the link's tenant
         minute = 60.0
         self.tokens = mitigate.RateLimiter(
             mitigate.RateLimit(per_token, per=minute, algorithm="sliding_window"), runtime.clock
@@ -113,10 +115,11 @@ class PreviewLinks:
         tenant, theme_id = str(rows[0][0]), str(rows[0][1])
         if self._on(LIMITS):
             self._throttle(self.tenants, tenant, "tenant")
-        found = await self.rt.store.fetch(
-            "SELECT revision, document FROM theme_themes WHERE tenant = ? AND id = ?",
-            (tenant, theme_id),
-        )
+        async with self.scope.as_tenant(tenant):  # the link's tenant, from its row
+            found = await self.rt.store.fetch(
+                "SELECT revision, document FROM theme_themes WHERE tenant = ? AND id = ?",
+                (tenant, theme_id),
+            )
         if not found:
             raise ServiceError("MELMASTOON.PREVIEW.NOT_FOUND", "no such preview link", status=404)
         return {

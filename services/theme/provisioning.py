@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import mitigate
 
-__all__ = ["CONSUMER", "CREATED", "UPDATED", "Provisioning", "created_message"]
+__all__ = ["CONSUMER", "CREATED", "UPDATED", "Provisioning", "created_message", "known_tenants"]
 
 CREATED = "tenant.created.v1"
 UPDATED = "tenant.config_updated.v1"
@@ -61,9 +61,17 @@ def default_document(tenant: str, locale: str) -> dict[str, Any]:
     }
 
 
+async def known_tenants(runtime: Any) -> list[str]:
+    """The tenants the service holds themes for: its tenant registry (a request from any
+    other is refused) and every tenant a ``tenant.created.v1`` provisioned."""
+    rows = await runtime.store.fetch("SELECT DISTINCT tenant FROM theme_provisioning_log")
+    return sorted({*runtime.settings.tenants, *(str(r[0]) for r in rows)})
+
+
 class Provisioning:
-    def __init__(self, runtime: Any, *, retry_base: float = 2.0) -> None:
+    def __init__(self, runtime: Any, scope: Any, *, retry_base: float = 2.0) -> None:
         self.rt = runtime
+        self.scope = scope  # tenancy.TenantScope: a message is handled as its tenant
         self.retry_base = retry_base
         self.inbox = mitigate.Inbox(
             runtime.store, CONSUMER, clock=runtime.clock, observers=runtime.observers
@@ -111,11 +119,12 @@ class Provisioning:
         self.rt.emit(ThemeProvisioned(target=CONSUMER, at=self.rt.clock.now(), tenant=tenant))
 
     async def handle(self, message: mitigate.Message) -> None:
-        if self._on(SW_DEDUPE):
-            await self.inbox.handler(self._apply)(message)
-            return
-        async with self.rt.store.transaction() as tx:
-            await self._apply(message, tx)
+        async with self.scope.for_event(message.payload):
+            if self._on(SW_DEDUPE):
+                await self.inbox.handler(self._apply)(message)
+                return
+            async with self.rt.store.transaction() as tx:
+                await self._apply(message, tx)
 
     def consumer(self) -> mitigate.Consumer:
         rt = self.rt

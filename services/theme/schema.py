@@ -7,6 +7,8 @@ from typing import Any
 
 import mitigate
 
+from .tenancy import rls_statements
+
 __all__ = ["MIGRATIONS", "NAMESPACE", "ensure_schema"]
 
 NAMESPACE = "theme"
@@ -90,6 +92,10 @@ _V9 = (
         asset_id TEXT NOT NULL, source TEXT NOT NULL, at DOUBLE PRECISION NOT NULL)""",
 )
 
+# FORCED row-level security on the tenant tables (theme.fm.2.10; tenancy.py). SQLite has
+# none: the app layer applies the same rules there.
+_V10_POSTGRES = tuple(rls_statements())
+
 MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(1, "theme tables", sqlite=_V1, postgres=_V1),
     mitigate.Migration(2, "one active publication per theme", sqlite=_V2, postgres=_V2),
@@ -100,6 +106,9 @@ MIGRATIONS: tuple[mitigate.Migration, ...] = (
     mitigate.Migration(7, "preview links", sqlite=_V7, postgres=_V7),
     mitigate.Migration(8, "tenant events and onboarding", sqlite=_V8, postgres=_V8),
     mitigate.Migration(9, "broken asset flags", sqlite=_V9, postgres=_V9),
+    mitigate.Migration(
+        10, "tenant row-level security", sqlite=("SELECT 1",), postgres=_V10_POSTGRES
+    ),
 )
 
 

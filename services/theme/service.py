@@ -31,8 +31,9 @@ from .relays import RelayPool
 from .schema import ensure_schema
 from .settings import ThemeSettings
 from .suggestions import Suggestions
-from .tenancy import check_role
+from .tenancy import TenantScope, check_database_role
 from .tenant_gate import TenantGate
+from .tenant_store import TenantBoundStore
 from .themes import Themes
 
 __all__ = ["Theme", "open_theme", "serve"]
@@ -96,9 +97,13 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     settings = settings.resolved()  # type: ignore[assignment]
     if runtime is None:
         runtime = await Runtime.open(settings)
-    check_role(runtime, settings.db_role, bypass=settings.db_bypassrls)  # before any work
     await runtime.migrate(ensure_schema)
-    sweep = OrphanSweep(runtime, age=settings.orphan_age, every=settings.orphan_sweep_every)
+    # Before any work: a connection RLS would not bind is refused.
+    await check_database_role(runtime, settings.app_role, bypass=settings.db_bypassrls)
+    scope = TenantScope(runtime)
+    if runtime.store.dialect == "postgres":  # the tenant set per transaction by the store
+        runtime.store = TenantBoundStore(runtime.store, scope)
+    sweep = OrphanSweep(runtime, scope, age=settings.orphan_age, every=settings.orphan_sweep_every)
     fake = None
     if settings.cdn_url:
         http = httpx.AsyncClient(base_url=settings.cdn_url, timeout=None)
@@ -117,7 +122,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         ai_http = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=fake_ai.app), base_url="http://ai.test"
         )
-    themes = Themes(runtime)
+    themes = Themes(runtime, scope)
     themes.on_purge = purges.notify
     suggestions = Suggestions(runtime, AiClient(ai_http), themes)
     theme = Theme(
@@ -125,6 +130,7 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
     )
     theme.previews = PreviewLinks(
         runtime,
+        scope,
         per_token=settings.preview_per_token_rpm,
         per_tenant=settings.preview_per_tenant_rpm,
         block_after=settings.preview_block_after,
@@ -139,9 +145,9 @@ async def open_theme(settings: ThemeSettings, *, runtime: Runtime | None = None)
         scale_after=settings.relay_scale_after,
         check_every=settings.relay_check_every,
     )
-    theme.provisioning = Provisioning(runtime, retry_base=settings.inbox_retry_base)
+    theme.provisioning = Provisioning(runtime, scope, retry_base=settings.inbox_retry_base)
     theme.onboarding = Onboarding(runtime, theme.provisioning)
-    theme.assets = BrokenAssets(runtime, scan_every=settings.asset_scan_every)
+    theme.assets = BrokenAssets(runtime, scope, scan_every=settings.asset_scan_every)
     themes.assets = theme.assets
     theme.tenant_gate = TenantGate(
         runtime, dict(settings.tenants), per_tenant=settings.tenant_in_flight

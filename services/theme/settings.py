@@ -51,8 +51,9 @@ class ThemeSettings(ServiceSettings):
     inbox_retry_base: float = 2.0
     asset_scan_every: float = 86400.0  # the daily origin scan for broken assets
     # The database role the app connects as (theme.fm.2.10): never the tables' owner,
-    # never BYPASSRLS; the start-up check refuses otherwise.
-    db_role: str = "theme_app"
+    # never BYPASSRLS; the start-up check refuses otherwise. On PostgreSQL the database is
+    # asked; on the embedded store, ``db_bypassrls`` stands for the role's flag.
+    app_role: str = "theme_app"
     db_bypassrls: bool = False
     tenant_in_flight: int = 4  # authoring calls in flight per tenant (principle 4)
     # Events of other services the theme consumes (on NATS its stream carries them too).

@@ -1,10 +1,15 @@
 """Tenant isolation of the theme tables (theme.fm.2.10).
 
-On PostgreSQL the tables carry FORCED row-level security (:func:`rls_statements`), the
-app connects as a role that owns nothing and has no BYPASSRLS (checked at start, the
-service refuses to run otherwise), and the tenant is set per transaction
-(``set_config('app.tenant_id', ..., true)``), so a pooled connection never carries it to
+On PostgreSQL the tables carry FORCED row-level security (:func:`rls_statements`, the
+theme's migration 10), the app connects as a role that owns nothing and has no BYPASSRLS
+(``app_role``; checked at start by :func:`check_database_role`, the service refuses to run
+otherwise), and the tenant of the current context (a request's, an event's) is set per
+transaction by the store (tenant_store.py), so a pooled connection never carries it to
 the next request.
+
+The preview-link table is outside RLS on purpose: opening a link looks its token's hash
+up before any tenant is known (the token is the credential; the tenant comes from its
+row). Every other read of it names the tenant in SQL.
 
 The embedded store (SQLite) has no row-level security; :class:`TenantScope` emulates it
 in the app layer with the same rules: every tenant read runs in a tenant transaction, a
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -26,7 +32,7 @@ from typing import Any, ClassVar
 from prometheus_client import Counter
 
 import mitigate
-from mitigate.guard import rls_policy_sql
+from mitigate.guard import acheck_app_role, rls_policy_sql
 from services.kit.errors import ServiceError
 
 from .audit import report
@@ -34,9 +40,11 @@ from .audit import report
 __all__ = [
     "OWNER_ROLE",
     "TENANT_TABLES",
+    "RequestTenant",
     "RlsViolation",
     "TenantScope",
-    "check_role",
+    "check_database_role",
+    "current_tenant",
     "rls_statements",
 ]
 
@@ -44,7 +52,6 @@ TENANT_TABLES = (
     "theme_themes",
     "theme_publications",
     "theme_suggestions",
-    "theme_preview_tokens",
     "theme_broken_assets",
     "theme_onboarding",
 )
@@ -68,18 +75,33 @@ class RlsViolation(mitigate.Event):
     rows: int = 0
 
 
-def rls_statements(schema: str) -> list[str]:
-    """PostgreSQL: FORCED RLS with a tenant policy on every tenant table of ``schema``."""
+def current_tenant() -> str | None:
+    """The tenant of the running request or event handler (None outside one)."""
+    return _tenant.get()
+
+
+def rls_statements(schema: str | None = None) -> list[str]:
+    """PostgreSQL: FORCED RLS with a tenant policy on every tenant table (of ``schema``;
+    unqualified, the migration's search path)."""
     out: list[str] = []
     for table in TENANT_TABLES:
-        out += rls_policy_sql(f"{schema}.{table}", tenant_column="tenant")
+        name = f"{schema}.{table}" if schema else table
+        out += rls_policy_sql(name, tenant_column="tenant")
     return out
 
 
-def check_role(runtime: Any, role: str, *, bypass: bool = False) -> None:
-    """The start-up check of the embedded store: refuse the owner or a BYPASSRLS role
-    (on PostgreSQL, :func:`mitigate.guard.rls.acheck_app_role` asks the database)."""
+async def check_database_role(runtime: Any, role: str, *, bypass: bool = False) -> None:
+    """The start-up check, before any work: the service's connection must be one RLS
+    binds. On PostgreSQL the database is asked (not a superuser, not the tables' owner,
+    no BYPASSRLS, RLS enabled and forced on every tenant table); on the embedded store the
+    configured role is checked by name (the owner) and flag (``bypass``)."""
     if not runtime.switches.enabled(SW_STARTUP):
+        return
+    store = runtime.store
+    if store.dialect == "postgres":
+        schema = runtime.settings.schema_name or runtime.settings.name
+        async with store.transaction() as tx:
+            await acheck_app_role(tx.connection, [f"{schema}.{t}" for t in TENANT_TABLES])
         return
     if role == OWNER_ROLE or bypass:
         raise mitigate.RlsError(
@@ -117,14 +139,22 @@ class TenantScope:
     async def transaction(self, tenant: str) -> AsyncIterator[Any]:
         """A transaction in which only ``tenant``'s rows are visible."""
         token = _tenant.set(tenant)
-        try:
+        try:  # on PostgreSQL the store sets app.tenant_id for the transaction (tenant_store)
             async with self.rt.store.transaction() as tx:
-                if tx.dialect == "postgres":
-                    await tx.execute("SELECT set_config('app.tenant_id', ?, true)", (tenant,))
                 yield tx
         finally:
             if self._on(SW_PER_TX):  # transaction-local: nothing outlives the block
                 _tenant.reset(token)
+
+    def refuse_no_tenant(self) -> None:
+        """A tenant table touched outside a tenant: counted and refused (fail closed)."""
+        if self._on(SW_FAIL_CLOSED):
+            self._violation("", "no-tenant", 0)
+            raise ServiceError(
+                "MELMASTOON.TENANT.NOT_SET",
+                "a tenant table was read outside a tenant transaction",
+                status=500,
+            )
 
     async def read(
         self, sql: str, params: Sequence[Any] = (), *, tenant_column: int = 0
@@ -133,13 +163,7 @@ class TenantScope:
         ``tenant_column`` of each row names the row's tenant)."""
         tenant = _tenant.get()
         if tenant is None:
-            if self._on(SW_FAIL_CLOSED):
-                self._violation("", "no-tenant", 0)
-                raise ServiceError(
-                    "MELMASTOON.TENANT.NOT_SET",
-                    "a tenant table was read outside a tenant transaction",
-                    status=500,
-                )
+            self.refuse_no_tenant()
             return list(await self.rt.store.fetch(sql, params))
         async with self.transaction(tenant) as tx:
             rows = list(await tx.fetchall(sql, params))
@@ -150,6 +174,17 @@ class TenantScope:
             self._violation(tenant, "cross-tenant", len(foreign))
         return [r for r in rows if str(r[tenant_column]) == tenant]
 
+    def for_event(self, payload: bytes) -> contextlib.AbstractAsyncContextManager[None]:
+        """The tenant an event's JSON body names, for its handler (none named: no tenant,
+        and a tenant table then fails closed)."""
+        try:
+            tenant = json.loads(payload).get("tenant")
+        except (ValueError, AttributeError):
+            tenant = None
+        if not isinstance(tenant, str) or not tenant:
+            return contextlib.nullcontext()
+        return self.as_tenant(tenant)
+
     @contextlib.asynccontextmanager
     async def as_tenant(self, tenant: str) -> AsyncIterator[None]:
         """Run the block's reads as ``tenant`` (a request's tenant)."""
@@ -159,3 +194,24 @@ class TenantScope:
         finally:
             if self._on(SW_PER_TX):
                 _tenant.reset(token)
+
+
+class RequestTenant:
+    """ASGI middleware inside tenant resolution: the request's resolved tenant is the
+    context's tenant while its route runs (the store sets it on each transaction), and
+    no longer once the request is answered."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        state = scope.get("state") or {}
+        tenant = getattr(state.get("tenant"), "id", None) if isinstance(state, dict) else None
+        if scope["type"] != "http" or tenant is None:
+            await self.app(scope, receive, send)
+            return
+        token = _tenant.set(str(tenant))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _tenant.reset(token)

@@ -71,13 +71,13 @@ def etag(revision: int) -> str:
 
 
 class Themes:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, scope: TenantScope | None = None) -> None:
         self.rt = runtime
         self.html = mitigate.HtmlPolicy()  # the platform's allow-list
         self.events = ThemeEvents(runtime)
         self.assets: Any = None  # broken-asset placeholders on the render path (assets.py)
         self.on_purge: Any = None  # wakes the purge retrier once a flip's purge is committed
-        self.scope = TenantScope(runtime)  # tenant isolation of reads (tenancy.py)
+        self.scope = scope or TenantScope(runtime)  # tenant isolation (tenancy.py)
         self.breaches = Counter(
             "theme_bundle_budget_breaches_total",
             "published bundles over the 40 KB soft budget",

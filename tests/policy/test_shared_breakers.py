@@ -14,6 +14,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from mitigate import BreakerOpenError
+from mitigate.chaos import FaultProxy
 from mitigate.observe.observers import Recorder
 from mitigate.policy.breaker import Breaker
 from mitigate.policy.pipeline import Pipeline
@@ -85,6 +86,35 @@ async def test_a_breaker_opened_in_one_worker_opens_in_the_others(namespace: str
         await shared_b.aclose()
 
 
+async def test_a_worker_starts_while_redis_is_away_and_adopts_once_it_is_back(
+    namespace: str,
+) -> None:
+    """Sharing is best effort: a worker whose Redis is unreachable at start still starts;
+    once Redis answers, its listener subscribes and adopts the opening it missed."""
+    port = int(require_redis().rsplit(":", 1)[1].split("/")[0])
+    proxy = await FaultProxy("127.0.0.1", port).start()
+    a, shared_a, _ = await _worker(namespace, "worker-a")
+    await proxy.down()
+    late = SharedBreakers(
+        aioredis.from_url(f"redis://127.0.0.1:{proxy.port}/0"), namespace=namespace, origin="b"
+    )
+    b = Pipeline("kms.sign", Breaker(10, 30, 60))
+    late.watch(b)
+    try:
+        await late.start()  # Redis away: no error, the breaker on its own
+        for _ in range(10):
+            with pytest.raises(ConnectionError):
+                await a.acall(_down)
+        assert b.breaker().state == "closed"
+        await proxy.up()
+        await _until(lambda: b.breaker().state == "open", seconds=5.0)
+        assert late.adopted == 1
+    finally:
+        await late.aclose()
+        await shared_a.aclose()
+        await proxy.stop()
+
+
 async def test_without_sharing_the_other_worker_pays_its_own_trip_count(namespace: str) -> None:
     """The control: B without SharedBreakers keeps calling the dead dependency."""
     a, shared_a, _ = await _worker(namespace, "worker-a")
@@ -105,6 +135,7 @@ _PROCESS_B = """
 import asyncio, sys
 import redis.asyncio as aioredis
 from mitigate import BreakerOpenError
+from mitigate.chaos import FaultProxy
 from mitigate.policy.breaker import Breaker
 from mitigate.policy.pipeline import Pipeline
 from mitigate.policy.shared import SharedBreakers

@@ -63,7 +63,8 @@ async def stored_xss(run: Run) -> None:
 
     # Around the write path: every corpus entry straight into the stored row.
     doc = sample_document(blocks=[{"id": f"b{i}", "html": p} for i, p in enumerate(CORPUS)])
-    await world.theme.runtime.store.execute(
+    await world.execute(
+        TENANT,
         "UPDATE theme_themes SET document = ? WHERE tenant = ? AND id = ?",
         (json.dumps(doc), TENANT, "xss"),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.theme.harness import World, alerts, open_world, sample_document
+from services.theme.harness import TENANT, World, alerts, open_world, sample_document
 
 from mitigate.chaos import Failure, Latency, Run, experiment
 
@@ -17,8 +17,7 @@ TABLES = ("theme_themes", "theme_publications", "theme_purges", "mitigate_outbox
 
 
 async def snapshot(world: World) -> dict[str, list[Any]]:
-    store = world.theme.runtime.store
-    return {t: sorted(map(tuple, await store.fetch(f"SELECT * FROM {t}"))) for t in TABLES}
+    return {t: sorted(map(tuple, await world.fetch(TENANT, f"SELECT * FROM {t}"))) for t in TABLES}
 
 
 @experiment("theme.principle.1")

@@ -119,11 +119,19 @@ class SharedBreakers:
         return opened
 
     async def start(self) -> SharedBreakers:
-        """Listen for openings, and adopt those announced before we started."""
+        """Listen for openings, and adopt those announced before we started. With Redis
+        away the service starts all the same (each breaker trips on its own); the listener
+        subscribes and catches up once Redis answers."""
         pubsub = self.redis.pubsub()
-        await pubsub.subscribe(self.channel)
+        subscribed = True
+        try:
+            await pubsub.subscribe(self.channel)
+        except Exception as exc:  # best effort, as everywhere here
+            _log.warning("shared breakers: %r at start; each breaker on its own until back", exc)
+            subscribed = False
         self._listener = asyncio.get_running_loop().create_task(self._listen(pubsub))
-        await self.catch_up()
+        if subscribed:
+            await self.catch_up()
         return self
 
     async def catch_up(self, targets: Iterable[str] | None = None) -> int:

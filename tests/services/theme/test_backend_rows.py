@@ -1,8 +1,13 @@
-"""The theme rows fed by the bus, on PostgreSQL + NATS JetStream + Redis in virtual time
-(a run started with the session, tests/background.py): theme.fm.2.9 (tenant events
-through the inbox: retried, dead-lettered, replayed after the fix) and theme.fm.2.14
-(broken assets found from media events and from the daily origin scan, a day of virtual
-time paced by the real servers)."""
+"""Theme rows on PostgreSQL + NATS JetStream + Redis in virtual time, the tables under
+FORCED row-level security and the service connected as ``theme_app`` (a run started with
+the session, tests/background.py): theme.fm.2.9 (tenant events through the inbox, each
+handled as its tenant: retried, dead-lettered, replayed after the fix), theme.fm.2.14
+(broken assets found from media events and from the daily origin scan, tenant by tenant,
+a day of virtual time paced by the real servers), theme.fm.2.10 (the database's policy
+returns no row of another tenant; the service refuses to start as the owner and as a
+BYPASSRLS role; no tenant left on a pooled connection), theme.fm.2.4 (the orphan sweep
+asks each bundle's tenant: it reaps the orphan, never a live bundle) and
+theme.principle.1 (writes fail closed: the tenant's rows unchanged)."""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from tests.background import background_run, finished
 from tests.conftest import require_nats, require_postgres, require_redis
 
 BACKEND = "postgres+nats+redis"
-ROWS = ["theme.fm.2.9", "theme.fm.2.14"]
+ROWS = ["theme.fm.2.9", "theme.fm.2.14", "theme.fm.2.10", "theme.fm.2.4", "theme.principle.1"]
 
 
 @pytest.mark.integration
@@ -21,10 +26,7 @@ ROWS = ["theme.fm.2.9", "theme.fm.2.14"]
     "services/theme",
     "--backend",
     BACKEND,
-    "--only",
-    ROWS[0],
-    "--only",
-    ROWS[1],
+    *(arg for row in ROWS for arg in ("--only", row)),
 )
 def test_the_bus_rows_verify_on_the_real_servers() -> None:
     require_postgres()

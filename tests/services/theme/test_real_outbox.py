@@ -43,7 +43,8 @@ async def _theme_on_real_servers(root: Path, **overrides: Any) -> AsyncIterator[
     unique = f"x{uuid.uuid4().hex[:10]}"
     settings = ThemeSettings(
         data_dir=root,
-        store="postgresql://postgres@127.0.0.1:5432/postgres",
+        store="postgresql://theme_app@127.0.0.1:5432/postgres",  # the app role (RLS binds it)
+        store_owner="postgresql://postgres@127.0.0.1:5432/postgres",  # runs the migrations
         schema_name=f"theme_{unique}",
         bus=f"nats://127.0.0.1:{proxy.port}",
         stream=f"THEME_{unique.upper()}",
