@@ -23,20 +23,21 @@ def free_port() -> int:
 def start(argv: list[str], env: dict[str, str], url: str) -> subprocess.Popen[bytes]:
     """Run ``argv`` and wait (at most 60 s) until ``url`` serves its OpenAPI (on failure,
     the error names the end of what the server wrote)."""
-    log = tempfile.TemporaryFile()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    process.wait()
-    log.seek(0)
-    tail = log.read()[-2000:].decode(errors="replace")
+    # The server keeps its own handle on the (unlinked) file; ours closes on return.
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/openapi.json", timeout=1).status_code == 200:
+                    return process
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        process.kill()
+        process.wait()
+        log.seek(0)
+        tail = log.read()[-2000:].decode(errors="replace")
     raise RuntimeError(f"server did not start: {argv}\n{tail}")
 
 
