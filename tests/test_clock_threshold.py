@@ -12,6 +12,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+import mitigate
+import mitigate.clock
 from mitigate.clock import VirtualClock
 from tests.conftest import require_postgres
 
@@ -112,3 +114,40 @@ async def test_threshold_waits_for_a_real_postgres_query(postgres_dsn: str) -> N
     assert (clock.now(), fired) == (0.0, [])
     await timer  # once nothing is in flight, the timer fires in virtual time
     assert fired == [30.0]
+
+
+async def test_a_store_query_slower_than_the_quiet_window_holds_the_clock(
+    postgres_dsn: str,
+) -> None:
+    # A 20 ms quiet window (what a --backend run uses) and a 300 ms query: the store holds
+    # the clock while its statement is on the server, so the pending 5 s timeout (a
+    # policy's cut) does not fire under it. A loaded machine's slow reply, reproduced.
+    clock = VirtualClock(autojump_threshold=0.02)
+    store = await mitigate.open_store(f"{postgres_dsn}?schema=clock_hold", clock=clock)
+    try:
+        timeout = asyncio.ensure_future(clock.asleep(5))
+        await asyncio.sleep(0)
+        await store.fetch("SELECT pg_sleep(0.3)")
+        assert clock.now() == 0.0 and not timeout.done()
+        async with store.transaction() as tx:  # a transaction holds it from BEGIN to COMMIT
+            await tx.execute("SELECT pg_sleep(0.1)")
+            await tx.execute("SELECT pg_sleep(0.1)")
+        assert clock.now() == 0.0 and not timeout.done()
+        await timeout  # nothing in flight: the timer fires in virtual time
+        assert clock.now() == 5.0
+    finally:
+        await store.execute("DROP SCHEMA IF EXISTS clock_hold CASCADE")
+        await store.aclose()
+
+
+async def test_a_hold_that_outlasts_its_cap_lets_timeouts_fire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A reply that never comes (a blackholed link) must not stop virtual time for ever.
+    monkeypatch.setattr(mitigate.clock, "IO_HOLD_CAP", 0.1)
+    clock = VirtualClock(autojump_threshold=0.02)
+    timeout = asyncio.ensure_future(clock.asleep(5))
+    with clock.holding():
+        start = time.perf_counter()
+        await timeout
+    assert clock.now() == 5.0 and 0.1 <= time.perf_counter() - start < 2.0

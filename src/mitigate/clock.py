@@ -21,20 +21,24 @@ asyncio code, jumps ahead by itself whenever every task is waiting on it, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any, Protocol, runtime_checkable
 
 from mitigate.runscope import current_scope, real_clock_refused
 
 __all__ = [
     "BACKEND_AUTOJUMP_THRESHOLD",
+    "IO_HOLD_CAP",
     "Clock",
     "RealClock",
     "VirtualClock",
     "default_clock",
+    "io_hold",
     "machine_clock",
 ]
 
@@ -42,6 +46,12 @@ __all__ = [
 # NATS, Redis on loopback) are in the loop: a local round trip takes well under 1 ms,
 # DDL and a JetStream stream creation a few ms; measured in docs/verify.md.
 BACKEND_AUTOJUMP_THRESHOLD = 0.02
+
+# Real seconds such a clock keeps still while real I/O it was told of is in flight
+# (:meth:`VirtualClock.holding`): on a loaded machine a reply can take longer than the
+# quiet window, and virtual time must not reach a timeout first; a reply that never comes
+# (a blackholed link) still lets the timeout fire, this much later.
+IO_HOLD_CAP = 2.0
 
 # 2026-01-01T00:00:00Z: where a VirtualClock's wall time starts unless told otherwise.
 _VIRTUAL_EPOCH = 1_767_225_600.0
@@ -171,6 +181,7 @@ class VirtualClock:
         # (deadline, seq, future): sleepers waiting for the clock to reach their deadline.
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._idle_check_loops: set[asyncio.AbstractEventLoop] = set()
+        self._held: dict[int, float] = {}  # real I/O in flight: token -> real start
 
     def __repr__(self) -> str:
         return f"VirtualClock(now={self._now!r}, sleepers={len(self._sleepers)})"
@@ -273,6 +284,25 @@ class VirtualClock:
         await future
 
     # -- internals -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Real I/O is in flight (a database statement or transaction): a clock that waits
+        for quiet before jumping (``autojump_threshold > 0``) stays still meanwhile, for
+        at most :data:`IO_HOLD_CAP` real seconds. No effect on a clock that jumps at once
+        (in-process code only)."""
+        token = next(self._seq)
+        self._held[token] = time.monotonic()
+        try:
+            yield
+        finally:
+            del self._held[token]
+
+    def _holding(self) -> bool:
+        if not self._held:
+            return False
+        now = time.monotonic()
+        return any(now - started < IO_HOLD_CAP for started in self._held.values())
+
     def _drop_cancelled(self) -> None:
         while self._sleepers and self._sleepers[0][2].done():
             heapq.heappop(self._sleepers)
@@ -316,7 +346,7 @@ class VirtualClock:
     ) -> None:
         ready = getattr(loop, "_ready", None)
         busy = ready is not None and len(ready) > 0
-        if busy or (watch is not None and watch.events != seen):
+        if busy or (watch is not None and watch.events != seen) or self._holding():
             # Something arrived or ran meanwhile: start the idle wait over.
             loop.call_soon(self._idle_check, loop, 0)
             return
@@ -345,6 +375,12 @@ class _IoWatch:
 
     def __init__(self) -> None:
         self.events = 0
+
+
+def io_hold(clock: Any) -> contextlib.AbstractContextManager[None]:
+    """``clock.holding()`` on a :class:`VirtualClock`; nothing on any other clock."""
+    holding = getattr(clock, "holding", None)
+    return holding() if holding is not None else contextlib.nullcontext()
 
 
 def _io_watch(loop: asyncio.AbstractEventLoop) -> _IoWatch | None:

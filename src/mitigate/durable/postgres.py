@@ -33,7 +33,7 @@ import psycopg
 from psycopg.types.string import TextLoader
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from mitigate.clock import Clock, RealClock, default_clock
+from mitigate.clock import Clock, RealClock, default_clock, io_hold
 from mitigate.durable._store_base import StoreBase, wrong_connection
 from mitigate.durable.errors import StoreConfigError, StoreOpenError, store_error
 from mitigate.durable.store import Dialect, Row
@@ -233,11 +233,13 @@ class PostgresStore(StoreBase):
 
     @asynccontextmanager
     async def transaction(self, *, durable: bool = True) -> AsyncIterator[PostgresTx]:
+        # A virtual clock stays still while the transaction waits on the server.
         try:
-            async with self._pool.connection() as conn, conn.transaction():
-                if not durable:  # this transaction only: the commit skips the WAL flush wait
-                    await conn.execute("SET LOCAL synchronous_commit = off")
-                yield PostgresTx(conn)
+            with io_hold(self._clock):
+                async with self._pool.connection() as conn, conn.transaction():
+                    if not durable:  # this transaction only: the commit skips the WAL wait
+                        await conn.execute("SET LOCAL synchronous_commit = off")
+                    yield PostgresTx(conn)
         except _DRIVER_ERRORS as exc:
             raise store_error(exc, "postgres") from exc
         self._commits += 1
@@ -249,8 +251,9 @@ class PostgresStore(StoreBase):
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_psycopg(sql), params)
+            with io_hold(self._clock):
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(to_psycopg(sql), params)
         except _DRIVER_ERRORS as exc:
             raise store_error(exc, "postgres") from exc
         if _is_write(sql):
@@ -259,9 +262,10 @@ class PostgresStore(StoreBase):
 
     async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(to_psycopg(sql), params)
-                rows = await cur.fetchall() if cur.description is not None else []
+            with io_hold(self._clock):
+                async with self._pool.connection() as conn:
+                    cur = await conn.execute(to_psycopg(sql), params)
+                    rows = await cur.fetchall() if cur.description is not None else []
         except _DRIVER_ERRORS as exc:
             raise store_error(exc, "postgres") from exc
         if _is_write(sql):
