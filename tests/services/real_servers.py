@@ -44,9 +44,15 @@ async def stream_messages(stream: str) -> list[tuple[str | None, dict[str, Any]]
         await nc.close()
 
 
-async def drop_schema_and_stream(schema: str, stream: str) -> None:
-    async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+async def drop_schema_and_stream(
+    schema: str, stream: str, *, postgres: bool = True, jetstream: bool = True
+) -> None:
+    """Drop what a run left on the real servers: its PostgreSQL schema, its stream."""
+    if postgres:
+        async with await psycopg.AsyncConnection.connect(POSTGRES_DSN, autocommit=True) as conn:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    if not jetstream:
+        return
     nc = await nats.connect(NATS_URL)
     try:
         with contextlib.suppress(nats.js.errors.NotFoundError):

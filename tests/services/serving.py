@@ -4,6 +4,7 @@ process is stopped (SIGTERM: a clean stop exits 0) or killed when the test ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from tests.services.real_servers import drop_schema_and_stream
 
 
 def free_port() -> int:
@@ -82,3 +84,12 @@ def serve(
         if process.poll() is None:
             process.kill()
             process.wait()
+        if backend != "embedded":  # the run's schema and stream go with it
+            asyncio.run(
+                drop_schema_and_stream(
+                    settings[f"{prefix}_SCHEMA_NAME"],
+                    settings[f"{prefix}_STREAM"],
+                    postgres="postgres" in backend,
+                    jetstream="nats" in backend,
+                )
+            )

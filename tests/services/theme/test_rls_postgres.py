@@ -37,6 +37,8 @@ def db() -> Iterator[tuple[Any, str, str]]:
     try:
         yield conn, schema, role
     finally:
+        conn.rollback()  # a test may leave its transaction open (or failed) under the role
+        conn.autocommit = True
         conn.execute("RESET ROLE")
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
         conn.execute(f'DROP OWNED BY "{role}"')
