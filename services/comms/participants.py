@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import mitigate
-from mitigate.guard import acheck_app_role
 from services.kit.errors import ServiceError
+from services.kit.roles import check_rls_binds
 
 __all__ = ["APP_CHECK_POINT", "ParticipantRejected", "Participants", "check_database_role"]
 
@@ -141,9 +141,5 @@ async def check_database_role(runtime: Any) -> None:
     """At start on PostgreSQL: the service's own connection must be bound by the
     participants' row-level security (not a superuser, not the table's owner, no
     BYPASSRLS; RLS enabled and forced), else it refuses to run (``RlsError``)."""
-    store = runtime.store
-    if store.dialect != "postgres":
-        return  # SQLite: the trigger does the database's part
-    table = f"{runtime.settings.schema_name}.comms_thread_participants"
-    async with store.transaction() as tx:
-        await acheck_app_role(tx.connection, [table])
+    # SQLite: the trigger does the database's part.
+    await check_rls_binds(runtime, ["comms_thread_participants"])

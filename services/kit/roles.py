@@ -11,14 +11,21 @@ is closed once the service's migrations are in.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mitigate
-from mitigate.guard import quote_ident
+from mitigate.guard import acheck_app_role, quote_ident
 
-__all__ = ["as_role", "ensure_login_role", "grant_app_role", "migrate_as_owner", "role_of"]
+__all__ = [
+    "as_role",
+    "check_rls_binds",
+    "ensure_login_role",
+    "grant_app_role",
+    "migrate_as_owner",
+    "role_of",
+]
 
 
 def as_role(url: str, role: str) -> str:
@@ -84,3 +91,16 @@ async def migrate_as_owner(runtime: Any, apply: Callable[[Any], Awaitable[int]])
     finally:
         runtime.owner_store = None
         await owner.aclose()
+
+
+async def check_rls_binds(runtime: Any, tables: Iterable[str]) -> None:
+    """At start on PostgreSQL, before any work: the service's own connection must be one
+    the row-level security of ``tables`` (in its schema) binds: not a superuser, not their
+    owner, no BYPASSRLS, RLS enabled and forced; else ``RlsError`` and the service does not
+    start. Nothing to ask on another store."""
+    store = runtime.store
+    if store.dialect != "postgres":
+        return
+    schema = runtime.settings.schema_name or runtime.settings.name
+    async with store.transaction() as tx:
+        await acheck_app_role(tx.connection, [f"{schema}.{table}" for table in tables])

@@ -140,12 +140,7 @@ class BrokenAssets:
                     await self._flag(tx, tenant, theme, block, asset, "event")
 
     async def handle(self, message: mitigate.Message) -> None:
-        async with self.scope.for_event(message.payload):
-            if self._on(SW_DEDUPE):
-                await self.inbox.handler(self._apply)(message)
-                return
-            async with self.rt.store.transaction() as tx:
-                await self._apply(message, tx)
+        await self.scope.handle(message, self._apply, self.inbox, dedupe=self._on(SW_DEDUPE))
 
     def consumer(self) -> mitigate.Consumer:
         rt = self.rt

@@ -58,15 +58,12 @@ class Onboarding:
 
     async def _record(self, tenant: str, step: str, state: str, detail: str = "") -> None:
         async with self.provisioning.scope.as_tenant(tenant):
-            await self._write(tenant, step, state, detail)
-
-    async def _write(self, tenant: str, step: str, state: str, detail: str) -> None:
-        await self.rt.store.execute(
-            "INSERT INTO theme_onboarding (tenant, step, state, detail) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (tenant, step) DO UPDATE SET state = excluded.state,"
-            " detail = excluded.detail",
-            (tenant, step, state, detail),
-        )
+            await self.rt.store.execute(
+                "INSERT INTO theme_onboarding (tenant, step, state, detail) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (tenant, step) DO UPDATE SET state = excluded.state,"
+                " detail = excluded.detail",
+                (tenant, step, state, detail),
+            )
 
     async def _account(self, ctx: mitigate.StepContext) -> dict[str, Any]:
         tenant = str(ctx.input["tenant"])

@@ -38,9 +38,10 @@ class OrphanSweep:
         self.every = every
 
     async def _named(self, keys: list[str]) -> set[str]:
-        """The keys among ``keys`` that a publication names, asked as each key's tenant."""
+        """The keys among ``keys`` (each naming its tenant) that a publication names,
+        asked as each key's tenant."""
         named: set[str] = set()
-        for tenant in sorted({key.split("/")[1] for key in keys if _tenant_of(key)}):
+        for tenant in sorted({_tenant_of(key) for key in keys}):
             async with self.scope.as_tenant(tenant):
                 rows = await self.rt.store.fetch(
                     "SELECT object_key FROM theme_publications WHERE tenant = ?", (tenant,)

@@ -119,12 +119,7 @@ class Provisioning:
         self.rt.emit(ThemeProvisioned(target=CONSUMER, at=self.rt.clock.now(), tenant=tenant))
 
     async def handle(self, message: mitigate.Message) -> None:
-        async with self.scope.for_event(message.payload):
-            if self._on(SW_DEDUPE):
-                await self.inbox.handler(self._apply)(message)
-                return
-            async with self.rt.store.transaction() as tx:
-                await self._apply(message, tx)
+        await self.scope.handle(message, self._apply, self.inbox, dedupe=self._on(SW_DEDUPE))
 
     def consumer(self) -> mitigate.Consumer:
         rt = self.rt

@@ -32,8 +32,9 @@ from typing import Any, ClassVar
 from prometheus_client import Counter
 
 import mitigate
-from mitigate.guard import acheck_app_role, rls_policy_sql
+from mitigate.guard import rls_policy_sql
 from services.kit.errors import ServiceError
+from services.kit.roles import check_rls_binds
 
 from .audit import report
 
@@ -97,11 +98,8 @@ async def check_database_role(runtime: Any, role: str, *, bypass: bool = False) 
     configured role is checked by name (the owner) and flag (``bypass``)."""
     if not runtime.switches.enabled(SW_STARTUP):
         return
-    store = runtime.store
-    if store.dialect == "postgres":
-        schema = runtime.settings.schema_name or runtime.settings.name
-        async with store.transaction() as tx:
-            await acheck_app_role(tx.connection, [f"{schema}.{t}" for t in TENANT_TABLES])
+    if runtime.store.dialect == "postgres":
+        await check_rls_binds(runtime, TENANT_TABLES)
         return
     if role == OWNER_ROLE or bypass:
         raise mitigate.RlsError(
@@ -174,16 +172,23 @@ class TenantScope:
             self._violation(tenant, "cross-tenant", len(foreign))
         return [r for r in rows if str(r[tenant_column]) == tenant]
 
-    def for_event(self, payload: bytes) -> contextlib.AbstractAsyncContextManager[None]:
-        """The tenant an event's JSON body names, for its handler (none named: no tenant,
-        and a tenant table then fails closed)."""
+    async def handle(
+        self, message: mitigate.Message, apply: Any, inbox: mitigate.Inbox, *, dedupe: bool
+    ) -> None:
+        """An event consumer's handler: ``apply(message, tx)`` as the tenant the event's
+        JSON body names (none named: no tenant, and a tenant table then fails closed),
+        through ``inbox`` (once per message id) when ``dedupe``, else in a transaction."""
         try:
-            tenant = json.loads(payload).get("tenant")
+            tenant = json.loads(message.payload).get("tenant")
         except (ValueError, AttributeError):
             tenant = None
-        if not isinstance(tenant, str) or not tenant:
-            return contextlib.nullcontext()
-        return self.as_tenant(tenant)
+        named = isinstance(tenant, str) and bool(tenant)
+        async with self.as_tenant(tenant) if named else contextlib.nullcontext():
+            if dedupe:
+                await inbox.handler(apply)(message)
+                return
+            async with self.rt.store.transaction() as tx:
+                await apply(message, tx)
 
     @contextlib.asynccontextmanager
     async def as_tenant(self, tenant: str) -> AsyncIterator[None]:
